@@ -1,0 +1,151 @@
+/**
+ * `edgemark cluster up | down | status | logs | kubeconfig`.
+ */
+import { createReadStream, existsSync, statSync, watch } from 'node:fs';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import {
+  AlreadyUpError,
+  clusterDown,
+  clusterStatus,
+  clusterUp,
+  DEFAULT_NODE_LIMIT,
+  logPath,
+  tail,
+  type ComponentStatus,
+} from '../cluster/cluster.js';
+import { componentNames, requireState, type ComponentName } from '../cluster/state.js';
+import { EdgemarkError } from '../core/errors.js';
+import { formatBytes, formatDuration } from '../core/log.js';
+import { cliContext, interruptible, parsePositiveInt, versionOptions, type GlobalOptions } from './context.js';
+import { progressPrinter } from './progress.js';
+
+export function registerCluster(program: Command): void {
+  const cluster = program.command('cluster').description('run a real local control plane: etcd, kube-apiserver, controller manager, scheduler, CloudCore');
+
+  versionOptions(
+    cluster
+      .command('up')
+      .description('build (once, cached) and start the local control plane on loopback; waits until all five components are healthy')
+      .addOption(new Option('--ports <mode>', 'default well-known ports, or free ones chosen now').choices(['default', 'auto']))
+      .option('--node-limit <n>', `CloudCore's cloudHub.nodeLimit: maximum connected edge nodes (default ${DEFAULT_NODE_LIMIT})`, parsePositiveInt('--node-limit')),
+  ).action(async (opts: GlobalOptions & { ports?: 'default' | 'auto'; nodeLimit?: number; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string }, cmd: Command) => {
+    const { log, stateDir, cacheDir } = cliContext(cmd);
+    const started = Date.now();
+    try {
+      await interruptible(log, (signal) =>
+        clusterUp({
+          stateDir,
+          cacheDir,
+          ports: opts.ports,
+          nodeLimit: opts.nodeLimit,
+          versions: { kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion },
+          signal,
+          onEvent: progressPrinter(log),
+        }),
+      );
+    } catch (err) {
+      if (err instanceof AlreadyUpError) {
+        log.info(`the local cluster in ${stateDir} is already up:`);
+        printStatus((await clusterStatus(stateDir)).components);
+        return;
+      }
+      throw err;
+    }
+    log.info(`control plane up in ${formatDuration(Date.now() - started)}`);
+    const { state, components } = await clusterStatus(stateDir);
+    printStatus(components);
+    log.info(`kubeconfig: ${state.kubeconfig}`);
+  });
+
+  cluster
+    .command('down')
+    .description('stop every component (SIGTERM, then SIGKILL after 10s); logs are kept')
+    .option('--purge', 'also remove the state directory: PKI, etcd data, logs')
+    .action(async (opts: { purge?: boolean }, cmd: Command) => {
+      const { log, stateDir } = cliContext(cmd);
+      const r = await clusterDown({ stateDir, purge: opts.purge });
+      for (const s of r.stopped) log.info(`${s.name}: ${s.how}`);
+      if (r.stopped.length === 0) log.info('nothing was running');
+      if (r.purged) log.info(`removed ${stateDir}`);
+      else if (existsSync(stateDir)) log.info(`logs kept in ${stateDir}/logs`);
+    });
+
+  cluster
+    .command('status')
+    .description('each component with pid, ports, health, RSS and uptime')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { stateDir } = cliContext(cmd);
+      const { state, components } = await clusterStatus(stateDir);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ versions: state.versions, ports: state.ports, kubeconfig: state.kubeconfig, components }, null, 2)}\n`);
+      } else {
+        printStatus(components);
+      }
+      if (!components.every((c) => c.health.healthy)) process.exitCode = 3;
+    });
+
+  cluster
+    .command('logs')
+    .description('print the log of one component')
+    .argument('<component>', `one of: ${componentNames.join(', ')}`)
+    .option('-n, --tail <lines>', 'only the last lines', parsePositiveInt('--tail'))
+    .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+    .action(async (component: string, opts: { tail?: number; follow?: boolean }, cmd: Command) => {
+      const { stateDir } = cliContext(cmd);
+      if (!componentNames.includes(component as ComponentName)) {
+        throw new EdgemarkError('EM_UNKNOWN_COMPONENT', `[cluster] unknown component "${component}"`, `use one of: ${componentNames.join(', ')}`);
+      }
+      requireState(stateDir);
+      const file = logPath(stateDir, component as ComponentName);
+      if (!existsSync(file)) {
+        throw new EdgemarkError('EM_NO_LOG', `[cluster] ${component} has no log yet (${file})`, 'run `edgemark cluster up` first');
+      }
+      await printLog(file, opts.tail, opts.follow === true);
+    });
+
+  cluster
+    .command('kubeconfig')
+    .description("print the path of the admin kubeconfig (use: export KUBECONFIG=$(edgemark cluster kubeconfig))")
+    .action((_opts: unknown, cmd: Command) => {
+      const { stateDir } = cliContext(cmd);
+      process.stdout.write(`${requireState(stateDir).kubeconfig}\n`);
+    });
+}
+
+function printStatus(components: ComponentStatus[]): void {
+  const rows = [
+    ['COMPONENT', 'PID', 'PORTS', 'HEALTH', 'RSS', 'UPTIME'],
+    ...components.map((c) => [
+      c.name,
+      c.pid === undefined ? '-' : String(c.pid),
+      c.ports.join(','),
+      `${c.health.healthy ? 'healthy' : 'UNHEALTHY'} (${c.health.detail})`,
+      c.running ? formatBytes(c.rssBytes) : '-',
+      c.running ? formatDuration(c.uptimeMs) : '-',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(`${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+}
+
+async function printLog(file: string, lines: number | undefined, follow: boolean): Promise<void> {
+  if (lines !== undefined) process.stdout.write(`${tail(file, lines).join('\n')}\n`);
+  else await new Promise<void>((resolve, reject) => createReadStream(file).on('end', resolve).on('error', reject).pipe(process.stdout, { end: false }));
+  if (!follow) return;
+  let offset = statSync(file).size;
+  await new Promise<void>((resolve) => {
+    const watcher = watch(file, () => {
+      const size = statSync(file).size;
+      if (size > offset) {
+        createReadStream(file, { start: offset, end: size - 1 }).pipe(process.stdout, { end: false });
+        offset = size;
+      }
+    });
+    process.once('SIGINT', () => {
+      watcher.close();
+      resolve();
+    });
+  });
+}

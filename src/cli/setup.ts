@@ -1,0 +1,44 @@
+/**
+ * `edgemark setup`: build the control-plane binaries into the cache (once per
+ * pin), and `edgemark versions`: what can be built.
+ */
+import type { Command } from 'commander';
+import { ensureBuilt } from '../cluster/build.js';
+import { resolvePins, supportedPins, type ToolsetName } from '../cluster/pins.js';
+import { formatDuration } from '../core/log.js';
+import { cliContext, interruptible, versionOptions } from './context.js';
+import { progressPrinter } from './progress.js';
+
+export function registerSetup(program: Command): void {
+  versionOptions(
+    program
+      .command('setup')
+      .description('build etcd, Kubernetes and CloudCore from their Go modules into the cache (a no-op when already built)')
+      .option('--peers', "also build the benchmark peers: kubemark and KubeEdge's edgemark"),
+  ).action(async (opts: { peers?: boolean; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string }, cmd: Command) => {
+    const { log, cacheDir } = cliContext(cmd);
+    const pins = resolvePins({ kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion });
+    const started = Date.now();
+    const print = progressPrinter(log);
+    await interruptible(log, async (signal) => {
+      for (const toolset of Object.keys(pins) as ToolsetName[]) {
+        for (const part of opts.peers ? (['core', 'peers'] as const) : (['core'] as const)) {
+          const pin = pins[toolset];
+          if (part === 'peers' && !pin.binaries.some((b) => b.peer)) continue;
+          const dir = await ensureBuilt({ pin, part }, { cacheDir, onEvent: print, signal });
+          log.info(`${toolset} ${pin.version} (${part}): ${dir}`);
+        }
+      }
+    });
+    log.info(`setup done in ${formatDuration(Date.now() - started)}; cache: ${cacheDir}`);
+  });
+
+  program
+    .command('versions')
+    .description('the component versions this edgemark can build')
+    .action(() => {
+      for (const [toolset, pins] of Object.entries(supportedPins)) {
+        process.stdout.write(`${toolset.padEnd(11)} ${pins.map((p, i) => (i === 0 ? `${p.version} (default)` : p.version)).join(', ')}\n`);
+      }
+    });
+}

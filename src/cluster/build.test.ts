@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { EdgemarkError } from '../core/errors.js';
+import { checkGo, parseGoVersion, targetBinaries, targetKey } from './build.js';
+import { resolvePins } from './pins.js';
+
+test('parseGoVersion reads release and two-part versions', () => {
+  assert.deepEqual(parseGoVersion('go version go1.26.8 linux/amd64'), { version: 'go1.26.8', major: 1, minor: 26, patch: 8 });
+  assert.equal(parseGoVersion('go version go1.24 linux/arm64')?.minor, 24);
+  assert.equal(parseGoVersion('bash: go: not found'), undefined);
+});
+
+function fakeGo(output: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'em-go-'));
+  const bin = join(dir, 'go');
+  writeFileSync(bin, `#!/bin/sh\necho '${output}'\n`);
+  chmodSync(bin, 0o755);
+  return bin;
+}
+
+test('checkGo explains a missing Go and how to install it', () => {
+  assert.throws(
+    () => checkGo('/nonexistent/go'),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_GO_MISSING' && /install Go 1\.24 or newer/.test(e.fix ?? ''),
+  );
+});
+
+test('checkGo refuses a Go older than 1.24 and names the version', () => {
+  assert.throws(
+    () => checkGo(fakeGo('go version go1.19.8 linux/amd64')),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_GO_TOO_OLD' && e.message.includes('go1.19.8'),
+  );
+  assert.equal(checkGo(fakeGo('go version go1.24.3 linux/amd64')).minor, 24);
+});
+
+test('an unknown version pin lists the supported ones', () => {
+  assert.throws(
+    () => resolvePins({ kubernetes: 'v1.99.0' }),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_PIN_UNKNOWN' && (e.fix ?? '').includes('v1.32.5'),
+  );
+  assert.equal(resolvePins({ kubernetes: '1.32.5' }).kubernetes.version, 'v1.32.5');
+});
+
+test('the cache key changes with the Go version and the part; peers are kept apart', () => {
+  const pin = resolvePins().kubeedge;
+  const go = { version: 'go1.26.8', major: 1, minor: 26, patch: 8 };
+  const core = targetKey({ pin, part: 'core' }, go);
+  assert.equal(core, targetKey({ pin, part: 'core' }, go));
+  assert.notEqual(core, targetKey({ pin, part: 'core' }, { ...go, version: 'go1.26.9', patch: 9 }));
+  assert.notEqual(core, targetKey({ pin, part: 'peers' }, go));
+  assert.deepEqual(targetBinaries({ pin, part: 'core' }).map((b) => b.name), ['cloudcore']);
+  assert.deepEqual(targetBinaries({ pin, part: 'peers' }).map((b) => b.name), ['edgemark']);
+});

@@ -1,0 +1,289 @@
+/**
+ * The local control plane: build (cached), PKI, configs, then each component in
+ * order, waiting for health. Everything started is recorded in the state file
+ * at once, so `down`, or an interrupted `up`, can stop it.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EdgemarkError } from '../core/errors.js';
+import { isSameProcess, processStartMs, readProcStat, rssBytes, terminate } from '../core/proc.js';
+import { loadKubeConfig } from '../kube/client.js';
+import { applyCrds, ensureCloudcoreRbac } from './bootstrap.js';
+import { ensureBuilt, type BuildEvent } from './build.js';
+import { components, type ComponentContext, type ComponentSpec } from './components.js';
+import { renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
+import { probe, type Health } from './health.js';
+import { kubeconfigPath, writeKubeconfig } from './kubeconfig.js';
+import { resolvePins, type ToolsetName, type VersionChoice } from './pins.js';
+import { clientIdentities, ensurePki, pkiPaths } from './pki.js';
+import { assertPortsFree, choosePorts, LOOPBACK, type PortMap } from './ports.js';
+import {
+  componentNames,
+  readState,
+  requireState,
+  writeState,
+  type ClusterState,
+  type ComponentName,
+  type ProcessRecord,
+} from './state.js';
+
+export const DEFAULT_NODE_LIMIT = 1000;
+/** Grace period between SIGTERM and SIGKILL at `down`. */
+export const STOP_GRACE_MS = 10_000;
+
+export type UpEvent =
+  | BuildEvent
+  | { kind: 'step'; message: string }
+  | { kind: 'component-starting'; name: ComponentName; log: string }
+  | { kind: 'component-healthy'; name: ComponentName; elapsedMs: number };
+
+export interface UpOptions {
+  stateDir: string;
+  cacheDir: string;
+  ports?: 'default' | 'auto';
+  nodeLimit?: number;
+  versions?: VersionChoice;
+  signal?: AbortSignal;
+  onEvent?: (e: UpEvent) => void;
+}
+
+export class AlreadyUpError extends EdgemarkError {
+  constructor(readonly state: ClusterState) {
+    super('EM_CLUSTER_ALREADY_UP', `[cluster] the local cluster in ${state.stateDir} is already up`, 'nothing to do; `edgemark cluster down` stops it');
+  }
+}
+
+export function runningComponents(state: ClusterState): ComponentName[] {
+  return componentNames.filter((n) => {
+    const p = state.components[n];
+    return p !== undefined && isSameProcess(p.pid, p.startTicks);
+  });
+}
+
+function contextFor(state: Pick<ClusterState, 'stateDir' | 'ports'>, bin: Record<ToolsetName, string>): ComponentContext {
+  return {
+    stateDir: state.stateDir,
+    ports: state.ports,
+    pki: pkiPaths(state.stateDir),
+    bin,
+    kubeconfig: (id) => kubeconfigPath(state.stateDir, id),
+    configFile: (name) => join(state.stateDir, 'config', name),
+  };
+}
+
+export function logPath(stateDir: string, name: ComponentName): string {
+  return join(stateDir, 'logs', `${name}.log`);
+}
+
+export async function clusterUp(o: UpOptions): Promise<ClusterState> {
+  const previous = readState(o.stateDir);
+  if (previous && runningComponents(previous).length === componentNames.length) throw new AlreadyUpError(previous);
+  if (previous && runningComponents(previous).length > 0) {
+    // A half-running cluster (a component crashed): stop the rest and start clean.
+    o.onEvent?.({ kind: 'step', message: `stopping the partly running cluster (${runningComponents(previous).join(', ')})` });
+    await clusterDown({ stateDir: o.stateDir });
+  }
+  const pins = resolvePins(o.versions);
+  const bin = {} as Record<ToolsetName, string>;
+  for (const toolset of Object.keys(pins) as ToolsetName[]) {
+    bin[toolset] = await ensureBuilt(
+      { pin: pins[toolset], part: 'core' },
+      { cacheDir: o.cacheDir, onEvent: o.onEvent, signal: o.signal },
+    );
+    if (o.signal?.aborted) throw interrupted();
+  }
+
+  // Keep the ports of an earlier run, so kubeconfigs handed out stay valid.
+  const ports: PortMap = previous && o.ports === undefined ? previous.ports : await choosePorts(o.ports ?? 'default');
+  await assertPortsFree(ports);
+
+  mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+  const pki = pkiPaths(o.stateDir);
+  const { generated } = await ensurePki(o.stateDir, { cloudcoreIps: [LOOPBACK] });
+  o.onEvent?.({ kind: 'step', message: generated ? `generated PKI in ${pki.dir}` : `reusing PKI in ${pki.dir}` });
+  const server = `https://${LOOPBACK}:${ports.apiserver}`;
+  for (const id of clientIdentities) writeKubeconfig(o.stateDir, pki, id.id, server);
+
+  const state: ClusterState = {
+    apiVersion: 'edgemark.io/v1alpha1',
+    kind: 'LocalCluster',
+    stateDir: o.stateDir,
+    ports,
+    versions: Object.fromEntries(Object.values(pins).map((p) => [p.toolset, p.version])),
+    nodeLimit: o.nodeLimit ?? previous?.nodeLimit ?? DEFAULT_NODE_LIMIT,
+    kubeconfig: kubeconfigPath(o.stateDir, 'admin'),
+    components: {},
+  };
+  const ctx = contextFor(state, bin);
+  writeConfigs(state, ctx);
+  writeState(state);
+
+  try {
+    for (const spec of components) {
+      if (spec.name === 'kube-controller-manager') {
+        // kcm and the scheduler only need the apiserver; start them together.
+        const sched = components.find((c) => c.name === 'kube-scheduler')!;
+        await Promise.all([startComponent(spec, state, ctx, o), startComponent(sched, state, ctx, o)]);
+        continue;
+      }
+      if (spec.name === 'kube-scheduler') continue;
+      if (spec.name === 'cloudcore') await prepareForCloudcore(state, bin, o);
+      await startComponent(spec, state, ctx, o);
+    }
+  } catch (err) {
+    o.onEvent?.({ kind: 'step', message: 'stopping what was started' });
+    await clusterDown({ stateDir: o.stateDir });
+    throw o.signal?.aborted ? interrupted() : err;
+  }
+  state.upAt = new Date().toISOString();
+  writeState(state);
+  return state;
+}
+
+function interrupted(): EdgemarkError {
+  return new EdgemarkError('EM_INTERRUPTED', '[cluster] interrupted; every component started was stopped', 'run `edgemark cluster up` again');
+}
+
+function writeConfigs(state: ClusterState, ctx: ComponentContext): void {
+  mkdirSync(join(state.stateDir, 'config'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(state.stateDir, 'run'), { recursive: true, mode: 0o700 });
+  writeFileSync(ctx.configFile('kube-scheduler.yaml'), renderSchedulerConfig({ kubeconfig: ctx.kubeconfig('kube-scheduler') }));
+  writeFileSync(
+    ctx.configFile('cloudcore.yaml'),
+    renderCloudcoreConfig({
+      stateDir: state.stateDir,
+      kubeconfig: ctx.kubeconfig('cloudcore'),
+      pki: ctx.pki,
+      ports: state.ports,
+      nodeLimit: state.nodeLimit,
+      advertiseAddress: [LOOPBACK],
+    }),
+  );
+}
+
+async function prepareForCloudcore(state: ClusterState, bin: Record<ToolsetName, string>, o: UpOptions) {
+  const kc = loadKubeConfig(state.kubeconfig);
+  await ensureCloudcoreRbac(kc, clientIdentities.find((c) => c.id === 'cloudcore')!.cn);
+  const n = await applyCrds(kc, join(bin.kubeedge, 'crds'), o.signal);
+  o.onEvent?.({ kind: 'step', message: `installed ${n} KubeEdge CRDs (Established)` });
+}
+
+async function startComponent(spec: ComponentSpec, state: ClusterState, ctx: ComponentContext, o: UpOptions) {
+  const log = logPath(state.stateDir, spec.name);
+  mkdirSync(join(state.stateDir, 'logs'), { recursive: true });
+  const binary = join(ctx.bin[spec.toolset], spec.binary);
+  o.onEvent?.({ kind: 'component-starting', name: spec.name, log });
+  const fd = openSync(log, 'a');
+  writeFileSync(fd, `\n==== edgemark: starting ${spec.name} at ${new Date().toISOString()}\n`);
+  const started = Date.now();
+  // Detached: its own process group, so it outlives this CLI and a Ctrl-C in
+  // the terminal reaches only us; we stop it ourselves.
+  const child = spawn(binary, spec.args(ctx), { detached: true, stdio: ['ignore', fd, fd], cwd: state.stateDir });
+  closeSync(fd);
+  const pid = await new Promise<number>((resolve, reject) => {
+    child.once('spawn', () => resolve(child.pid!));
+    child.once('error', reject);
+  });
+  child.unref();
+  const stat = readProcStat(pid);
+  const record: ProcessRecord = {
+    pid,
+    startTicks: stat?.startTicks ?? 0,
+    startedAt: new Date().toISOString(),
+    binary,
+    log,
+  };
+  state.components[spec.name] = record;
+  writeState(state);
+
+  let last: Health = { healthy: false, detail: 'not probed' };
+  while (Date.now() - started < spec.startTimeoutMs) {
+    if (o.signal?.aborted) throw interrupted();
+    if (!isSameProcess(pid, record.startTicks)) {
+      throw new EdgemarkError(
+        'EM_COMPONENT_EXITED',
+        `[cluster] ${spec.name} exited during start-up; log: ${log}`,
+        'read the log lines below; `edgemark cluster logs ' + spec.name + '` shows the whole log',
+        { details: ['last lines of the log:', ...tail(log, 15)] },
+      );
+    }
+    last = await probe(spec.health, ctx);
+    if (last.healthy) {
+      o.onEvent?.({ kind: 'component-healthy', name: spec.name, elapsedMs: Date.now() - started });
+      return;
+    }
+    await sleep(200);
+  }
+  throw new EdgemarkError(
+    'EM_COMPONENT_UNHEALTHY',
+    `[cluster] ${spec.name} was not healthy after ${spec.startTimeoutMs / 1000}s (last probe: ${last.detail}); log: ${log}`,
+    'read the log lines below; `edgemark cluster logs ' + spec.name + '` shows the whole log',
+    { details: ['last lines of the log:', ...tail(log, 15)] },
+  );
+}
+
+export function tail(file: string, lines: number): string[] {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines);
+  } catch {
+    return [];
+  }
+}
+
+export interface DownResult {
+  stopped: { name: ComponentName; how: Awaited<ReturnType<typeof terminate>> }[];
+  purged: boolean;
+}
+
+export async function clusterDown(o: { stateDir: string; purge?: boolean; graceMs?: number }): Promise<DownResult> {
+  const state = readState(o.stateDir);
+  const stopped: DownResult['stopped'] = [];
+  if (state) {
+    // Reverse start order: CloudCore first, etcd last.
+    for (const name of [...componentNames].reverse()) {
+      const p = state.components[name];
+      if (!p) continue;
+      stopped.push({ name, how: await terminate(p.pid, p.startTicks, o.graceMs ?? STOP_GRACE_MS) });
+    }
+    state.components = {};
+    delete state.upAt;
+    if (!o.purge) writeState(state);
+  }
+  if (o.purge && existsSync(o.stateDir)) rmSync(o.stateDir, { recursive: true, force: true });
+  return { stopped, purged: o.purge === true };
+}
+
+export interface ComponentStatus {
+  name: ComponentName;
+  pid?: number;
+  running: boolean;
+  ports: number[];
+  health: Health;
+  rssBytes: number;
+  uptimeMs: number;
+  log: string;
+}
+
+export async function clusterStatus(stateDir: string): Promise<{ state: ClusterState; components: ComponentStatus[] }> {
+  const state = requireState(stateDir);
+  const ctx = contextFor(state, {} as Record<ToolsetName, string>);
+  const out: ComponentStatus[] = [];
+  for (const spec of components) {
+    const p = state.components[spec.name];
+    const running = p !== undefined && isSameProcess(p.pid, p.startTicks);
+    const stat = running ? readProcStat(p.pid) : undefined;
+    out.push({
+      name: spec.name,
+      pid: running ? p.pid : undefined,
+      running,
+      ports: spec.ports.map((n) => state.ports[n]),
+      health: running ? await probe(spec.health, ctx) : { healthy: false, detail: 'not running' },
+      rssBytes: running ? rssBytes(p.pid) : 0,
+      uptimeMs: stat ? Date.now() - processStartMs(stat) : 0,
+      log: logPath(stateDir, spec.name),
+    });
+  }
+  return { state, components: out };
+}

@@ -1,0 +1,166 @@
+/**
+ * The five components of the local control plane as data: binary, arguments,
+ * ports and health probe. Every server binds loopback. The orchestration in
+ * cluster.ts reads this table and knows nothing component-specific beyond it.
+ */
+import { join } from 'node:path';
+import type { ToolsetName } from './pins.js';
+import type { PkiPaths } from './pki.js';
+import type { PortMap, PortName } from './ports.js';
+import { LOOPBACK } from './ports.js';
+import type { ComponentName } from './state.js';
+
+export interface ComponentContext {
+  stateDir: string;
+  ports: PortMap;
+  pki: PkiPaths;
+  /** Binary directory of each toolset. */
+  bin: Record<ToolsetName, string>;
+  kubeconfig: (id: string) => string;
+  configFile: (name: string) => string;
+}
+
+export type HealthProbe =
+  /** Plain HTTP GET on loopback; healthy on 200. */
+  | { kind: 'http'; port: PortName; path: string }
+  /** HTTPS GET; `client` authenticates with that identity's certificate. */
+  | { kind: 'https'; port: PortName; path: string; client?: string; verify: 'cluster-ca' | 'none' }
+  /** CloudCore: its certificate server answers and its join token exists. */
+  | { kind: 'cloudcore' };
+
+export interface ComponentSpec {
+  name: ComponentName;
+  toolset: ToolsetName;
+  binary: string;
+  ports: PortName[];
+  args(ctx: ComponentContext): string[];
+  health: HealthProbe;
+  /** Time allowed from start to healthy. */
+  startTimeoutMs: number;
+}
+
+const url = (port: number, scheme = 'http') => `${scheme}://${LOOPBACK}:${port}`;
+
+export const components: ComponentSpec[] = [
+  {
+    name: 'etcd',
+    toolset: 'etcd',
+    binary: 'etcd',
+    ports: ['etcdClient', 'etcdPeer', 'etcdMetrics'],
+    args: ({ stateDir, ports }) => [
+      '--name=edgemark',
+      `--data-dir=${join(stateDir, 'data', 'etcd')}`,
+      `--listen-client-urls=${url(ports.etcdClient)}`,
+      `--advertise-client-urls=${url(ports.etcdClient)}`,
+      `--listen-peer-urls=${url(ports.etcdPeer)}`,
+      `--initial-advertise-peer-urls=${url(ports.etcdPeer)}`,
+      `--initial-cluster=edgemark=${url(ports.etcdPeer)}`,
+      `--listen-metrics-urls=${url(ports.etcdMetrics)}`,
+      // A test bed, not a database of record: skip fsync and keep etcd small.
+      '--unsafe-no-fsync',
+      '--quota-backend-bytes=8589934592',
+      '--auto-compaction-mode=periodic',
+      '--auto-compaction-retention=5m',
+      '--snapshot-count=10000',
+      '--log-level=warn',
+    ],
+    health: { kind: 'http', port: 'etcdClient', path: '/health' },
+    startTimeoutMs: 20_000,
+  },
+  {
+    name: 'kube-apiserver',
+    toolset: 'kubernetes',
+    binary: 'kube-apiserver',
+    ports: ['apiserver'],
+    args: ({ ports, pki }) => [
+      `--etcd-servers=${url(ports.etcdClient)}`,
+      `--bind-address=${LOOPBACK}`,
+      `--secure-port=${ports.apiserver}`,
+      // With a loopback bind the apiserver cannot pick an advertise address;
+      // a loopback one is refused by the endpoint reconciler, so turn that off.
+      `--advertise-address=${LOOPBACK}`,
+      '--endpoint-reconciler-type=none',
+      `--tls-cert-file=${pki.apiserverCert}`,
+      `--tls-private-key-file=${pki.apiserverKey}`,
+      `--client-ca-file=${pki.caCert}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${pki.saPub}`,
+      `--service-account-signing-key-file=${pki.saKey}`,
+      '--service-cluster-ip-range=10.96.0.0/16',
+      '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      '--allow-privileged=true',
+      '--profiling=true',
+      '--v=1',
+    ],
+    health: { kind: 'https', port: 'apiserver', path: '/readyz', client: 'admin', verify: 'cluster-ca' },
+    startTimeoutMs: 60_000,
+  },
+  {
+    name: 'kube-controller-manager',
+    toolset: 'kubernetes',
+    binary: 'kube-controller-manager',
+    ports: ['controllerManager'],
+    args: ({ ports, pki, kubeconfig }) => {
+      const kc = kubeconfig('kube-controller-manager');
+      return [
+        `--kubeconfig=${kc}`,
+        `--authentication-kubeconfig=${kc}`,
+        `--authorization-kubeconfig=${kc}`,
+        `--bind-address=${LOOPBACK}`,
+        `--secure-port=${ports.controllerManager}`,
+        '--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics',
+        '--leader-elect=false',
+        '--use-service-account-credentials=true',
+        '--controllers=*',
+        `--root-ca-file=${pki.caCert}`,
+        `--service-account-private-key-file=${pki.saKey}`,
+        `--cluster-signing-cert-file=${pki.caCert}`,
+        `--cluster-signing-key-file=${pki.caKey}`,
+        // Density tests create pods faster than the default 20 QPS allows.
+        '--kube-api-qps=100',
+        '--kube-api-burst=200',
+        '--node-monitor-period=5s',
+        '--node-monitor-grace-period=40s',
+        '--v=1',
+      ];
+    },
+    health: { kind: 'https', port: 'controllerManager', path: '/healthz', verify: 'none' },
+    startTimeoutMs: 45_000,
+  },
+  {
+    name: 'kube-scheduler',
+    toolset: 'kubernetes',
+    binary: 'kube-scheduler',
+    ports: ['scheduler'],
+    args: ({ ports, kubeconfig, configFile }) => {
+      const kc = kubeconfig('kube-scheduler');
+      return [
+        `--config=${configFile('kube-scheduler.yaml')}`,
+        `--authentication-kubeconfig=${kc}`,
+        `--authorization-kubeconfig=${kc}`,
+        `--bind-address=${LOOPBACK}`,
+        `--secure-port=${ports.scheduler}`,
+        '--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics',
+        '--v=1',
+      ];
+    },
+    health: { kind: 'https', port: 'scheduler', path: '/healthz', verify: 'none' },
+    startTimeoutMs: 45_000,
+  },
+  {
+    name: 'cloudcore',
+    toolset: 'kubeedge',
+    binary: 'cloudcore',
+    ports: ['cloudhubWebsocket', 'cloudhubHttps', 'cloudcoreMetrics'],
+    args: ({ configFile }) => [`--config=${configFile('cloudcore.yaml')}`, '--v=2'],
+    health: { kind: 'cloudcore' },
+    startTimeoutMs: 60_000,
+  },
+];
+
+export function componentSpec(name: ComponentName): ComponentSpec {
+  const spec = components.find((c) => c.name === name);
+  if (!spec) throw new Error(`unknown component ${name}`);
+  return spec;
+}

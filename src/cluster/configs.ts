@@ -1,0 +1,63 @@
+/**
+ * Configuration files the tool writes for components that take one. CloudCore
+ * applies its file on top of its full defaults, so only overrides are written:
+ * loopback addresses, our PKI, modules that need root switched off.
+ */
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { PkiPaths } from './pki.js';
+import type { PortMap } from './ports.js';
+import { LOOPBACK } from './ports.js';
+
+export function renderSchedulerConfig(o: { kubeconfig: string }): string {
+  return stringify({
+    apiVersion: 'kubescheduler.config.k8s.io/v1',
+    kind: 'KubeSchedulerConfiguration',
+    clientConnection: { kubeconfig: o.kubeconfig, qps: 100, burst: 200 },
+    leaderElection: { leaderElect: false },
+  });
+}
+
+export interface CloudcoreConfigOptions {
+  stateDir: string;
+  kubeconfig: string;
+  pki: PkiPaths;
+  ports: PortMap;
+  /** Maximum concurrent edge sessions; CloudCore also sizes its API QPS from it. */
+  nodeLimit: number;
+  /** Addresses the edge dials; they must be in CloudCore's serving certificate. */
+  advertiseAddress: string[];
+}
+
+export function renderCloudcoreConfig(o: CloudcoreConfigOptions): string {
+  return stringify({
+    apiVersion: 'cloudcore.config.kubeedge.io/v1alpha1',
+    kind: 'CloudCore',
+    kubeAPIConfig: { kubeConfig: o.kubeconfig, master: '' },
+    commonConfig: {
+      monitorServer: { bindAddress: `${LOOPBACK}:${o.ports.cloudcoreMetrics}` },
+    },
+    modules: {
+      cloudHub: {
+        advertiseAddress: o.advertiseAddress,
+        dnsNames: ['localhost'],
+        nodeLimit: o.nodeLimit,
+        tlsCAFile: o.pki.edgeCaCert,
+        tlsCAKeyFile: o.pki.edgeCaKey,
+        tlsCertFile: o.pki.cloudcoreServerCert,
+        tlsPrivateKeyFile: o.pki.cloudcoreServerKey,
+        // Validated and its directory created even when disabled: keep it ours.
+        unixsocket: { enable: false, address: `unix://${join(o.stateDir, 'run', 'kubeedge.sock')}` },
+        websocket: { enable: true, address: LOOPBACK, port: o.ports.cloudhubWebsocket },
+        quic: { enable: false, address: LOOPBACK, port: 10001 },
+        https: { enable: true, address: LOOPBACK, port: o.ports.cloudhubHttps },
+      },
+      cloudStream: { enable: false },
+      router: { enable: false, address: LOOPBACK },
+      dynamicController: { enable: false },
+      taskManager: { enable: false },
+      // Edits host iptables and needs root; nothing here routes edge traffic.
+      iptablesManager: { enable: false, mode: 'internal' },
+    },
+  });
+}

@@ -1,0 +1,155 @@
+/**
+ * The local cluster's PKI, generated at `cluster up` and reused while the state
+ * directory lives: the Kubernetes CA with a serving certificate for the
+ * apiserver and one client identity per component, the service-account signing
+ * pair, and CloudCore's own CA for the edge. Key files are written 0600.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createCa, issueLeaf, generateKeyPair, toPem, type Issued } from '../core/x509.js';
+
+export interface ClientIdentity {
+  /** File stem under pki/ and kubeconfig/. */
+  id: string;
+  cn: string;
+  o?: string[];
+}
+
+/** One identity per component, as production clusters do, so RBAC and API
+ * Priority and Fairness classify each one as it would be classified there. */
+export const clientIdentities: ClientIdentity[] = [
+  { id: 'admin', cn: 'edgemark-admin', o: ['system:masters'] },
+  { id: 'kube-controller-manager', cn: 'system:kube-controller-manager' },
+  { id: 'kube-scheduler', cn: 'system:kube-scheduler' },
+  { id: 'cloudcore', cn: 'kubeedge:cloudcore' },
+];
+
+export const apiserverSans = {
+  ips: ['127.0.0.1', '10.96.0.1'],
+  dns: [
+    'localhost',
+    'kubernetes',
+    'kubernetes.default',
+    'kubernetes.default.svc',
+    'kubernetes.default.svc.cluster.local',
+  ],
+};
+
+export interface PkiPaths {
+  dir: string;
+  caCert: string;
+  caKey: string;
+  apiserverCert: string;
+  apiserverKey: string;
+  saKey: string;
+  saPub: string;
+  client(id: string): { cert: string; key: string };
+  edgeCaCert: string;
+  edgeCaKey: string;
+  cloudcoreServerCert: string;
+  cloudcoreServerKey: string;
+}
+
+export function pkiPaths(stateDir: string): PkiPaths {
+  const dir = join(stateDir, 'pki');
+  return {
+    dir,
+    caCert: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
+    apiserverCert: join(dir, 'apiserver.crt'),
+    apiserverKey: join(dir, 'apiserver.key'),
+    saKey: join(dir, 'sa.key'),
+    saPub: join(dir, 'sa.pub'),
+    client: (id) => ({ cert: join(dir, `${id}.crt`), key: join(dir, `${id}.key`) }),
+    edgeCaCert: join(dir, 'kubeedge', 'rootCA.crt'),
+    edgeCaKey: join(dir, 'kubeedge', 'rootCA.key'),
+    cloudcoreServerCert: join(dir, 'kubeedge', 'server.crt'),
+    cloudcoreServerKey: join(dir, 'kubeedge', 'server.key'),
+  };
+}
+
+export function writeSecret(path: string, text: string | Buffer): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, text, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+export function writePublic(path: string, text: string | Buffer): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, text, { mode: 0o644 });
+}
+
+function allFiles(p: PkiPaths): string[] {
+  return [
+    p.caCert,
+    p.caKey,
+    p.apiserverCert,
+    p.apiserverKey,
+    p.saKey,
+    p.saPub,
+    p.edgeCaCert,
+    p.edgeCaKey,
+    p.cloudcoreServerCert,
+    p.cloudcoreServerKey,
+    ...clientIdentities.flatMap((c) => [p.client(c.id).cert, p.client(c.id).key]),
+  ];
+}
+
+export function pkiComplete(stateDir: string): boolean {
+  return allFiles(pkiPaths(stateDir)).every((f) => existsSync(f));
+}
+
+export interface PkiOptions {
+  /** Addresses edge nodes dial CloudCore at; they become its serving SANs. */
+  cloudcoreIps: string[];
+}
+
+/** Generates the whole PKI unless a complete one is already there. */
+export async function ensurePki(stateDir: string, o: PkiOptions): Promise<{ generated: boolean }> {
+  if (pkiComplete(stateDir)) return { generated: false };
+  const p = pkiPaths(stateDir);
+  mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+  chmodSync(p.dir, 0o700);
+
+  const ca = await createCa({ cn: 'edgemark-ca' });
+  saveIssued(ca, p.caCert, p.caKey);
+  saveIssued(
+    await issueLeaf(ca, { subject: { cn: 'kube-apiserver' }, server: apiserverSans }),
+    p.apiserverCert,
+    p.apiserverKey,
+  );
+  for (const id of clientIdentities) {
+    const files = p.client(id.id);
+    saveIssued(await issueLeaf(ca, { subject: { cn: id.cn, o: id.o }, client: true }), files.cert, files.key);
+  }
+  const sa = await generateKeyPair();
+  writeSecret(p.saKey, sa.privatePem);
+  writePublic(p.saPub, sa.publicPem);
+
+  // CloudCore's CA signs the edge nodes' certificates; CN and O follow what
+  // CloudCore generates itself when it has none.
+  const edgeCa = await createCa({ cn: 'KubeEdge', o: ['KubeEdge'] }, 36500);
+  writePublic(p.edgeCaCert, edgeCa.certPem);
+  writeSecret(p.edgeCaKey, sec1Pem(edgeCa));
+  const server = await issueLeaf(edgeCa, {
+    subject: { cn: 'KubeEdge', o: ['KubeEdge'] },
+    server: { ips: o.cloudcoreIps, dns: ['localhost'] },
+    validDays: 36500,
+  });
+  writePublic(p.cloudcoreServerCert, server.certPem);
+  writeSecret(p.cloudcoreServerKey, sec1Pem(server));
+  return { generated: true };
+}
+
+function saveIssued(i: Issued, certPath: string, keyPath: string): void {
+  writePublic(certPath, i.certPem);
+  writeSecret(keyPath, i.key.privatePem);
+}
+
+function sec1Pem(i: Issued): string {
+  return toPem('EC PRIVATE KEY', i.key.sec1Der);
+}
+
+export function readText(path: string): string {
+  return readFileSync(path, 'utf8');
+}

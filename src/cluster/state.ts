@@ -1,0 +1,95 @@
+/**
+ * The state file of a local cluster: what `up` started and where, read by every
+ * other command. Written atomically (temp file, then rename).
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { EdgemarkError } from '../core/errors.js';
+import { portNames, type PortMap } from './ports.js';
+
+export const componentNames = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'cloudcore',
+] as const;
+export type ComponentName = (typeof componentNames)[number];
+
+const processSchema = z.object({
+  pid: z.number().int(),
+  startTicks: z.number().int(),
+  startedAt: z.string(),
+  binary: z.string(),
+  log: z.string(),
+});
+export type ProcessRecord = z.infer<typeof processSchema>;
+
+const portsSchema = z.object(Object.fromEntries(portNames.map((n) => [n, z.number().int()])) as Record<
+  (typeof portNames)[number],
+  z.ZodNumber
+>);
+
+const stateSchema = z.object({
+  apiVersion: z.literal('edgemark.io/v1alpha1'),
+  kind: z.literal('LocalCluster'),
+  stateDir: z.string(),
+  ports: portsSchema,
+  versions: z.record(z.string(), z.string()),
+  nodeLimit: z.number().int(),
+  kubeconfig: z.string(),
+  components: z.partialRecord(z.enum(componentNames), processSchema),
+  upAt: z.string().optional(),
+});
+export type ClusterState = z.infer<typeof stateSchema> & { ports: PortMap };
+
+export function statePath(stateDir: string): string {
+  return join(stateDir, 'cluster.json');
+}
+
+export function readState(stateDir: string): ClusterState | undefined {
+  const file = statePath(stateDir);
+  if (!existsSync(file)) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new EdgemarkError(
+      'EM_STATE_CORRUPT',
+      `[cluster] ${file} is not valid JSON`,
+      'run `edgemark cluster down --purge` to start from scratch',
+      { cause: err },
+    );
+  }
+  const parsed = stateSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new EdgemarkError(
+      'EM_STATE_CORRUPT',
+      `[cluster] ${file} does not match this version of edgemark: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
+      'run `edgemark cluster down --purge` to start from scratch',
+    );
+  }
+  return parsed.data as ClusterState;
+}
+
+export function writeState(state: ClusterState): void {
+  mkdirSync(state.stateDir, { recursive: true, mode: 0o700 });
+  const file = statePath(state.stateDir);
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+/** Reads the state of a cluster that must exist, with a clear error if not. */
+export function requireState(stateDir: string): ClusterState {
+  const s = readState(stateDir);
+  if (!s) {
+    throw new EdgemarkError(
+      'EM_CLUSTER_NOT_FOUND',
+      `[cluster] no local cluster in ${stateDir}`,
+      'start one with `edgemark cluster up` (or pass the --state-dir it was started with)',
+    );
+  }
+  return s;
+}

@@ -1,0 +1,52 @@
+/**
+ * One small HTTP(S) GET used by health probes and the edge bootstrap: TLS
+ * options in, status and body bytes out, with a timeout. Kept tiny on purpose;
+ * anything Kubernetes goes through @kubernetes/client-node instead.
+ */
+import http from 'node:http';
+import https from 'node:https';
+
+export interface GetOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Verify the server against `ca` (or the system roots). */
+  verify?: boolean;
+  headers?: Record<string, string>;
+  /** A request body (KubeEdge's certificate endpoint takes a GET with a body). */
+  body?: Buffer;
+  timeoutMs?: number;
+}
+
+export interface GetResult {
+  status: number;
+  body: Buffer;
+  headers: http.IncomingHttpHeaders;
+}
+
+export function httpGet(url: string, o: GetOptions = {}): Promise<GetResult> {
+  const u = new URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(
+      u,
+      {
+        method: 'GET',
+        headers: { ...(o.headers ?? {}), ...(o.body ? { 'content-length': String(o.body.length) } : {}) },
+        ...(u.protocol === 'https:'
+          ? { ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.verify ?? true, agent: false }
+          : { agent: false }),
+        timeout: o.timeoutMs ?? 5000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${o.timeoutMs ?? 5000}ms: GET ${url}`)));
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * Facts about processes read from /proc, and signalling with a bound. Pure
+ * parsers are exported separately so they can be tested on fixed text.
+ */
+import { readFileSync, readlinkSync, readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Clock ticks per second as used by /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const CLK_TCK = 100;
+
+export interface ProcStat {
+  pid: number;
+  state: string;
+  /** Start time in clock ticks since boot. */
+  startTicks: number;
+  utimeTicks: number;
+  stimeTicks: number;
+}
+
+/** Parses the text of /proc/<pid>/stat; the command name may hold spaces and parens. */
+export function parseProcStat(text: string): ProcStat {
+  const close = text.lastIndexOf(')');
+  const pid = Number.parseInt(text.slice(0, text.indexOf(' ')), 10);
+  const fields = text.slice(close + 2).trim().split(/\s+/);
+  // fields[0] is field 3 (state); starttime is field 22, utime 14, stime 15.
+  const at = (field: number) => Number(fields[field - 3]);
+  return {
+    pid,
+    state: fields[0] ?? '?',
+    utimeTicks: at(14),
+    stimeTicks: at(15),
+    startTicks: at(22),
+  };
+}
+
+/** Parses "VmRSS:    1234 kB" out of /proc/<pid>/status; bytes, or 0. */
+export function parseRssBytes(statusText: string): number {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(statusText);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+export function readProcStat(pid: number): ProcStat | undefined {
+  try {
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export function rssBytes(pid: number): number {
+  try {
+    return parseRssBytes(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return 0;
+  }
+}
+
+export function bootTimeMs(): number {
+  const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return Date.now() - uptime * 1000;
+}
+
+/** Wall-clock start time of a process in ms since the epoch. */
+export function processStartMs(stat: ProcStat): number {
+  return bootTimeMs() + (stat.startTicks / CLK_TCK) * 1000;
+}
+
+export function cpuSeconds(stat: ProcStat): number {
+  return (stat.utimeTicks + stat.stimeTicks) / CLK_TCK;
+}
+
+/**
+ * True when `pid` runs and is the process we started: its start time (in
+ * ticks) matches the one recorded, so a recycled pid is not mistaken for it.
+ */
+export function isSameProcess(pid: number, startTicks: number | undefined): boolean {
+  const stat = readProcStat(pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
+  return startTicks === undefined || stat.startTicks === startTicks;
+}
+
+export function pidAlive(pid: number): boolean {
+  return isSameProcess(pid, undefined);
+}
+
+/**
+ * SIGTERM, then SIGKILL after `graceMs`. Returns how it ended. The signal goes
+ * to the process group when the process leads one (our children do).
+ */
+export async function terminate(
+  pid: number,
+  startTicks: number | undefined,
+  graceMs: number,
+): Promise<'not-running' | 'terminated' | 'killed'> {
+  if (!isSameProcess(pid, startTicks)) return 'not-running';
+  signal(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!isSameProcess(pid, startTicks)) return 'terminated';
+    await sleep(100);
+  }
+  signal(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && isSameProcess(pid, startTicks); i++) await sleep(100);
+  return 'killed';
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** Pids whose executable is `exePath` (used to prove nothing was left behind). */
+export function pidsOfExecutable(exePath: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/exe`) === exePath) out.push(Number(entry));
+    } catch {
+      /* not ours to read, or gone */
+    }
+  }
+  return out;
+}
