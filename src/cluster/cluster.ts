@@ -205,7 +205,7 @@ async function startComponent(spec: ComponentSpec, state: ClusterState, ctx: Com
       throw new EdgemarkError(
         'EM_COMPONENT_EXITED',
         `[cluster] ${spec.name} exited during start-up; log: ${log}`,
-        'read the log lines below; `edgemark cluster logs ' + spec.name + '` shows the whole log',
+        `the last log lines are above; \`edgemark cluster logs ${spec.name}\` shows the whole log`,
         { details: ['last lines of the log:', ...tail(log, 15)] },
       );
     }
@@ -219,7 +219,7 @@ async function startComponent(spec: ComponentSpec, state: ClusterState, ctx: Com
   throw new EdgemarkError(
     'EM_COMPONENT_UNHEALTHY',
     `[cluster] ${spec.name} was not healthy after ${spec.startTimeoutMs / 1000}s (last probe: ${last.detail}); log: ${log}`,
-    'read the log lines below; `edgemark cluster logs ' + spec.name + '` shows the whole log',
+    `the last log lines are above; \`edgemark cluster logs ${spec.name}\` shows the whole log`,
     { details: ['last lines of the log:', ...tail(log, 15)] },
   );
 }

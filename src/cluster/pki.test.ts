@@ -35,6 +35,8 @@ test('the PKI chains to its CAs, carries the right names, and keys are 0600', as
   const edgeCa = new X509Certificate(readFileSync(p.edgeCaCert));
   const server = new X509Certificate(readFileSync(p.cloudcoreServerCert));
   assert.ok(server.verify(edgeCa.publicKey));
+  assert.notEqual(server.subject, edgeCa.subject, 'a leaf whose subject equals its issuer looks self-signed');
+  assert.equal(server.issuer, edgeCa.subject);
   assert.ok(server.checkIP('127.0.0.1'));
   assert.equal(createPrivateKey(readFileSync(p.edgeCaKey)).asymmetricKeyType, 'ec');
   assert.match(readFileSync(p.edgeCaKey, 'utf8'), /^-----BEGIN EC PRIVATE KEY-----/);

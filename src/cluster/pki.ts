@@ -126,9 +126,11 @@ export async function ensurePki(stateDir: string, o: PkiOptions): Promise<{ gene
   writeSecret(p.saKey, sa.privatePem);
   writePublic(p.saPub, sa.publicPem);
 
-  // CloudCore's CA signs the edge nodes' certificates; CN and O follow what
-  // CloudCore generates itself when it has none.
-  const edgeCa = await createCa({ cn: 'KubeEdge', o: ['KubeEdge'] }, 36500);
+  // CloudCore's CA signs the edge nodes' certificates. Names follow what
+  // CloudCore generates when it has none: CA "CN=KubeEdge", server
+  // "O=KubeEdge, CN=KubeEdge". The two must differ, or TLS stacks that match
+  // issuer to subject (OpenSSL, so Node) take the server cert as self-signed.
+  const edgeCa = await createCa({ cn: 'KubeEdge' }, 36500);
   writePublic(p.edgeCaCert, edgeCa.certPem);
   writeSecret(p.edgeCaKey, sec1Pem(edgeCa));
   const server = await issueLeaf(edgeCa, {
