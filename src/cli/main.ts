@@ -10,6 +10,7 @@ import { formatError } from '../core/errors.js';
 import { redact } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { registerCluster } from './cluster.js';
+import { registerNodes } from './nodes.js';
 import { registerSetup } from './setup.js';
 
 function version(): string {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerSetup(program);
   registerCluster(program);
+  registerNodes(program);
   return program;
 }
 

@@ -79,12 +79,8 @@ export function logPath(stateDir: string, name: ComponentName): string {
 
 export async function clusterUp(o: UpOptions): Promise<ClusterState> {
   const previous = readState(o.stateDir);
-  if (previous && runningComponents(previous).length === componentNames.length) throw new AlreadyUpError(previous);
-  if (previous && runningComponents(previous).length > 0) {
-    // A half-running cluster (a component crashed): stop the rest and start clean.
-    o.onEvent?.({ kind: 'step', message: `stopping the partly running cluster (${runningComponents(previous).join(', ')})` });
-    await clusterDown({ stateDir: o.stateDir });
-  }
+  const running = previous ? runningComponents(previous) : [];
+  if (previous && running.length === componentNames.length) throw new AlreadyUpError(previous);
   const pins = resolvePins(o.versions);
   const bin = {} as Record<ToolsetName, string>;
   for (const toolset of Object.keys(pins) as ToolsetName[]) {
@@ -94,6 +90,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
     );
     if (o.signal?.aborted) throw interrupted();
   }
+  if (previous && running.length > 0) return repair(previous, running, bin, o);
 
   // Keep the ports of an earlier run, so kubeconfigs handed out stay valid.
   const ports: PortMap = previous && o.ports === undefined ? previous.ports : await choosePorts(o.ports ?? 'default');
@@ -119,27 +116,66 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
   const ctx = contextFor(state, bin);
   writeConfigs(state, ctx);
   writeState(state);
+  await startMissing(state, ctx, bin, o, new Set());
+  return state;
+}
 
+/**
+ * Some components run and some do not (one crashed, or was killed): start only
+ * the missing ones, in order, with the recorded ports and configs. What runs
+ * is left alone, so edge nodes see only the restart of what had stopped.
+ */
+async function repair(state: ClusterState, running: ComponentName[], bin: Record<ToolsetName, string>, o: UpOptions) {
+  const missing = componentNames.filter((n) => !running.includes(n));
+  o.onEvent?.({ kind: 'step', message: `${running.join(', ')} running; starting ${missing.join(', ')}` });
+  const ports = Object.fromEntries(
+    components.filter((c) => missing.includes(c.name)).flatMap((c) => c.ports.map((p) => [p, state.ports[p]])),
+  ) as Partial<PortMap>;
+  await assertPortsFree(ports);
+  if (o.nodeLimit !== undefined && o.nodeLimit !== state.nodeLimit) {
+    if (!missing.includes('cloudcore')) {
+      throw new EdgemarkError(
+        'EM_NODE_LIMIT_RUNNING',
+        `[cluster] CloudCore is running with nodeLimit ${state.nodeLimit}; --node-limit ${o.nodeLimit} needs a restart`,
+        `run \`edgemark cluster down\`, then \`edgemark cluster up --node-limit ${o.nodeLimit}\``,
+      );
+    }
+    state.nodeLimit = o.nodeLimit;
+  }
+  const ctx = contextFor(state, bin);
+  writeConfigs(state, ctx);
+  await startMissing(state, ctx, bin, o, new Set(running));
+  return state;
+}
+
+async function startMissing(
+  state: ClusterState,
+  ctx: ComponentContext,
+  bin: Record<ToolsetName, string>,
+  o: UpOptions,
+  running: Set<ComponentName>,
+): Promise<void> {
+  const todo = components.filter((c) => !running.has(c.name));
   try {
-    for (const spec of components) {
+    for (const spec of todo) {
+      if (spec.name === 'kube-scheduler' && todo.some((c) => c.name === 'kube-controller-manager')) continue;
       if (spec.name === 'kube-controller-manager') {
         // kcm and the scheduler only need the apiserver; start them together.
-        const sched = components.find((c) => c.name === 'kube-scheduler')!;
-        await Promise.all([startComponent(spec, state, ctx, o), startComponent(sched, state, ctx, o)]);
+        const sched = todo.find((c) => c.name === 'kube-scheduler');
+        await Promise.all([startComponent(spec, state, ctx, o), ...(sched ? [startComponent(sched, state, ctx, o)] : [])]);
         continue;
       }
-      if (spec.name === 'kube-scheduler') continue;
       if (spec.name === 'cloudcore') await prepareForCloudcore(state, bin, o);
       await startComponent(spec, state, ctx, o);
     }
   } catch (err) {
     o.onEvent?.({ kind: 'step', message: 'stopping what was started' });
-    await clusterDown({ stateDir: o.stateDir });
+    if (running.size === 0) await clusterDown({ stateDir: state.stateDir });
+    else await stopComponents(state, todo.map((c) => c.name));
     throw o.signal?.aborted ? interrupted() : err;
   }
   state.upAt = new Date().toISOString();
   writeState(state);
-  return state;
 }
 
 function interrupted(): EdgemarkError {
@@ -237,17 +273,24 @@ export interface DownResult {
   purged: boolean;
 }
 
+/** Stops the named components, in reverse start order (CloudCore first, etcd last). */
+async function stopComponents(state: ClusterState, names: readonly ComponentName[], graceMs = STOP_GRACE_MS) {
+  const stopped: DownResult['stopped'] = [];
+  for (const name of [...componentNames].reverse()) {
+    const p = state.components[name];
+    if (!p || !names.includes(name)) continue;
+    stopped.push({ name, how: await terminate(p.pid, p.startTicks, graceMs) });
+    delete state.components[name];
+  }
+  writeState(state);
+  return stopped;
+}
+
 export async function clusterDown(o: { stateDir: string; purge?: boolean; graceMs?: number }): Promise<DownResult> {
   const state = readState(o.stateDir);
-  const stopped: DownResult['stopped'] = [];
+  let stopped: DownResult['stopped'] = [];
   if (state) {
-    // Reverse start order: CloudCore first, etcd last.
-    for (const name of [...componentNames].reverse()) {
-      const p = state.components[name];
-      if (!p) continue;
-      stopped.push({ name, how: await terminate(p.pid, p.startTicks, o.graceMs ?? STOP_GRACE_MS) });
-    }
-    state.components = {};
+    stopped = await stopComponents(state, componentNames, o.graceMs);
     delete state.upAt;
     if (!o.purge) writeState(state);
   }

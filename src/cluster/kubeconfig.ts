@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { writeSecret, type PkiPaths } from './pki.js';
+import { writeSecret } from '../core/files.js';
+import type { PkiPaths } from './pki.js';
 
 export function renderKubeconfig(o: {
   server: string;

@@ -4,8 +4,9 @@
  * apiserver and one client identity per component, the service-account signing
  * pair, and CloudCore's own CA for the edge. Key files are written 0600.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writePublic, writeSecret } from '../core/files.js';
 import { createCa, issueLeaf, generateKeyPair, toPem, type Issued } from '../core/x509.js';
 
 export interface ClientIdentity {
@@ -66,17 +67,6 @@ export function pkiPaths(stateDir: string): PkiPaths {
     cloudcoreServerCert: join(dir, 'kubeedge', 'server.crt'),
     cloudcoreServerKey: join(dir, 'kubeedge', 'server.key'),
   };
-}
-
-export function writeSecret(path: string, text: string | Buffer): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  writeFileSync(path, text, { mode: 0o600 });
-  chmodSync(path, 0o600);
-}
-
-export function writePublic(path: string, text: string | Buffer): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  writeFileSync(path, text, { mode: 0o644 });
 }
 
 function allFiles(p: PkiPaths): string[] {

@@ -137,10 +137,10 @@ function commandLine(pid: number): string {
 }
 
 /** Fails with the port, its use and its holder when any planned port is busy. */
-export async function assertPortsFree(ports: PortMap): Promise<void> {
+export async function assertPortsFree(ports: Partial<PortMap>): Promise<void> {
   for (const name of portNames) {
     const port = ports[name];
-    if (await portFree(port)) continue;
+    if (port === undefined || (await portFree(port))) continue;
     const holder = findPortHolder(port);
     const who = holder ? `pid ${holder.pid} (${holder.command})` : 'another process (not visible to this user)';
     throw new EdgemarkError(

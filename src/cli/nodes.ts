@@ -1,0 +1,228 @@
+/**
+ * `edgemark nodes run`: N hollow edge nodes in this process against a real
+ * CloudCore (the local cluster's by default), with a live line and a summary.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { TOKEN_SECRET } from '../cluster/health.js';
+import { readState } from '../cluster/state.js';
+import { EdgemarkError } from '../core/errors.js';
+import { formatDuration, type Logger } from '../core/log.js';
+import { defaultNodeProfile, type NodeProfile } from '../edge/edged/objects.js';
+import { defaultTimings } from '../edge/timings.js';
+import { Fleet, nodeStates, type FleetSummary } from '../fleet/fleet.js';
+import { k8s, loadKubeConfig } from '../kube/client.js';
+import { parseToken } from '../transport/token.js';
+import { cliContext, interruptible, parsePositiveInt } from './context.js';
+
+interface RunOptions {
+  count: number;
+  prefix: string;
+  cloudcore?: string;
+  cloudcoreHttps?: string;
+  token?: string;
+  joinRate: number;
+  duration?: number;
+  dataDir?: string;
+  summaryJson?: string;
+  recordFrames?: string;
+  cpu: string;
+  memory: string;
+  pods: string;
+  ephemeralStorage: string;
+  labels?: Record<string, string>;
+  taints?: NodeProfile['taints'];
+}
+
+export function parseHostPort(flag: string): (v: string) => string {
+  return (v) => {
+    const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(v);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+      throw new InvalidArgumentError(`${flag} takes host:port (for example 127.0.0.1:10000), not "${v}"`);
+    }
+    return v;
+  };
+}
+
+export function parseLabels(v: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of v.split(',').filter(Boolean)) {
+    const m = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(pair);
+    if (!m) throw new InvalidArgumentError(`--labels takes key=value[,key=value], and "${pair}" is not one`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+export function parseTaints(v: string): NodeProfile['taints'] {
+  return v
+    .split(',')
+    .filter(Boolean)
+    .map((t) => {
+      const m = /^([A-Za-z0-9./_-]+)(?:=([A-Za-z0-9._-]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t);
+      if (!m) throw new InvalidArgumentError(`--taints takes key[=value]:Effect (NoSchedule, PreferNoSchedule or NoExecute), and "${t}" is not one`);
+      return { key: m[1]!, ...(m[2] !== undefined ? { value: m[2] } : {}), effect: m[3] as NodeProfile['taints'][number]['effect'] };
+    });
+}
+
+function parseRate(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`--join-rate takes nodes per second above 0, not "${v}"`);
+  return n;
+}
+
+function parsePrefix(v: string): string {
+  if (!/^[a-z0-9]([a-z0-9.-]{0,40}[a-z0-9.-])?$/.test(v)) {
+    throw new InvalidArgumentError(`--prefix must be lowercase letters, digits, "-" or "." (a node name is <prefix><index>), not "${v}"`);
+  }
+  return v;
+}
+
+export function registerNodes(program: Command): void {
+  const nodes = program.command('nodes').description('hollow edge nodes that speak KubeEdge\'s protocol to a real CloudCore');
+  nodes
+    .command('run')
+    .description('run N hollow edge nodes in this process until Ctrl-C (or --duration)')
+    .requiredOption('-n, --count <n>', 'how many nodes', parsePositiveInt('--count'))
+    .option('--prefix <p>', 'node names are <prefix><index>', parsePrefix, 'hollow-edge-')
+    .option('--cloudcore <host:port>', "CloudHub's websocket address (default: the local cluster's)", parseHostPort('--cloudcore'))
+    .option('--cloudcore-https <host:port>', "CloudHub's certificate server (default: same host, port 10002, or the local cluster's)", parseHostPort('--cloudcore-https'))
+    .option('--token <token>', "join token (default: read from the local cluster's secret kubeedge/tokensecret); never logged")
+    .option('--join-rate <r>', 'nodes started per second', parseRate, 50)
+    .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveInt('--duration'))
+    .option('--data-dir <dir>', "where node certificates are kept (default: <state-dir>/runner)")
+    .option('--summary-json <file>', 'write the summary as JSON to this file (rewritten every 2 s while running)')
+    .option('--record-frames <file>', 'append a sample of the frames CloudCore sends (two per kind) to a JSONL file')
+    .option('--cpu <q>', 'node capacity: cpu', defaultNodeProfile.cpu)
+    .option('--memory <q>', 'node capacity: memory', defaultNodeProfile.memory)
+    .option('--pods <n>', 'node capacity: pods', defaultNodeProfile.pods)
+    .option('--ephemeral-storage <q>', 'node capacity: ephemeral-storage', defaultNodeProfile.ephemeralStorage)
+    .option('--labels <k=v,...>', 'extra node labels', parseLabels)
+    .option('--taints <k=v:Effect,...>', 'node taints', parseTaints)
+    .action(async (opts: RunOptions, cmd: Command) => {
+      const { log, stateDir } = cliContext(cmd);
+      const summary = await runNodes(opts, log, stateDir);
+      printSummary(log, summary);
+      if (opts.summaryJson) writeSummary(opts.summaryJson, summary);
+      if (summary.fatal) {
+        throw new EdgemarkError(summary.fatal.code as `EM_${string}`, summary.fatal.message, fixFor(summary.fatal.code));
+      }
+    });
+}
+
+function fixFor(code: string): string | undefined {
+  if (code.startsWith('EM_TOKEN')) return 'read the current token from secret kubeedge/tokensecret, or leave --token out on the local cluster';
+  if (code === 'EM_CA_HASH_MISMATCH') return 'use the token of the CloudCore you point --cloudcore at';
+  return undefined;
+}
+
+async function readLocalToken(kubeconfig: string): Promise<string> {
+  const core = loadKubeConfig(kubeconfig).makeApiClient(k8s.CoreV1Api);
+  const s = await core.readNamespacedSecret({ name: TOKEN_SECRET.name, namespace: TOKEN_SECRET.namespace });
+  const data = s.data?.[TOKEN_SECRET.key];
+  if (!data) throw new Error('the token secret is empty');
+  return Buffer.from(data, 'base64').toString('utf8');
+}
+
+async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promise<FleetSummary> {
+  const local = readState(stateDir);
+  const websocket = opts.cloudcore ?? (local ? `127.0.0.1:${local.ports.cloudhubWebsocket}` : undefined);
+  if (!websocket) {
+    throw new EdgemarkError(
+      'EM_NO_CLOUDCORE',
+      `[nodes] no CloudCore to join: no local cluster in ${stateDir} and no --cloudcore`,
+      'start the local cluster with `edgemark cluster up`, or pass --cloudcore <host:port> and --token',
+    );
+  }
+  const host = websocket.slice(0, websocket.lastIndexOf(':'));
+  const https = `https://${
+    opts.cloudcoreHttps ?? (opts.cloudcore || !local ? `${host}:10002` : `127.0.0.1:${local.ports.cloudhubHttps}`)
+  }`;
+  if (local && !opts.cloudcore && opts.count > local.nodeLimit) {
+    throw new EdgemarkError(
+      'EM_NODE_LIMIT',
+      `[nodes] ${opts.count} nodes asked for, but the local CloudCore takes at most ${local.nodeLimit} (cloudHub.nodeLimit)`,
+      `restart it with a higher limit: \`edgemark cluster down && edgemark cluster up --node-limit ${opts.count}\``,
+    );
+  }
+  let tokenText = opts.token;
+  if (!tokenText) {
+    if (!local || opts.cloudcore) {
+      throw new EdgemarkError('EM_NO_TOKEN', '[nodes] --token is required when --cloudcore is not the local cluster', 'pass the join token of that CloudCore (secret kubeedge/tokensecret, key tokendata)');
+    }
+    try {
+      tokenText = await readLocalToken(local.kubeconfig);
+    } catch (err) {
+      throw new EdgemarkError('EM_NO_TOKEN', `[nodes] cannot read the join token from the local cluster: ${(err as Error).message}`, 'is the cluster up? `edgemark cluster status`', { cause: err });
+    }
+  }
+  const token = parseToken(tokenText);
+  const fleet = new Fleet({
+    count: opts.count,
+    prefix: opts.prefix,
+    websocket,
+    https,
+    token,
+    joinRate: opts.joinRate,
+    certDir: opts.dataDir ? join(opts.dataDir, 'certs') : join(stateDir, 'runner', 'certs'),
+    ...(opts.recordFrames ? { recordFrames: opts.recordFrames } : {}),
+    timings: defaultTimings,
+    profile: {
+      ...defaultNodeProfile,
+      cpu: opts.cpu,
+      memory: opts.memory,
+      pods: opts.pods,
+      ephemeralStorage: opts.ephemeralStorage,
+      labels: opts.labels ?? {},
+      taints: opts.taints ?? [],
+    },
+    log,
+  });
+  log.info(`${opts.count} hollow edge nodes (${opts.prefix}0..${opts.count - 1}) -> CloudHub ${websocket}, certificates from ${https}, ${opts.joinRate}/s`);
+  return interruptible(log, async (signal) => {
+    const stopped = new Promise<void>((resolve) => {
+      signal.addEventListener('abort', () => resolve(), { once: true });
+      fleet.whenFatal(() => resolve());
+      if (opts.duration) setTimeout(resolve, opts.duration * 1000).unref();
+    });
+    const ticker = setInterval(() => {
+      log.info(liveLine(fleet));
+      if (opts.summaryJson) writeSummary(opts.summaryJson, fleet.summary());
+    }, 2000);
+    try {
+      await fleet.prepare(signal);
+      await Promise.race([fleet.start(signal), stopped]);
+      await stopped;
+    } finally {
+      clearInterval(ticker);
+    }
+    const summary = fleet.summary();
+    fleet.stop();
+    return summary;
+  });
+}
+
+function writeSummary(file: string, s: FleetSummary): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+function liveLine(fleet: Fleet): string {
+  const s = fleet.summary();
+  const states = nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`);
+  const errors = Object.values(s.errors).reduce((a, b) => a + b, 0);
+  return `[${formatDuration(s.durationMs)}] ${s.started}/${s.nodes} started: ${states.join(', ') || 'none yet'} | reconnects ${s.reconnects} | errors ${errors} | msgs in ${s.messagesIn} out ${s.messagesOut}`;
+}
+
+function printSummary(log: Logger, s: FleetSummary): void {
+  log.info(`summary after ${formatDuration(s.durationMs)}:`);
+  log.info(`  nodes ${s.nodes}, started ${s.started}; ready at least once ${s.joined} (${s.joinRatePerSec}/s over ${formatDuration(s.joinDurationMs)})`);
+  log.info(`  at stop: ${nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`).join(', ')}`);
+  log.info(`  reconnects ${s.reconnects}; messages in ${s.messagesIn}, out ${s.messagesOut}`);
+  if (s.unserved > 0) log.warn(`  ${s.unserved} nodes connected but never served: CloudCore's node limit (cloudHub.nodeLimit) is likely reached`);
+  const errs = Object.entries(s.errors);
+  if (errs.length) log.info(`  errors: ${errs.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+}

@@ -1,0 +1,173 @@
+/**
+ * The Kubernetes objects a hollow edged sends, built from one shared profile.
+ * Shapes follow what edgecore 1.23's edged (the embedded kubelet) sends: the
+ * Node at registration, the node Lease, and node-status patches.
+ */
+export interface NodeProfile {
+  cpu: string;
+  memory: string;
+  pods: string;
+  ephemeralStorage: string;
+  labels: Record<string, string>;
+  taints: { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
+  kubeletVersion: string;
+  containerRuntimeVersion: string;
+  osImage: string;
+  kernelVersion: string;
+  architecture: string;
+  operatingSystem: string;
+  /** edged's kubelet server port, reported in daemonEndpoints. */
+  kubeletPort: number;
+}
+
+export const defaultNodeProfile: NodeProfile = {
+  cpu: '2',
+  memory: '4Gi',
+  pods: '110',
+  ephemeralStorage: '20Gi',
+  labels: {},
+  taints: [],
+  // edged reports "<kubernetes version>-kubeedge-<kubeedge version>".
+  kubeletVersion: 'v1.32.10-kubeedge-v1.23.1',
+  containerRuntimeVersion: 'remote://1.7.0',
+  osImage: 'Edgemark hollow edge node',
+  kernelVersion: '6.1.0-edgemark',
+  architecture: 'amd64',
+  operatingSystem: 'linux',
+  kubeletPort: 10350,
+};
+
+const conditionText = {
+  MemoryPressure: ['False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'],
+  DiskPressure: ['False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'],
+  PIDPressure: ['False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'],
+  Ready: ['True', 'EdgeReady', 'edge is posting ready status'],
+} as const;
+
+export const conditionTypes = Object.keys(conditionText) as (keyof typeof conditionText)[];
+
+export function nodeConditions(now: string, since: string) {
+  return conditionTypes.map((type) => {
+    const [status, reason, message] = conditionText[type];
+    return { type, status, lastHeartbeatTime: now, lastTransitionTime: since, reason, message };
+  });
+}
+
+export function nodeLabels(p: NodeProfile, name: string): Record<string, string> {
+  return {
+    'beta.kubernetes.io/arch': p.architecture,
+    'beta.kubernetes.io/os': p.operatingSystem,
+    'kubernetes.io/arch': p.architecture,
+    'kubernetes.io/hostname': name,
+    'kubernetes.io/os': p.operatingSystem,
+    'node-role.kubernetes.io/agent': '',
+    'node-role.kubernetes.io/edge': '',
+    ...p.labels,
+  };
+}
+
+export function resources(p: NodeProfile): Record<string, string> {
+  return {
+    cpu: p.cpu,
+    'ephemeral-storage': p.ephemeralStorage,
+    'hugepages-1Gi': '0',
+    'hugepages-2Mi': '0',
+    memory: p.memory,
+    pods: p.pods,
+  };
+}
+
+export interface NodeIdentity {
+  name: string;
+  /** The node's InternalIP. */
+  ip: string;
+  /** Stable per node (machine-id, system UUID, boot id). */
+  machineId: string;
+  bootId: string;
+}
+
+/** The Node edged creates at registration. */
+export function initialNode(p: NodeProfile, id: NodeIdentity, now: Date) {
+  const ts = rfc3339(now);
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: id.name,
+      labels: nodeLabels(p, id.name),
+      annotations: { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
+    },
+    spec: p.taints.length ? { taints: p.taints } : {},
+    status: {
+      capacity: resources(p),
+      allocatable: resources(p),
+      conditions: nodeConditions(ts, ts),
+      addresses: [
+        { type: 'InternalIP', address: id.ip },
+        { type: 'Hostname', address: id.name },
+      ],
+      daemonEndpoints: { kubeletEndpoint: { Port: p.kubeletPort } },
+      nodeInfo: {
+        machineID: id.machineId,
+        systemUUID: id.machineId,
+        bootID: id.bootId,
+        kernelVersion: p.kernelVersion,
+        osImage: p.osImage,
+        containerRuntimeVersion: p.containerRuntimeVersion,
+        kubeletVersion: p.kubeletVersion,
+        kubeProxyVersion: '',
+        operatingSystem: p.operatingSystem,
+        architecture: p.architecture,
+      },
+    },
+  };
+}
+
+/**
+ * The strategic-merge patch the kubelet sends when only heartbeat times moved:
+ * every condition with its new lastHeartbeatTime, in a stable order. Sent as a
+ * JSON string, as edged does.
+ */
+export function heartbeatPatch(now: Date): string {
+  const ts = rfc3339(now);
+  return JSON.stringify({
+    status: {
+      $setElementOrder$conditions: conditionTypes.map((type) => ({ type })),
+      conditions: conditionTypes.map((type) => ({ lastHeartbeatTime: ts, type })),
+    },
+  }).replace('$setElementOrder$conditions', '$setElementOrder/conditions');
+}
+
+export interface LeaseObject {
+  apiVersion: 'coordination.k8s.io/v1';
+  kind: 'Lease';
+  metadata: {
+    name: string;
+    namespace: 'kube-node-lease';
+    resourceVersion?: string;
+    ownerReferences?: { apiVersion: 'v1'; kind: 'Node'; name: string; uid: string }[];
+  };
+  spec: { holderIdentity: string; leaseDurationSeconds: number; renewTime: string };
+}
+
+export function newLease(name: string, durationSeconds: number, now: Date, nodeUid?: string): LeaseObject {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name,
+      namespace: 'kube-node-lease',
+      ...(nodeUid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: nodeUid }] } : {}),
+    },
+    spec: { holderIdentity: name, leaseDurationSeconds: durationSeconds, renewTime: microTime(now) },
+  };
+}
+
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** metav1.MicroTime: RFC 3339 with six fractional digits. */
+export function microTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}

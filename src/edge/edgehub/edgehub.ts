@@ -1,0 +1,131 @@
+/**
+ * edgehub: the node's link to CloudHub. Dials (mutual-TLS websocket), sends a
+ * keepalive on connect and every heartbeat, routes what arrives (replies by
+ * parent_msg_id to metamanager, pushes by group), and reconnects with
+ * exponential backoff and jitter. Only this module touches the transport.
+ */
+import type { SecureContext } from 'node:tls';
+import { decode, encode, keepalive, ProtocolError, type BeehiveMessage } from '../../protocol/message.js';
+import { EdgeSocket, type FrameSink } from '../../transport/websocket.js';
+import { reconnectDelay } from '../timings.js';
+import { Timer, type NodeHost } from '../host.js';
+
+export type LinkState = 'idle' | 'dialing' | 'connected' | 'waiting';
+
+export interface EdgeHubDeps {
+  host: NodeHost;
+  /** The node's TLS identity (CA, certificate, key); bootstraps on first use. */
+  secureContext(): Promise<SecureContext>;
+  onConnected(): void;
+  onDisconnected(reason: string): void;
+  onMessage(m: BeehiveMessage): void;
+}
+
+export class EdgeHub implements FrameSink {
+  state: LinkState = 'idle';
+  private readonly socket = new EdgeSocket(this);
+  private attempt = 0;
+  private everConnected = false;
+  connects = 0;
+  private stopped = false;
+
+  constructor(private readonly d: EdgeHubDeps) {}
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.dial();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.d.host.cancel(Timer.keepalive);
+    this.d.host.cancel(Timer.reconnect);
+    this.socket.close();
+    this.state = 'idle';
+  }
+
+  /** Sends a message; false when not connected (callers treat it as failed). */
+  send(m: BeehiveMessage): boolean {
+    if (this.state !== 'connected') return false;
+    const ok = this.socket.send(encode(m));
+    if (ok) this.d.host.fleet.events.messageOut(m);
+    return ok;
+  }
+
+  private async dial(): Promise<void> {
+    if (this.stopped) return;
+    this.state = 'dialing';
+    let ctx: SecureContext;
+    try {
+      ctx = await this.d.secureContext();
+    } catch (err) {
+      this.d.host.fleet.events.error(this.d.host, 'bootstrap', err);
+      if (this.d.host.fleet.isFatal(err)) return this.stop();
+      return this.scheduleReconnect('bootstrap failed');
+    }
+    if (this.stopped) return;
+    const f = this.d.host.fleet;
+    this.socket.dial({
+      server: f.dial.server,
+      nodeName: this.d.host.name,
+      secureContext: ctx,
+      ...(f.dial.servername ? { servername: f.dial.servername } : {}),
+      ...(f.dial.projectId ? { projectId: f.dial.projectId } : {}),
+      ...(this.d.host.localAddress ? { localAddress: this.d.host.localAddress } : {}),
+    });
+  }
+
+  onOpen(): void {
+    this.state = 'connected';
+    this.attempt = 0;
+    this.connects++;
+    if (this.everConnected) this.d.host.fleet.events.reconnected(this.d.host);
+    this.everConnected = true;
+    this.sendKeepalive();
+    this.d.onConnected();
+  }
+
+  onFrame(text: string): void {
+    this.d.host.fleet.events.frameIn?.(text);
+    let m: BeehiveMessage;
+    try {
+      m = decode(text);
+    } catch (err) {
+      this.d.host.fleet.events.error(this.d.host, 'decode', err instanceof ProtocolError ? err : new ProtocolError(String(err)));
+      return;
+    }
+    this.d.host.fleet.events.messageIn(m);
+    this.d.onMessage(m);
+  }
+
+  onClose(reason: string): void {
+    const wasConnected = this.state === 'connected';
+    this.d.host.cancel(Timer.keepalive);
+    if (wasConnected) this.d.onDisconnected(reason);
+    else this.d.host.fleet.events.error(this.d.host, 'connect', new Error(reason));
+    if (!this.stopped) this.scheduleReconnect(reason);
+  }
+
+  onKeepaliveTimer(): void {
+    if (this.state === 'connected') this.sendKeepalive();
+  }
+
+  onReconnectTimer(): void {
+    if (this.state === 'waiting') void this.dial();
+  }
+
+  private sendKeepalive(): void {
+    this.send(keepalive(this.d.host.fleet.scheduler.now()));
+    this.d.host.schedule(Timer.keepalive, this.d.host.fleet.timings.keepaliveMs);
+  }
+
+  private scheduleReconnect(_reason: string): void {
+    this.state = 'waiting';
+    const f = this.d.host.fleet;
+    this.d.host.schedule(Timer.reconnect, reconnectDelay(f.timings, this.attempt++, f.random));
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * metamanager: keeps the node's copy of the objects the cloud pushed (and the
+ * answers to its requests), ACKs what must be ACKed, and correlates replies
+ * with requests by parent_msg_id. Requests that get no answer within
+ * remoteQueryTimeout fail, as edgecore's do.
+ */
+import { ack, edgedRequest, Op, parseResource, type BeehiveMessage } from '../../protocol/message.js';
+import type { NodeHost } from '../host.js';
+
+/** What a request was for; the reply goes back to that handler in edged. */
+export const Req = {
+  registerNode: 0,
+  queryNode: 1,
+  queryLease: 2,
+  createLease: 3,
+  updateLease: 4,
+  patchNodeStatus: 5,
+} as const;
+export type ReqKind = (typeof Req)[keyof typeof Req];
+
+/** Replies metamanager ACKs after storing them (edgecore's processRemote does). */
+const ackedReplies = new Set<ReqKind>([Req.registerNode, Req.queryLease, Req.createLease, Req.updateLease]);
+
+export interface StoredObject {
+  resourceVersion: string;
+  content: unknown;
+}
+
+export interface MetaManagerDeps {
+  host: NodeHost;
+  send(m: BeehiveMessage): boolean;
+  onReply(kind: ReqKind, reply: BeehiveMessage): void;
+  onRequestFailed(kind: ReqKind, why: 'not-connected' | 'timeout'): void;
+  /** A pushed object was stored (edged reacts to node and pod changes). */
+  onPush(m: BeehiveMessage): void;
+}
+
+interface Pending {
+  kind: ReqKind;
+  sentAt: number;
+}
+
+export class MetaManager {
+  private readonly pending = new Map<string, Pending>();
+  /** Objects by resource ("<ns>/<type>/<name>"). */
+  readonly store = new Map<string, StoredObject>();
+
+  constructor(private readonly d: MetaManagerDeps) {}
+
+  /** Sends an edged request; the reply (or failure) comes back by kind. */
+  request(kind: ReqKind, operation: string, resource: string, content: unknown): void {
+    const m = edgedRequest(operation, resource, content, this.d.host.fleet.scheduler.now());
+    if (!this.d.send(m)) {
+      this.d.onRequestFailed(kind, 'not-connected');
+      return;
+    }
+    this.pending.set(m.header.msg_id, { kind, sentAt: m.header.timestamp });
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Everything that arrives from the cloud. */
+  receive(m: BeehiveMessage): void {
+    const parent = m.header.parent_msg_id;
+    if (parent) {
+      const p = this.pending.get(parent);
+      if (!p) return; // nobody waits for it any more (timed out, or a duplicate)
+      this.pending.delete(parent);
+      if (ackedReplies.has(p.kind)) this.d.send(ack(m, this.d.host.fleet.scheduler.now()));
+      this.d.onReply(p.kind, m);
+      return;
+    }
+    if (m.route.group !== 'resource') return; // twin, user, ...: modules a hollow node leaves out
+    this.storePush(m);
+  }
+
+  private storePush(m: BeehiveMessage): void {
+    const resource = m.route.resource ?? '';
+    const ref = parseResource(resource);
+    if (!ref) {
+      this.d.host.fleet.events.error(this.d.host, 'push', new Error(`push ${m.header.msg_id} has resource "${resource}"`));
+      this.d.send(ack(m, this.d.host.fleet.scheduler.now()));
+      return;
+    }
+    if (m.route.operation === Op.delete) this.store.delete(resource);
+    else this.store.set(resource, { resourceVersion: m.header.resourceversion ?? '', content: m.content });
+    // Every push that reaches metamanager is ACKed; CloudHub ignores ACKs of
+    // no-ACK messages and resends ACK-mode ones until it sees one.
+    this.d.send(ack(m, this.d.host.fleet.scheduler.now()));
+    this.d.onPush(m);
+  }
+
+  /** Fails requests older than the remote query timeout. */
+  sweep(now: number): void {
+    const limit = this.d.host.fleet.timings.requestTimeoutMs;
+    for (const [id, p] of this.pending) {
+      if (now - p.sentAt < limit) continue;
+      this.pending.delete(id);
+      this.d.onRequestFailed(p.kind, 'timeout');
+    }
+  }
+
+  /** On disconnect every outstanding request fails, as in edgecore. */
+  failAll(): void {
+    const kinds = [...this.pending.values()].map((p) => p.kind);
+    this.pending.clear();
+    for (const k of kinds) this.d.onRequestFailed(k, 'not-connected');
+  }
+}

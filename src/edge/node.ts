@@ -1,0 +1,109 @@
+/**
+ * A hollow edge node: edgehub, metamanager and edged wired together, plus its
+ * timers. It is a TimerTarget of the runner's one scheduler; its timers are
+ * (kind, token) pairs, and a newer schedule of a kind supersedes the older.
+ */
+import type { SecureContext } from 'node:tls';
+import type { TimerTarget } from '../core/scheduler.js';
+import type { BeehiveMessage } from '../protocol/message.js';
+import { EdgeHub } from './edgehub/edgehub.js';
+import { Edged } from './edged/edged.js';
+import type { NodeIdentity } from './edged/objects.js';
+import { TIMER_KINDS, Timer, type FleetContext, type NodeHost, type TimerKind } from './host.js';
+import { MetaManager } from './metamanager/metamanager.js';
+
+export type NodeState = 'joining' | 'connected' | 'registered' | 'ready' | 'disconnected' | 'stopped' | 'failed';
+
+export class HollowEdgeNode implements NodeHost, TimerTarget {
+  readonly hub: EdgeHub;
+  readonly meta: MetaManager;
+  readonly edged: Edged;
+  private readonly tokens = new Uint32Array(TIMER_KINDS);
+  private stopped = false;
+  failed = false;
+
+  constructor(
+    readonly fleet: FleetContext,
+    identity: NodeIdentity,
+    secureContext: () => Promise<SecureContext>,
+    readonly localAddress?: string,
+  ) {
+    this.name = identity.name;
+    this.meta = new MetaManager({
+      host: this,
+      send: (m) => this.hub.send(m),
+      onReply: (kind, m) => this.edged.onReply(kind, m),
+      onRequestFailed: (kind, why) => this.edged.onRequestFailed(kind, why),
+      onPush: (m: BeehiveMessage) => this.edged.onPush(m),
+    });
+    this.edged = new Edged(this, identity, this.meta);
+    this.hub = new EdgeHub({
+      host: this,
+      secureContext,
+      onConnected: () => {
+        this.fleet.events.changed(this);
+        this.edged.onConnected();
+        this.schedule(Timer.sweep, this.fleet.timings.requestTimeoutMs / 4);
+      },
+      onDisconnected: () => {
+        this.meta.failAll();
+        this.fleet.events.changed(this);
+      },
+      onMessage: (m) => this.meta.receive(m),
+    });
+  }
+
+  readonly name: string;
+
+  get state(): NodeState {
+    if (this.failed) return 'failed';
+    if (this.stopped) return 'stopped';
+    if (!this.hub.connected) return this.hub.connects === 0 ? 'joining' : 'disconnected';
+    if (this.edged.ready) return 'ready';
+    if (this.edged.phase === 'registered') return 'registered';
+    return 'connected';
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.hub.start();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (let k = 0; k < TIMER_KINDS; k++) this.cancel(k as TimerKind);
+    this.hub.stop();
+  }
+
+  fail(): void {
+    this.failed = true;
+    this.stop();
+  }
+
+  schedule(kind: TimerKind, delayMs: number): void {
+    if (this.stopped) return;
+    this.fleet.scheduler.after(delayMs, this, kind, ++this.tokens[kind]!);
+  }
+
+  cancel(kind: TimerKind): void {
+    this.tokens[kind]!++;
+  }
+
+  onTimer(kind: number, token: number, now: number): void {
+    if (this.stopped || token !== this.tokens[kind]) return;
+    switch (kind) {
+      case Timer.keepalive:
+        this.hub.onKeepaliveTimer();
+        break;
+      case Timer.reconnect:
+        this.hub.onReconnectTimer();
+        break;
+      case Timer.sweep:
+        this.meta.sweep(now);
+        if (this.hub.connected) this.schedule(Timer.sweep, this.fleet.timings.requestTimeoutMs / 4);
+        break;
+      default:
+        this.edged.onTimer(kind);
+    }
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * Many hollow edge nodes in one process: one scheduler, one CA, one profile,
+ * paced joins, and counters for the live line and the summary. The first node
+ * bootstraps alone, so a bad token is reported once instead of by every node.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EdgemarkError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { Scheduler } from '../core/scheduler.js';
+import type { BeehiveMessage } from '../protocol/message.js';
+import { CertStore, fetchCloudCa, requestEdgeCertificate, type CloudCa } from '../transport/bootstrap.js';
+import type { JoinToken } from '../transport/token.js';
+import type { NodeProfile } from '../edge/edged/objects.js';
+import type { FleetContext, FleetEvents, NodeHost } from '../edge/host.js';
+import { HollowEdgeNode, type NodeState } from '../edge/node.js';
+import { reconnectDelay, type EdgeTimings } from '../edge/timings.js';
+
+export interface FleetOptions {
+  count: number;
+  prefix: string;
+  /** host:port of CloudHub's websocket server. */
+  websocket: string;
+  /** https://host:port of CloudHub's certificate server. */
+  https: string;
+  token: JoinToken;
+  /** Nodes started per second. */
+  joinRate: number;
+  certDir: string;
+  /** Append a sample of the frames CloudCore sends (a few per route) to this JSONL file. */
+  recordFrames?: string;
+  timings: EdgeTimings;
+  profile: NodeProfile;
+  log: Logger;
+  random?: () => number;
+}
+
+const fatalCodes = new Set(['EM_TOKEN_REJECTED', 'EM_TOKEN_EXPIRED', 'EM_TOKEN_MALFORMED', 'EM_CA_HASH_MISMATCH']);
+
+export const nodeStates: NodeState[] = ['joining', 'connected', 'registered', 'ready', 'disconnected', 'stopped', 'failed'];
+
+export interface FleetSummary {
+  nodes: number;
+  states: Record<NodeState, number>;
+  started: number;
+  /** Nodes that reached Ready at least once, and how fast they did. */
+  joined: number;
+  joinDurationMs: number;
+  joinRatePerSec: number;
+  reconnects: number;
+  errors: Record<string, number>;
+  messagesIn: number;
+  messagesOut: number;
+  messagesByRoute: Record<string, number>;
+  /** Nodes connected whose registration CloudCore never answered (node limit?). */
+  unserved: number;
+  durationMs: number;
+  fatal?: { code: string; message: string };
+}
+
+export class Fleet implements FleetEvents {
+  readonly scheduler = new Scheduler();
+  readonly nodes: HollowEdgeNode[] = [];
+  private readonly ctx: FleetContext;
+  private readonly certs: CertStore;
+  private ca: CloudCa | undefined;
+  private firstIdentity: Promise<unknown> | undefined;
+  private readonly contexts = new Map<string, SecureContext>();
+  private readonly bootId = randomUUID();
+  private readonly startedAt = Date.now();
+  private firstReadyAt = new Map<string, number>();
+  reconnects = 0;
+  readonly errors = new Map<string, number>();
+  private readonly warned = new Set<string>();
+  messagesIn = 0;
+  messagesOut = 0;
+  readonly byRoute = new Map<string, number>();
+  private readonly unservedNodes = new Set<string>();
+  fatal: EdgemarkError | undefined;
+  private readonly recorded = new Map<string, number>();
+  private onFatal: ((e: EdgemarkError) => void) | undefined;
+
+  constructor(private readonly o: FleetOptions) {
+    const url = new URL(o.https);
+    this.ctx = {
+      scheduler: this.scheduler,
+      timings: o.timings,
+      profile: o.profile,
+      // SNI must not carry an IP; the certificate is then checked against the IP itself.
+      dial: { server: o.websocket, ...(isIP(url.hostname) ? {} : { servername: url.hostname }) },
+      random: o.random ?? Math.random,
+      events: this,
+      isFatal: (err) => err instanceof EdgemarkError && fatalCodes.has(err.code),
+    };
+    this.certs = new CertStore(o.certDir);
+  }
+
+  /** Fetches and checks CloudCore's CA, retrying quietly while it is unreachable. */
+  async prepare(signal: AbortSignal): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.ca = await fetchCloudCa(this.o.https, this.o.token);
+        this.certs.saveCa(this.ca);
+        return;
+      } catch (err) {
+        if (!(err instanceof EdgemarkError) || err.code !== 'EM_CLOUDCORE_UNREACHABLE') throw err;
+        this.warnOnce('unreachable', `${err.message}; retrying with backoff (Ctrl-C to stop)`);
+        const wait = reconnectDelay(this.o.timings, attempt, this.ctx.random);
+        await sleep(wait, undefined, { signal }).catch(() => undefined);
+        if (signal.aborted) throw new EdgemarkError('EM_INTERRUPTED', '[nodes] interrupted while waiting for CloudCore');
+      }
+    }
+  }
+
+  /** Starts the nodes at the join rate; resolves when all are started. */
+  async start(signal: AbortSignal): Promise<void> {
+    const gapMs = 1000 / this.o.joinRate;
+    const t0 = Date.now();
+    for (let i = 0; i < this.o.count; i++) {
+      if (signal.aborted || this.fatal) return;
+      const name = `${this.o.prefix}${i}`;
+      const node = new HollowEdgeNode(this.ctx, this.identity(name, i), () => this.secureContext(name));
+      this.nodes.push(node);
+      node.start();
+      const due = t0 + (i + 1) * gapMs;
+      const wait = due - Date.now();
+      if (wait > 1) await sleep(wait);
+      else if (i % 200 === 199) await sleep(0); // let sockets breathe during a burst
+    }
+  }
+
+  whenFatal(cb: (e: EdgemarkError) => void): void {
+    this.onFatal = cb;
+  }
+
+  stop(): void {
+    for (const n of this.nodes) n.stop();
+    this.scheduler.stop();
+  }
+
+  private identity(name: string, index: number) {
+    const machineId = createHash('md5').update(`edgemark/${name}`).digest('hex');
+    return {
+      name,
+      // A fake InternalIP per node; never dialled.
+      ip: `10.${128 + ((index >> 16) & 63)}.${(index >> 8) & 255}.${index & 255}`,
+      machineId,
+      bootId: this.bootId,
+    };
+  }
+
+  private async secureContext(name: string): Promise<SecureContext> {
+    const cached = this.contexts.get(name);
+    if (cached) return cached;
+    if (!this.ca) throw new Error('CloudCore CA not fetched yet');
+    let id = this.certs.load(name);
+    if (!id) {
+      // The first bootstrap goes alone; the rest wait for its verdict.
+      if (!this.firstIdentity) {
+        this.firstIdentity = requestEdgeCertificate(this.o.https, this.ca, this.o.token, name);
+        id = (await this.firstIdentity) as Awaited<ReturnType<typeof requestEdgeCertificate>>;
+      } else {
+        await this.firstIdentity;
+        id = await requestEdgeCertificate(this.o.https, this.ca, this.o.token, name);
+      }
+      this.certs.save(name, id);
+    }
+    const ctx = createSecureContext({ ca: this.ca.pem, cert: id.certPem, key: id.keyPem, minVersion: 'TLSv1.2' });
+    this.contexts.set(name, ctx);
+    return ctx;
+  }
+
+  // FleetEvents
+  frameIn(text: string): void {
+    if (!this.o.recordFrames) return;
+    let key: string;
+    try {
+      const m = JSON.parse(text) as { header?: { parent_msg_id?: string }; route?: { operation?: string; group?: string; resource?: string } };
+      key = `${m.header?.parent_msg_id ? 'reply' : 'push'} ${m.route?.group} ${m.route?.operation} ${m.route?.resource?.split('/')[1]}`;
+    } catch {
+      key = 'unparsable';
+    }
+    const seen = this.recorded.get(key) ?? 0;
+    if (seen >= 2) return;
+    this.recorded.set(key, seen + 1);
+    // CloudHub's Go encoder ends each frame with a newline; one frame per line here.
+    appendFileSync(this.o.recordFrames, `${text.trimEnd()}\n`);
+  }
+
+  messageIn(m: BeehiveMessage): void {
+    this.messagesIn++;
+    this.countRoute('in', m);
+  }
+
+  messageOut(m: BeehiveMessage): void {
+    this.messagesOut++;
+    this.countRoute('out', m);
+  }
+
+  private countRoute(dir: string, m: BeehiveMessage): void {
+    const type = m.route.resource?.split('/')[1] ?? m.route.resource ?? '';
+    const key = `${dir} ${m.route.operation ?? ''} ${type}`;
+    this.byRoute.set(key, (this.byRoute.get(key) ?? 0) + 1);
+  }
+
+  reconnected(_node: NodeHost): void {
+    this.reconnects++;
+  }
+
+  changed(node: NodeHost): void {
+    const n = node as HollowEdgeNode;
+    if (n.state === 'ready') {
+      if (!this.firstReadyAt.has(n.name)) this.firstReadyAt.set(n.name, Date.now());
+      this.unservedNodes.delete(n.name);
+    }
+  }
+
+  error(node: NodeHost, kind: string, err: unknown): void {
+    this.errors.set(kind, (this.errors.get(kind) ?? 0) + 1);
+    if (this.ctx.isFatal(err)) {
+      if (!this.fatal) {
+        this.fatal = err as EdgemarkError;
+        this.onFatal?.(this.fatal);
+      }
+      (node as HollowEdgeNode).fail();
+      return;
+    }
+    if (kind === 'register-timeout') {
+      this.unservedNodes.add(node.name);
+      this.warnOnce(
+        kind,
+        `node ${node.name} is connected but CloudCore never answered its registration: its node limit (cloudHub.nodeLimit) is probably reached`,
+      );
+      return;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    this.warnOnce(kind, `${kind} error on ${node.name}: ${msg} (further ${kind} errors are counted, not printed)`);
+  }
+
+  private warnOnce(kind: string, message: string): void {
+    if (this.warned.has(kind)) return;
+    this.warned.add(kind);
+    this.o.log.warn(message);
+  }
+
+  counts(): Record<NodeState, number> {
+    const c = Object.fromEntries(nodeStates.map((s) => [s, 0])) as Record<NodeState, number>;
+    for (const n of this.nodes) c[n.state]++;
+    return c;
+  }
+
+  summary(): FleetSummary {
+    const readyTimes = [...this.firstReadyAt.values()];
+    const joinDurationMs = readyTimes.length ? Math.max(...readyTimes) - this.startedAt : 0;
+    return {
+      nodes: this.o.count,
+      states: this.counts(),
+      started: this.nodes.length,
+      joined: readyTimes.length,
+      joinDurationMs,
+      joinRatePerSec: joinDurationMs > 0 ? Math.round((readyTimes.length / joinDurationMs) * 1000 * 10) / 10 : 0,
+      reconnects: this.reconnects,
+      errors: Object.fromEntries(this.errors),
+      messagesIn: this.messagesIn,
+      messagesOut: this.messagesOut,
+      messagesByRoute: Object.fromEntries([...this.byRoute].sort()),
+      unserved: this.unservedNodes.size,
+      durationMs: Date.now() - this.startedAt,
+      ...(this.fatal ? { fatal: { code: this.fatal.code, message: this.fatal.message } } : {}),
+    };
+  }
+}
