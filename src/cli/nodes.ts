@@ -222,7 +222,10 @@ function printSummary(log: Logger, s: FleetSummary): void {
   log.info(`  nodes ${s.nodes}, started ${s.started}; ready at least once ${s.joined} (${s.joinRatePerSec}/s over ${formatDuration(s.joinDurationMs)})`);
   log.info(`  at stop: ${nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`).join(', ')}`);
   log.info(`  reconnects ${s.reconnects}; messages in ${s.messagesIn}, out ${s.messagesOut}`);
-  if (s.unserved > 0) log.warn(`  ${s.unserved} nodes connected but never served: CloudCore's node limit (cloudHub.nodeLimit) is likely reached`);
+  if (s.unserved > 0) {
+    log.warn(`  ${s.unserved} nodes connected but never served: CloudCore's node limit (cloudHub.nodeLimit) is likely reached`);
+    log.warn(`  unserved: ${s.unservedNodes.join(', ')}${s.unserved > s.unservedNodes.length ? ', ...' : ''}`);
+  }
   const errs = Object.entries(s.errors);
   if (errs.length) log.info(`  errors: ${errs.map(([k, v]) => `${k} ${v}`).join(', ')}`);
 }

@@ -57,6 +57,8 @@ export interface FleetSummary {
   messagesByRoute: Record<string, number>;
   /** Nodes connected whose registration CloudCore never answered (node limit?). */
   unserved: number;
+  /** Their names (the first 50). */
+  unservedNodes: string[];
   durationMs: number;
   fatal?: { code: string; message: string };
 }
@@ -268,6 +270,7 @@ export class Fleet implements FleetEvents {
       messagesOut: this.messagesOut,
       messagesByRoute: Object.fromEntries([...this.byRoute].sort()),
       unserved: this.unservedNodes.size,
+      unservedNodes: [...this.unservedNodes].sort().slice(0, 50),
       durationMs: Date.now() - this.startedAt,
       ...(this.fatal ? { fatal: { code: this.fatal.code, message: this.fatal.message } } : {}),
     };
