@@ -9,12 +9,13 @@ import type { BeehiveMessage } from '../protocol/message.js';
 import { EdgeHub } from './edgehub/edgehub.js';
 import { Edged } from './edged/edged.js';
 import type { NodeIdentity } from './edged/objects.js';
-import { TIMER_KINDS, Timer, type FleetContext, type NodeHost, type TimerKind } from './host.js';
-import { MetaManager } from './metamanager/metamanager.js';
+import { TIMER_KINDS, Timer, type FleetContext, type TimerKind } from './host.js';
+import { MetaManager, Req } from './metamanager/metamanager.js';
+import type { PodHost, PodRecord } from './edged/pods.js';
 
 export type NodeState = 'joining' | 'connected' | 'registered' | 'ready' | 'disconnected' | 'stopped' | 'failed';
 
-export class HollowEdgeNode implements NodeHost, TimerTarget {
+export class HollowEdgeNode implements PodHost, TimerTarget {
   readonly hub: EdgeHub;
   readonly meta: MetaManager;
   readonly edged: Edged;
@@ -29,11 +30,13 @@ export class HollowEdgeNode implements NodeHost, TimerTarget {
     readonly localAddress?: string,
   ) {
     this.name = identity.name;
+    this.hostIP = identity.ip;
+    this.podCidrPrefix = identity.podCidrPrefix;
     this.meta = new MetaManager({
       host: this,
       send: (m) => this.hub.send(m),
-      onReply: (kind, m) => this.edged.onReply(kind, m),
-      onRequestFailed: (kind, why) => this.edged.onRequestFailed(kind, why),
+      onReply: (kind, m, subject) => this.edged.onReply(kind, m, subject),
+      onRequestFailed: (kind, why, subject) => this.edged.onRequestFailed(kind, why, subject),
       onPush: (m: BeehiveMessage) => this.edged.onPush(m),
     });
     this.edged = new Edged(this, identity, this.meta);
@@ -54,6 +57,12 @@ export class HollowEdgeNode implements NodeHost, TimerTarget {
   }
 
   readonly name: string;
+  readonly hostIP: string;
+  readonly podCidrPrefix: string;
+
+  podRequest(pod: PodRecord, operation: string, resource: string, content: unknown): void {
+    this.meta.request(operation === 'delete' ? Req.deletePod : Req.patchPodStatus, operation, resource, content, pod);
+  }
 
   get state(): NodeState {
     if (this.failed) return 'failed';

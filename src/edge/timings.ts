@@ -25,6 +25,11 @@ export interface EdgeTimings {
   reconnectFactor: number;
   reconnectMaxMs: number;
   reconnectJitter: number;
+  /** Fake runtime: admission to containers Running and Ready, with +/- jitter. */
+  podStartMs: number;
+  podStartJitter: number;
+  /** Fake runtime: time to stop containers on deletion (capped by the grace period). */
+  podStopMs: number;
 }
 
 export const defaultTimings: EdgeTimings = {
@@ -41,6 +46,9 @@ export const defaultTimings: EdgeTimings = {
   reconnectFactor: 2,
   reconnectMaxMs: 60_000,
   reconnectJitter: 0.25,
+  podStartMs: 1_000,
+  podStartJitter: 0.5,
+  podStopMs: 500,
 };
 
 /** Delay before reconnect attempt `attempt` (0-based), with jitter from `random`. */

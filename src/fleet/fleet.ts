@@ -151,6 +151,8 @@ export class Fleet implements FleetEvents {
       ip: `10.${128 + ((index >> 16) & 63)}.${(index >> 8) & 255}.${index & 255}`,
       machineId,
       bootId: this.bootId,
+      // A fake /24 pod CIDR per node.
+      podCidrPrefix: `10.${(index >> 8) & 255}.${index & 255}`,
     };
   }
 

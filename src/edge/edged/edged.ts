@@ -7,7 +7,8 @@
  */
 import { Op, isObjectResponse, responseError, type BeehiveMessage } from '../../protocol/message.js';
 import { jittered } from '../timings.js';
-import { Timer, type NodeHost } from '../host.js';
+import { Timer } from '../host.js';
+import { PodManager, type PodHost, type PodRecord } from './pods.js';
 import { Req, type MetaManager, type ReqKind } from '../metamanager/metamanager.js';
 import { heartbeatPatch, initialNode, microTime, newLease, type LeaseObject, type NodeIdentity } from './objects.js';
 
@@ -43,11 +44,15 @@ export class Edged {
   registrationErrors = 0;
   leaseErrors = 0;
 
+  readonly pods: PodManager;
+
   constructor(
-    private readonly host: NodeHost,
+    private readonly host: PodHost,
     private readonly identity: NodeIdentity,
     private readonly meta: MetaManager,
-  ) {}
+  ) {
+    this.pods = new PodManager(host);
+  }
 
   /** Ready as the node sees it: registered, with a lease renewed within its duration. */
   get ready(): boolean {
@@ -61,6 +66,7 @@ export class Edged {
       // Renew at once: the lease may have lapsed while the link was down.
       this.renewLease();
       this.sendStatus();
+      this.pods.resync();
     }
   }
 
@@ -94,9 +100,13 @@ export class Edged {
     this.host.schedule(Timer.register, delay);
   }
 
-  onReply(kind: ReqKind, m: BeehiveMessage): void {
+  onReply(kind: ReqKind, m: BeehiveMessage, subject: unknown): void {
     const err = responseError(m.content);
     switch (kind) {
+      case Req.patchPodStatus:
+      case Req.deletePod:
+        this.pods.onReply(subject as PodRecord, m);
+        break;
       case Req.registerNode:
         if (err?.reason === 'AlreadyExists' || err?.code === 409) {
           // Ours from an earlier run: read it back to learn its uid.
@@ -148,7 +158,13 @@ export class Edged {
     }
   }
 
-  onRequestFailed(kind: ReqKind, why: 'not-connected' | 'timeout'): void {
+  onRequestFailed(kind: ReqKind, why: 'not-connected' | 'timeout', subject: unknown): void {
+    if (kind === Req.patchPodStatus) {
+      // Sent again on the next change or after reconnect.
+      (subject as PodRecord).lastSent = '';
+      return;
+    }
+    if (kind === Req.deletePod) return;
     if (kind === Req.registerNode || kind === Req.queryNode) {
       if (why === 'timeout') this.host.fleet.events.error(this.host, 'register-timeout', new Error('no answer to the node registration'));
       this.retryRegister();
@@ -159,6 +175,10 @@ export class Edged {
 
   /** A pushed Node (CloudCore's own updates) keeps our uid current. */
   onPush(m: BeehiveMessage): void {
+    if (m.route.resource?.split('/')[1] === 'pod') {
+      this.pods.onPush(m);
+      return;
+    }
     if (m.route.resource === `null/node/${this.host.name}` && m.route.operation !== Op.delete) {
       const node = replyObject<ApiObject>(m.content);
       if (node?.metadata?.uid) this.nodeUid = node.metadata.uid;

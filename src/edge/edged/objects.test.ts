@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { reconnectDelay, defaultTimings } from '../timings.js';
 import { defaultNodeProfile, heartbeatPatch, initialNode, microTime, newLease } from './objects.js';
 
-const id = { name: 'n1', ip: '10.128.0.1', machineId: 'm'.repeat(32), bootId: 'b' };
+const id = { name: 'n1', ip: '10.128.0.1', machineId: 'm'.repeat(32), bootId: 'b', podCidrPrefix: '10.0.1' };
 
 test('the registered Node carries the edge role, capacity and the EdgeReady condition', () => {
   const n = initialNode({ ...defaultNodeProfile, labels: { zone: 'a' }, taints: [{ key: 'edge', effect: 'NoSchedule' }] }, id, new Date(0));

@@ -84,6 +84,8 @@ export interface NodeIdentity {
   /** Stable per node (machine-id, system UUID, boot id). */
   machineId: string;
   bootId: string;
+  /** First three octets of the node's fake pod CIDR (a /24). */
+  podCidrPrefix: string;
 }
 
 /** The Node edged creates at registration. */

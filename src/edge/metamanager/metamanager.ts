@@ -15,6 +15,8 @@ export const Req = {
   createLease: 3,
   updateLease: 4,
   patchNodeStatus: 5,
+  patchPodStatus: 6,
+  deletePod: 7,
 } as const;
 export type ReqKind = (typeof Req)[keyof typeof Req];
 
@@ -29,8 +31,8 @@ export interface StoredObject {
 export interface MetaManagerDeps {
   host: NodeHost;
   send(m: BeehiveMessage): boolean;
-  onReply(kind: ReqKind, reply: BeehiveMessage): void;
-  onRequestFailed(kind: ReqKind, why: 'not-connected' | 'timeout'): void;
+  onReply(kind: ReqKind, reply: BeehiveMessage, subject: unknown): void;
+  onRequestFailed(kind: ReqKind, why: 'not-connected' | 'timeout', subject: unknown): void;
   /** A pushed object was stored (edged reacts to node and pod changes). */
   onPush(m: BeehiveMessage): void;
 }
@@ -38,6 +40,8 @@ export interface MetaManagerDeps {
 interface Pending {
   kind: ReqKind;
   sentAt: number;
+  /** What the request is about (a pod), handed back with the reply. */
+  subject: unknown;
 }
 
 export class MetaManager {
@@ -48,13 +52,13 @@ export class MetaManager {
   constructor(private readonly d: MetaManagerDeps) {}
 
   /** Sends an edged request; the reply (or failure) comes back by kind. */
-  request(kind: ReqKind, operation: string, resource: string, content: unknown): void {
+  request(kind: ReqKind, operation: string, resource: string, content: unknown, subject?: unknown): void {
     const m = edgedRequest(operation, resource, content, this.d.host.fleet.scheduler.now());
     if (!this.d.send(m)) {
-      this.d.onRequestFailed(kind, 'not-connected');
+      this.d.onRequestFailed(kind, 'not-connected', subject);
       return;
     }
-    this.pending.set(m.header.msg_id, { kind, sentAt: m.header.timestamp });
+    this.pending.set(m.header.msg_id, { kind, sentAt: m.header.timestamp, subject });
   }
 
   get inFlight(): number {
@@ -69,7 +73,7 @@ export class MetaManager {
       if (!p) return; // nobody waits for it any more (timed out, or a duplicate)
       this.pending.delete(parent);
       if (ackedReplies.has(p.kind)) this.d.send(ack(m, this.d.host.fleet.scheduler.now()));
-      this.d.onReply(p.kind, m);
+      this.d.onReply(p.kind, m, p.subject);
       return;
     }
     if (m.route.group !== 'resource') return; // twin, user, ...: modules a hollow node leaves out
@@ -98,14 +102,14 @@ export class MetaManager {
     for (const [id, p] of this.pending) {
       if (now - p.sentAt < limit) continue;
       this.pending.delete(id);
-      this.d.onRequestFailed(p.kind, 'timeout');
+      this.d.onRequestFailed(p.kind, 'timeout', p.subject);
     }
   }
 
   /** On disconnect every outstanding request fails, as in edgecore. */
   failAll(): void {
-    const kinds = [...this.pending.values()].map((p) => p.kind);
+    const failed = [...this.pending.values()];
     this.pending.clear();
-    for (const k of kinds) this.d.onRequestFailed(k, 'not-connected');
+    for (const p of failed) this.d.onRequestFailed(p.kind, 'not-connected', p.subject);
   }
 }
