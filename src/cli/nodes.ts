@@ -92,7 +92,7 @@ export function registerNodes(program: Command): void {
     .option('--token <token>', "join token (default: read from the local cluster's secret kubeedge/tokensecret); never logged")
     .option('--join-rate <r>', 'nodes started per second', parseRate, 50)
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveInt('--duration'))
-    .option('--data-dir <dir>', "where node certificates are kept (default: <state-dir>/runner)")
+    .option('--data-dir <dir>', "node certificates and the runner's store, edge.db (default: <state-dir>/runner)")
     .option('--summary-json <file>', 'write the summary as JSON to this file (rewritten every 2 s while running)')
     .option('--record-frames <file>', 'append a sample of the frames CloudCore sends (two per kind) to a JSONL file')
     .option('--cpu <q>', 'node capacity: cpu', defaultNodeProfile.cpu)
@@ -166,7 +166,8 @@ async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promis
     https,
     token,
     joinRate: opts.joinRate,
-    certDir: opts.dataDir ? join(opts.dataDir, 'certs') : join(stateDir, 'runner', 'certs'),
+    certDir: join(opts.dataDir ?? join(stateDir, 'runner'), 'certs'),
+    storePath: join(opts.dataDir ?? join(stateDir, 'runner'), 'edge.db'),
     ...(opts.recordFrames ? { recordFrames: opts.recordFrames } : {}),
     timings: defaultTimings,
     profile: {
@@ -214,7 +215,7 @@ function liveLine(fleet: Fleet): string {
   const s = fleet.summary();
   const states = nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`);
   const errors = Object.values(s.errors).reduce((a, b) => a + b, 0);
-  return `[${formatDuration(s.durationMs)}] ${s.started}/${s.nodes} started: ${states.join(', ') || 'none yet'} | reconnects ${s.reconnects} | errors ${errors} | msgs in ${s.messagesIn} out ${s.messagesOut}`;
+  return `[${formatDuration(s.durationMs)}] ${s.started}/${s.nodes} started: ${states.join(', ') || 'none yet'} | pods running ${s.pods.running} | reconnects ${s.reconnects} | errors ${errors} | msgs in ${s.messagesIn} out ${s.messagesOut}`;
 }
 
 function printSummary(log: Logger, s: FleetSummary): void {
@@ -222,6 +223,7 @@ function printSummary(log: Logger, s: FleetSummary): void {
   log.info(`  nodes ${s.nodes}, started ${s.started}; ready at least once ${s.joined} (${s.joinRatePerSec}/s over ${formatDuration(s.joinDurationMs)})`);
   log.info(`  at stop: ${nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`).join(', ')}`);
   log.info(`  reconnects ${s.reconnects}; messages in ${s.messagesIn}, out ${s.messagesOut}`);
+  log.info(`  pods: running ${s.pods.running}, admitted ${s.pods.admitted}, rejected ${s.pods.rejected}`);
   if (s.unserved > 0) {
     log.warn(`  ${s.unserved} nodes connected but never served: CloudCore's node limit (cloudHub.nodeLimit) is likely reached`);
     log.warn(`  unserved: ${s.unservedNodes.join(', ')}${s.unserved > s.unservedNodes.length ? ', ...' : ''}`);

@@ -6,6 +6,7 @@
  */
 import type { BeehiveMessage } from '../protocol/message.js';
 import type { Scheduler } from '../core/scheduler.js';
+import type { EdgeStore } from './metamanager/store.js';
 import type { NodeProfile } from './edged/objects.js';
 import type { EdgeTimings } from './timings.js';
 
@@ -34,6 +35,8 @@ export interface FleetEvents {
 
 export interface FleetContext {
   scheduler: Scheduler;
+  /** The runner's one store (SQLite) shared by every node. */
+  store: EdgeStore;
   timings: EdgeTimings;
   profile: NodeProfile;
   dial: { server: string; servername?: string; projectId?: string };

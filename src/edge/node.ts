@@ -12,6 +12,7 @@ import type { NodeIdentity } from './edged/objects.js';
 import { TIMER_KINDS, Timer, type FleetContext, type TimerKind } from './host.js';
 import { MetaManager, Req } from './metamanager/metamanager.js';
 import type { PodHost, PodRecord } from './edged/pods.js';
+import type { StoredNode } from './metamanager/store.js';
 
 export type NodeState = 'joining' | 'connected' | 'registered' | 'ready' | 'disconnected' | 'stopped' | 'failed';
 
@@ -27,6 +28,7 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
     readonly fleet: FleetContext,
     identity: NodeIdentity,
     secureContext: () => Promise<SecureContext>,
+    stored?: StoredNode,
     readonly localAddress?: string,
   ) {
     this.name = identity.name;
@@ -40,6 +42,7 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
       onPush: (m: BeehiveMessage) => this.edged.onPush(m),
     });
     this.edged = new Edged(this, identity, this.meta);
+    if (stored) this.edged.restore(stored);
     this.hub = new EdgeHub({
       host: this,
       secureContext,

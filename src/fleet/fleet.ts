@@ -17,6 +17,7 @@ import type { JoinToken } from '../transport/token.js';
 import type { NodeProfile } from '../edge/edged/objects.js';
 import type { FleetContext, FleetEvents, NodeHost } from '../edge/host.js';
 import { HollowEdgeNode, type NodeState } from '../edge/node.js';
+import { EdgeStore } from '../edge/metamanager/store.js';
 import { reconnectDelay, type EdgeTimings } from '../edge/timings.js';
 
 export interface FleetOptions {
@@ -30,6 +31,8 @@ export interface FleetOptions {
   /** Nodes started per second. */
   joinRate: number;
   certDir: string;
+  /** The runner's SQLite database (pods, configmaps, secrets, node state). */
+  storePath: string;
   /** Append a sample of the frames CloudCore sends (a few per route) to this JSONL file. */
   recordFrames?: string;
   timings: EdgeTimings;
@@ -57,6 +60,7 @@ export interface FleetSummary {
   messagesByRoute: Record<string, number>;
   /** Nodes connected whose registration CloudCore never answered (node limit?). */
   unserved: number;
+  pods: { running: number; admitted: number; rejected: number };
   /** Their names (the first 50). */
   unservedNodes: string[];
   durationMs: number;
@@ -65,6 +69,7 @@ export interface FleetSummary {
 
 export class Fleet implements FleetEvents {
   readonly scheduler = new Scheduler();
+  readonly store: EdgeStore;
   readonly nodes: HollowEdgeNode[] = [];
   private readonly ctx: FleetContext;
   private readonly certs: CertStore;
@@ -87,8 +92,10 @@ export class Fleet implements FleetEvents {
 
   constructor(private readonly o: FleetOptions) {
     const url = new URL(o.https);
+    this.store = new EdgeStore(o.storePath, this.scheduler);
     this.ctx = {
       scheduler: this.scheduler,
+      store: this.store,
       timings: o.timings,
       profile: o.profile,
       // SNI must not carry an IP; the certificate is then checked against the IP itself.
@@ -124,7 +131,7 @@ export class Fleet implements FleetEvents {
     for (let i = 0; i < this.o.count; i++) {
       if (signal.aborted || this.fatal) return;
       const name = `${this.o.prefix}${i}`;
-      const node = new HollowEdgeNode(this.ctx, this.identity(name, i), () => this.secureContext(name));
+      const node = new HollowEdgeNode(this.ctx, this.identity(name, i), () => this.secureContext(name), this.store.load(name));
       this.nodes.push(node);
       node.start();
       const due = t0 + (i + 1) * gapMs;
@@ -141,6 +148,7 @@ export class Fleet implements FleetEvents {
   stop(): void {
     for (const n of this.nodes) n.stop();
     this.scheduler.stop();
+    this.store.close();
   }
 
   private identity(name: string, index: number) {
@@ -250,6 +258,19 @@ export class Fleet implements FleetEvents {
     this.o.log.warn(message);
   }
 
+  podCounts(): FleetSummary['pods'] {
+    let running = 0;
+    let admitted = 0;
+    let rejected = 0;
+    for (const n of this.nodes) {
+      const p = n.edged.pods;
+      admitted += p.admitted;
+      rejected += p.rejected;
+      for (const r of p.byUid.values()) if (r.step === 'running') running++;
+    }
+    return { running, admitted, rejected };
+  }
+
   counts(): Record<NodeState, number> {
     const c = Object.fromEntries(nodeStates.map((s) => [s, 0])) as Record<NodeState, number>;
     for (const n of this.nodes) c[n.state]++;
@@ -272,6 +293,7 @@ export class Fleet implements FleetEvents {
       messagesOut: this.messagesOut,
       messagesByRoute: Object.fromEntries([...this.byRoute].sort()),
       unserved: this.unservedNodes.size,
+      pods: this.podCounts(),
       unservedNodes: [...this.unservedNodes].sort().slice(0, 50),
       durationMs: Date.now() - this.startedAt,
       ...(this.fatal ? { fatal: { code: this.fatal.code, message: this.fatal.message } } : {}),

@@ -9,6 +9,7 @@ import { Op, isObjectResponse, responseError, type BeehiveMessage } from '../../
 import { jittered } from '../timings.js';
 import { Timer } from '../host.js';
 import { PodManager, type PodHost, type PodRecord } from './pods.js';
+import type { StoredNode } from '../metamanager/store.js';
 import { Req, type MetaManager, type ReqKind } from '../metamanager/metamanager.js';
 import { heartbeatPatch, initialNode, microTime, newLease, type LeaseObject, type NodeIdentity } from './objects.js';
 
@@ -52,6 +53,15 @@ export class Edged {
     private readonly meta: MetaManager,
   ) {
     this.pods = new PodManager(host);
+  }
+
+  /** State kept from an earlier run of this node: its registration and pods. */
+  restore(stored: StoredNode): void {
+    if (stored.uid) {
+      this.phase = 'registered';
+      this.nodeUid = stored.uid;
+    }
+    this.pods.restore(stored);
   }
 
   /** Ready as the node sees it: registered, with a lease renewed within its duration. */
@@ -189,6 +199,7 @@ export class Edged {
     this.phase = 'registered';
     this.registerBackoff = 0;
     this.nodeUid = node?.metadata?.uid;
+    if (this.nodeUid) this.host.fleet.store.putNode(this.host.name, this.nodeUid, null);
     this.host.fleet.events.changed(this.host);
     this.renewLease();
     this.sendStatus();

@@ -10,6 +10,7 @@ import type { NodeHost } from '../host.js';
 import { jittered } from '../timings.js';
 import { podRequests, podStatus, parseQuantity, type PodSpecLite, type PodStep } from './podstatus.js';
 import { rfc3339 } from './objects.js';
+import type { StoredNode } from '../metamanager/store.js';
 
 export interface PodObject {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
@@ -53,6 +54,20 @@ export class PodRecord implements TimerTarget {
     return `${this.namespace}/${this.name}`;
   }
 
+  /** What survives a restart besides the Pod object itself. */
+  persisted(): string {
+    return JSON.stringify({
+      step: this.step,
+      startTime: this.startTime,
+      startedAt: this.startedAt,
+      finishedAt: this.finishedAt,
+      deleting: this.deleting,
+      podIP: this.podIP,
+      reason: this.reason,
+      message: this.message,
+    });
+  }
+
   get terminal(): boolean {
     return this.step === 'succeeded' || this.step === 'failed' || this.step === 'terminated' || this.step === 'rejected';
   }
@@ -78,6 +93,28 @@ export class PodManager {
   rejected = 0;
 
   constructor(readonly host: PodHost) {}
+
+  /**
+   * Pods kept from an earlier run: the Pod objects metamanager stored and the
+   * runtime state of each. They go on where they were; nothing is recreated.
+   */
+  restore(stored: StoredNode): void {
+    for (const o of stored.objects) {
+      if (o.resource.split('/')[1] !== 'pod') continue;
+      const pod = JSON.parse(o.content) as PodObject;
+      const uid = pod.metadata?.uid;
+      const saved = uid ? stored.podStates.get(uid) : undefined;
+      if (!uid || !saved || !pod.spec || pod.spec.nodeName !== this.host.name) continue;
+      const st = JSON.parse(saved) as ReturnType<typeof JSON.parse>;
+      const rec = new PodRecord(this, pod.metadata!.namespace!, pod.metadata!.name!, uid, { containers: pod.spec.containers ?? [], initContainers: pod.spec.initContainers, restartPolicy: pod.spec.restartPolicy }, st.podIP);
+      Object.assign(rec, { step: st.step, startTime: st.startTime, startedAt: st.startedAt, finishedAt: st.finishedAt, deleting: st.deleting, reason: st.reason, message: st.message });
+      this.byUid.set(uid, rec);
+      this.nextIp = Math.max(this.nextIp, Number(st.podIP.split('.')[3]) - 1);
+      const t = this.host.fleet.timings;
+      if (rec.step === 'creating' && !rec.deleting) rec.schedule(PodTimer.start, jittered(t.podStartMs, t.podStartJitter, this.host.fleet.random));
+      else if (rec.deleting && !rec.terminal) rec.schedule(PodTimer.stop, t.podStopMs);
+    }
+  }
 
   /** Running (non-terminal) pods and what they request. */
   usage(): { pods: number; cpu: number; memory: number } {
@@ -158,7 +195,7 @@ export class PodManager {
     const check = (k: 'pods' | 'cpu' | 'memory', want: number) =>
       before[k] + want > capacity[k]
         ? {
-            reason: `Outof${k}`,
+            reason: `OutOf${k}`,
             message: `Pod was rejected: Node didn't have enough resource: ${k}, requested: ${fmt(k, want)}, used: ${fmt(k, before[k])}, capacity: ${fmt(k, capacity[k])}`,
           }
         : undefined;
@@ -210,6 +247,7 @@ export class PodManager {
     const patch = JSON.stringify({ metadata: { uid: rec.uid }, status });
     if (patch === rec.lastSent) return; // only when something changed
     rec.lastSent = patch;
+    this.host.fleet.store.putPodState(this.host.name, rec.uid, rec.persisted());
     this.host.podRequest(rec, Op.patch, `${rec.namespace}/podpatch/${rec.name}`, patch);
   }
 
@@ -232,15 +270,17 @@ export class PodManager {
     this.host.podRequest(rec, Op.delete, `${rec.namespace}/pod/${rec.name}`, { gracePeriodSeconds: 0, preconditions: { uid: rec.uid } });
   }
 
-  /** After a reconnect: statuses that could not be sent go out now. */
+  /** After a (re)connect: statuses not yet sent go out, and deletions finish. */
   resync(): void {
     for (const rec of this.byUid.values()) {
       if (rec.lastSent === '') this.sendStatus(rec);
+      else if (rec.deleting && rec.terminal) this.deleteFromApi(rec);
     }
   }
 
   private forget(rec: PodRecord): void {
     rec.cancel();
     this.byUid.delete(rec.uid);
+    this.host.fleet.store.deletePodState(this.host.name, rec.uid);
   }
 }

@@ -23,11 +23,6 @@ export type ReqKind = (typeof Req)[keyof typeof Req];
 /** Replies metamanager ACKs after storing them (edgecore's processRemote does). */
 const ackedReplies = new Set<ReqKind>([Req.registerNode, Req.queryLease, Req.createLease, Req.updateLease]);
 
-export interface StoredObject {
-  resourceVersion: string;
-  content: unknown;
-}
-
 export interface MetaManagerDeps {
   host: NodeHost;
   send(m: BeehiveMessage): boolean;
@@ -46,8 +41,6 @@ interface Pending {
 
 export class MetaManager {
   private readonly pending = new Map<string, Pending>();
-  /** Objects by resource ("<ns>/<type>/<name>"). */
-  readonly store = new Map<string, StoredObject>();
 
   constructor(private readonly d: MetaManagerDeps) {}
 
@@ -88,11 +81,13 @@ export class MetaManager {
       this.d.send(ack(m, this.d.host.fleet.scheduler.now()));
       return;
     }
-    if (m.route.operation === Op.delete) this.store.delete(resource);
-    else this.store.set(resource, { resourceVersion: m.header.resourceversion ?? '', content: m.content });
-    // Every push that reaches metamanager is ACKed; CloudHub ignores ACKs of
-    // no-ACK messages and resends ACK-mode ones until it sees one.
-    this.d.send(ack(m, this.d.host.fleet.scheduler.now()));
+    const store = this.d.host.fleet.store;
+    if (m.route.operation === Op.delete) store.deleteObject(this.d.host.name, resource);
+    else store.putObject(this.d.host.name, resource, m.header.resourceversion ?? '', m.content);
+    // Stored, then ACKed (after the batch commits). Every push that reaches
+    // metamanager is ACKed; CloudHub ignores ACKs of no-ACK messages and
+    // resends ACK-mode ones until it sees one.
+    store.afterCommit(() => this.d.send(ack(m, this.d.host.fleet.scheduler.now())));
     this.d.onPush(m);
   }
 

@@ -1,0 +1,132 @@
+/**
+ * Pods on hollow edge nodes, on the real control plane: a Deployment of 100
+ * over 20 nodes runs and is Ready; the runner is SIGKILLed and restarted and
+ * no pod is recreated (same UIDs) while status updates resume; scaled to 0,
+ * every pod is gone and none is left Terminating. Also: a pod over the node's
+ * capacity is rejected as the kubelet rejects it.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
+import { cli, upTestCluster, type TestCluster } from './harness.js';
+
+const NODES = 20;
+const REPLICAS = 100;
+const NS = 'pods-it';
+let cluster: TestCluster;
+let core: k8s.CoreV1Api;
+let apps: k8s.AppsV1Api;
+let runner: ChildProcess | undefined;
+let runnerOut = '';
+
+function startRunner(): ChildProcess {
+  const child = spawn(process.execPath, [cli, ...cluster.args, 'nodes', 'run', '-n', String(NODES), '--prefix', 'pods-it-', '--join-rate', '20'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (runnerOut += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (runnerOut += d.toString()));
+  return child;
+}
+
+const podReady = (p: k8s.V1Pod) => p.status?.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+
+async function pods(): Promise<k8s.V1Pod[]> {
+  return (await core.listNamespacedPod({ namespace: NS })).items;
+}
+
+before(async () => {
+  cluster = await upTestCluster();
+  const kc = loadKubeConfig(cluster.state().kubeconfig);
+  core = kc.makeApiClient(k8s.CoreV1Api);
+  apps = kc.makeApiClient(k8s.AppsV1Api);
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  runner = startRunner();
+  await waitFor(`${NODES} Ready edge nodes`, async () => {
+    const n = (await core.listNode({ labelSelector: 'node-role.kubernetes.io/edge' })).items;
+    return n.length === NODES && n.every((x) => x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
+  }, { timeoutMs: 90_000, intervalMs: 1000 });
+});
+
+after(async () => {
+  if (runner && runner.exitCode === null) runner.kill('SIGKILL');
+  if (cluster) await cluster.down();
+});
+
+test(`a Deployment of ${REPLICAS} over ${NODES} hollow nodes: all Running and Ready`, async () => {
+  await apps.createNamespacedDeployment({
+    namespace: NS,
+    body: {
+      metadata: { name: 'web' },
+      spec: {
+        replicas: REPLICAS,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: {
+            nodeSelector: { 'node-role.kubernetes.io/edge': '' },
+            containers: [{ name: 'c', image: 'registry.invalid/web:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }],
+          },
+        },
+      },
+    },
+  });
+  const list = await waitFor('all pods Running and Ready', async () => {
+    const p = await pods();
+    return p.length === REPLICAS && p.every(podReady) ? p : undefined;
+  }, { timeoutMs: 120_000, intervalMs: 1000 });
+  const nodes = new Set(list.map((p) => p.spec?.nodeName));
+  assert.ok(nodes.size > 1 && [...nodes].every((n) => n?.startsWith('pods-it-')));
+  for (const p of list) {
+    assert.match(p.status?.podIP ?? '', /^10\.\d+\.\d+\.\d+$/);
+    assert.match(p.status?.containerStatuses?.[0]?.containerID ?? '', /^containerd:\/\//);
+    assert.equal(p.status?.hostIP, (await core.readNode({ name: p.spec!.nodeName! })).status?.addresses?.[0]?.address);
+  }
+});
+
+test('the runner is killed and restarted: 0 pods recreated, all still Running, status updates resume', async () => {
+  const before = new Set((await pods()).map((p) => p.metadata!.uid!));
+  assert.equal(before.size, REPLICAS);
+  const exited = new Promise((r) => runner!.once('exit', r));
+  runner!.kill('SIGKILL');
+  await exited;
+  runner = startRunner();
+  await waitFor('the restarted runner to be ready', async () => (/ready 20/.test(runnerOut.split('\n').slice(-3).join('\n')) ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
+  const after = await pods();
+  assert.equal(after.length, REPLICAS);
+  assert.deepEqual(new Set(after.map((p) => p.metadata!.uid!)), before, 'same UIDs: nothing recreated');
+  assert.ok(after.every(podReady));
+  // Status updates resume: a deletion after the restart completes through the nodes.
+  const victim = after[0]!;
+  await core.deleteNamespacedPod({ name: victim.metadata!.name!, namespace: NS });
+  await waitFor('the deleted pod to be gone and replaced', async () => {
+    const p = await pods();
+    return !p.some((x) => x.metadata?.uid === victim.metadata?.uid) && p.length === REPLICAS && p.every(podReady) ? true : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 1000 });
+});
+
+test('scaled to 0: every pod is gone, none left Terminating', async () => {
+  await apps.patchNamespacedDeploymentScale(
+    { name: 'web', namespace: NS, body: { spec: { replicas: 0 } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+  await waitFor('no pods left', async () => ((await pods()).length === 0 ? true : undefined), { timeoutMs: 90_000, intervalMs: 1000 });
+});
+
+test('a pod over the node capacity is rejected as the kubelet rejects it', async () => {
+  const node = 'pods-it-0';
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name: 'too-big' },
+      // Bound directly to the node, past the scheduler, as a kubelet can see it.
+      spec: { nodeName: node, containers: [{ name: 'c', image: 'registry.invalid/big:1', resources: { requests: { cpu: '64' } } }] },
+    },
+  });
+  const p = await waitFor('the pod to be rejected', async () => {
+    const x = await core.readNamespacedPod({ name: 'too-big', namespace: NS });
+    return x.status?.phase === 'Failed' ? x : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 500 });
+  assert.equal(p.status?.reason, 'OutOfcpu');
+  assert.match(p.status?.message ?? '', /Node didn't have enough resource: cpu, requested: 64000, used: \d+, capacity: 2000/);
+});
