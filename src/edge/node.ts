@@ -11,7 +11,14 @@ import { Edged } from './edged/edged.js';
 import type { NodeIdentity } from './edged/objects.js';
 import { TIMER_KINDS, Timer, type FleetContext, type TimerKind } from './host.js';
 import { MetaManager, Req } from './metamanager/metamanager.js';
-import type { PodHost, PodRecord } from './edged/pods.js';
+import type { PodHost, PodRecord, PodRequestKind } from './edged/pods.js';
+
+const podRequests = {
+  patch: [Req.patchPodStatus, 'patch'],
+  delete: [Req.deletePod, 'delete'],
+  'query-object': [Req.queryObject, 'query'],
+  'query-token': [Req.queryToken, 'query'],
+} as const;
 import type { StoredNode } from './metamanager/store.js';
 
 export type NodeState = 'joining' | 'connected' | 'registered' | 'ready' | 'disconnected' | 'stopped' | 'failed';
@@ -63,8 +70,9 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
   readonly hostIP: string;
   readonly podCidrPrefix: string;
 
-  podRequest(pod: PodRecord, operation: string, resource: string, content: unknown): void {
-    this.meta.request(operation === 'delete' ? Req.deletePod : Req.patchPodStatus, operation, resource, content, pod);
+  podRequest(kind: PodRequestKind, resource: string, content: unknown, subject: PodRecord | string): void {
+    const [req, op] = podRequests[kind];
+    this.meta.request(req, op, resource, content, subject);
   }
 
   get state(): NodeState {

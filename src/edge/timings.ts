@@ -30,6 +30,8 @@ export interface EdgeTimings {
   podStartJitter: number;
   /** Fake runtime: time to stop containers on deletion (capped by the grace period). */
   podStopMs: number;
+  /** A pod missing a ConfigMap, Secret or token looks again this often. */
+  podRetryMs: number;
 }
 
 export const defaultTimings: EdgeTimings = {
@@ -49,6 +51,7 @@ export const defaultTimings: EdgeTimings = {
   podStartMs: 1_000,
   podStartJitter: 0.5,
   podStopMs: 500,
+  podRetryMs: 5_000,
 };
 
 /** Delay before reconnect attempt `attempt` (0-based), with jitter from `random`. */

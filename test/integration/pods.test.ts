@@ -130,3 +130,51 @@ test('a pod over the node capacity is rejected as the kubelet rejects it', async
   assert.equal(p.status?.reason, 'OutOfcpu');
   assert.match(p.status?.message ?? '', /Node didn't have enough resource: cpu, requested: 64000, used: \d+, capacity: 2000/);
 });
+
+function podWith(name: string, node: string, cm: string, secret: string): k8s.V1Pod {
+  return {
+    metadata: { name },
+    spec: {
+      nodeName: node,
+      containers: [{
+        name: 'c',
+        image: 'registry.invalid/app:1',
+        envFrom: [{ configMapRef: { name: cm } }],
+        volumeMounts: [{ name: 's', mountPath: '/s' }, { name: 'tok', mountPath: '/var/run/tok' }],
+      }],
+      volumes: [
+        { name: 's', secret: { secretName: secret } },
+        { name: 'tok', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3600, audience: 'edgemark' } }] } },
+      ],
+    },
+  };
+}
+
+test('a pod with a ConfigMap, a Secret and a projected token goes Running once the node fetched them', async () => {
+  await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'cm1' }, data: { K: 'v' } } });
+  await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 's1' }, stringData: { p: 'w' } } });
+  await core.createNamespacedPod({ namespace: NS, body: podWith('with-deps', 'pods-it-1', 'cm1', 's1') });
+  const p = await waitFor('with-deps Running', async () => {
+    const x = await core.readNamespacedPod({ name: 'with-deps', namespace: NS });
+    return podReady(x) ? x : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 500 });
+  assert.equal(p.status?.phase, 'Running');
+});
+
+test('a pod created before its ConfigMap waits (CreateContainerConfigError) until the ConfigMap exists', async () => {
+  await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 's2' }, stringData: { p: 'w' } } });
+  await core.createNamespacedPod({ namespace: NS, body: podWith('early', 'pods-it-2', 'cm-late', 's2') });
+  const waiting = await waitFor('early to report its missing ConfigMap', async () => {
+    const x = await core.readNamespacedPod({ name: 'early', namespace: NS });
+    const w = x.status?.containerStatuses?.[0]?.state?.waiting;
+    return w?.reason === 'CreateContainerConfigError' ? w : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 500 });
+  assert.equal(waiting.message, 'configmap "cm-late" not found');
+  await new Promise((r) => setTimeout(r, 6000));
+  assert.equal((await core.readNamespacedPod({ name: 'early', namespace: NS })).status?.phase, 'Pending', 'still not Running');
+  await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'cm-late' }, data: { K: 'v' } } });
+  await waitFor('early Running after its ConfigMap was created', async () => {
+    const x = await core.readNamespacedPod({ name: 'early', namespace: NS });
+    return podReady(x) ? true : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 500 });
+});

@@ -117,6 +117,12 @@ export class Edged {
       case Req.deletePod:
         this.pods.onReply(subject as PodRecord, m);
         break;
+      case Req.queryObject:
+        this.pods.onQueryReply('query-object', subject as string, m);
+        break;
+      case Req.queryToken:
+        this.pods.onQueryReply('query-token', subject as PodRecord, m);
+        break;
       case Req.registerNode:
         if (err?.reason === 'AlreadyExists' || err?.code === 409) {
           // Ours from an earlier run: read it back to learn its uid.
@@ -175,6 +181,10 @@ export class Edged {
       return;
     }
     if (kind === Req.deletePod) return;
+    if (kind === Req.queryObject || kind === Req.queryToken) {
+      this.pods.onQueryReply(kind === Req.queryObject ? 'query-object' : 'query-token', subject as PodRecord | string, undefined);
+      return;
+    }
     if (kind === Req.registerNode || kind === Req.queryNode) {
       if (why === 'timeout') this.host.fleet.events.error(this.host, 'register-timeout', new Error('no answer to the node registration'));
       this.retryRegister();
@@ -185,8 +195,13 @@ export class Edged {
 
   /** A pushed Node (CloudCore's own updates) keeps our uid current. */
   onPush(m: BeehiveMessage): void {
-    if (m.route.resource?.split('/')[1] === 'pod') {
+    const type = m.route.resource?.split('/')[1];
+    if (type === 'pod') {
       this.pods.onPush(m);
+      return;
+    }
+    if (type === 'configmap' || type === 'secret') {
+      this.pods.onObjectPush(m);
       return;
     }
     if (m.route.resource === `null/node/${this.host.name}` && m.route.operation !== Op.delete) {

@@ -11,6 +11,21 @@ import { jittered } from '../timings.js';
 import { podRequests, podStatus, parseQuantity, type PodSpecLite, type PodStep } from './podstatus.js';
 import { rfc3339 } from './objects.js';
 import type { StoredNode } from '../metamanager/store.js';
+import { depResource, podDependencies, waitingFor, type PodDependency, type PodSpecDeps } from './deps.js';
+
+/** The TokenRequest edged sends for a projected service-account token. */
+function tokenRequest(rec: PodRecord, d: PodDependency) {
+  return {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    metadata: { name: d.name, namespace: rec.namespace },
+    spec: {
+      audiences: d.audience ? [d.audience] : null,
+      expirationSeconds: d.expirationSeconds ?? 3600,
+      boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: rec.name, uid: rec.uid },
+    },
+  };
+}
 
 export interface PodObject {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
@@ -19,15 +34,19 @@ export interface PodObject {
 }
 
 /** What the pods module asks of its node (requests go out through metamanager). */
+export type PodRequestKind = 'patch' | 'delete' | 'query-object' | 'query-token';
+
 export interface PodHost extends NodeHost {
   readonly podCidrPrefix: string;
   readonly hostIP: string;
-  podRequest(pod: PodRecord, operation: string, resource: string, content: unknown): void;
+  podRequest(kind: PodRequestKind, resource: string, content: unknown, subject: PodRecord | string): void;
 }
 
 const enum PodTimer {
   start = 0,
   stop = 1,
+  /** Look again for objects the pod still misses. */
+  retry = 2,
 }
 
 export class PodRecord implements TimerTarget {
@@ -40,6 +59,11 @@ export class PodRecord implements TimerTarget {
   private token = 0;
   reason: string | undefined;
   message: string | undefined;
+  /** What the containers need from the cloud, and whether the token came. */
+  deps: PodDependency[] = [];
+  tokenReady = false;
+  startScheduled = false;
+  waitingReason: string | undefined;
 
   constructor(
     readonly pods: PodManager,
@@ -88,6 +112,10 @@ export class PodRecord implements TimerTarget {
 
 export class PodManager {
   readonly byUid = new Map<string, PodRecord>();
+  /** ConfigMaps and Secrets this node holds (their resource strings). */
+  private readonly have = new Set<string>();
+  /** Queries on their way (one per object, whoever needs it). */
+  private readonly inflight = new Set<string>();
   private nextIp = 0;
   admitted = 0;
   rejected = 0;
@@ -100,6 +128,10 @@ export class PodManager {
    */
   restore(stored: StoredNode): void {
     for (const o of stored.objects) {
+      const type = o.resource.split('/')[1];
+      if (type === 'configmap' || type === 'secret') this.have.add(o.resource);
+    }
+    for (const o of stored.objects) {
       if (o.resource.split('/')[1] !== 'pod') continue;
       const pod = JSON.parse(o.content) as PodObject;
       const uid = pod.metadata?.uid;
@@ -108,11 +140,11 @@ export class PodManager {
       const st = JSON.parse(saved) as ReturnType<typeof JSON.parse>;
       const rec = new PodRecord(this, pod.metadata!.namespace!, pod.metadata!.name!, uid, { containers: pod.spec.containers ?? [], initContainers: pod.spec.initContainers, restartPolicy: pod.spec.restartPolicy }, st.podIP);
       Object.assign(rec, { step: st.step, startTime: st.startTime, startedAt: st.startedAt, finishedAt: st.finishedAt, deleting: st.deleting, reason: st.reason, message: st.message });
+      rec.deps = podDependencies(pod.spec as PodSpecDeps);
       this.byUid.set(uid, rec);
       this.nextIp = Math.max(this.nextIp, Number(st.podIP.split('.')[3]) - 1);
-      const t = this.host.fleet.timings;
-      if (rec.step === 'creating' && !rec.deleting) rec.schedule(PodTimer.start, jittered(t.podStartMs, t.podStartJitter, this.host.fleet.random));
-      else if (rec.deleting && !rec.terminal) rec.schedule(PodTimer.stop, t.podStopMs);
+      if (rec.step === 'creating' && !rec.deleting) rec.schedule(PodTimer.retry, 0);
+      else if (rec.deleting && !rec.terminal) rec.schedule(PodTimer.stop, this.host.fleet.timings.podStopMs);
     }
   }
 
@@ -129,6 +161,16 @@ export class PodManager {
       memory += r.memory;
     }
     return { pods, cpu, memory };
+  }
+
+  /** A ConfigMap or Secret pushed by CloudCore: pods waiting for it go on. */
+  onObjectPush(m: BeehiveMessage): void {
+    const resource = m.route.resource ?? '';
+    if (m.route.operation === Op.delete) this.have.delete(resource);
+    else {
+      this.have.add(resource);
+      this.wakeWaiting();
+    }
   }
 
   /** A pod pushed by CloudCore (insert, update or delete). */
@@ -177,10 +219,81 @@ export class PodManager {
       return;
     }
     this.admitted++;
-    this.sendStatus(rec);
-    if (md.deletionTimestamp) return this.beginDeletion(rec, pod);
+    rec.deps = podDependencies(spec as PodSpecDeps);
+    if (md.deletionTimestamp) {
+      this.sendStatus(rec);
+      return this.beginDeletion(rec, pod);
+    }
+    this.resolve(rec);
+  }
+
+  /**
+   * Asks the cloud for what the pod needs and does not have; when nothing
+   * required is missing, the containers start. While something is missing the
+   * pod waits with the kubelet's reason, and looks again every retry period.
+   */
+  private resolve(rec: PodRecord): void {
+    if (rec.step !== 'creating' || rec.deleting) return;
+    let blocking: PodDependency | undefined;
+    for (const d of rec.deps) {
+      const resource = depResource(rec.namespace, d);
+      if (d.kind === 'token') {
+        if (rec.tokenReady) continue;
+        if (!this.inflight.has(`${resource}#${rec.uid}`)) {
+          this.inflight.add(`${resource}#${rec.uid}`);
+          this.host.podRequest('query-token', resource, tokenRequest(rec, d), rec);
+        }
+        blocking ??= d;
+        continue;
+      }
+      if (this.have.has(resource)) continue;
+      if (!this.inflight.has(resource)) {
+        this.inflight.add(resource);
+        this.host.podRequest('query-object', resource, null, resource);
+      }
+      if (!d.optional) blocking ??= d;
+    }
     const t = this.host.fleet.timings;
-    rec.schedule(PodTimer.start, jittered(t.podStartMs, t.podStartJitter, this.host.fleet.random));
+    if (blocking) {
+      const w = blocking.kind === 'token' ? { reason: 'ContainerCreating' } : waitingFor(blocking);
+      rec.waitingReason = w.reason;
+      rec.message = w.message;
+      this.sendStatus(rec);
+      rec.schedule(PodTimer.retry, t.podRetryMs);
+      return;
+    }
+    rec.waitingReason = undefined;
+    rec.message = undefined;
+    this.sendStatus(rec);
+    if (!rec.startScheduled) {
+      rec.startScheduled = true;
+      rec.schedule(PodTimer.start, jittered(t.podStartMs, t.podStartJitter, this.host.fleet.random));
+    }
+  }
+
+  private wakeWaiting(): void {
+    for (const rec of this.byUid.values()) if (rec.step === 'creating' && !rec.startScheduled) this.resolve(rec);
+  }
+
+  /** The answer to a ConfigMap/Secret query (subject: its resource) or a token request (subject: the pod). */
+  onQueryReply(kind: 'query-object' | 'query-token', subject: PodRecord | string, m: BeehiveMessage | undefined): void {
+    const err = m ? responseError(m.content) : { reason: 'NoAnswer' };
+    if (kind === 'query-token') {
+      const rec = subject as PodRecord;
+      this.inflight.delete(`${depResource(rec.namespace, rec.deps.find((d) => d.kind === 'token')!)}#${rec.uid}`);
+      if (!err && this.byUid.get(rec.uid) === rec) {
+        rec.tokenReady = true;
+        this.resolve(rec);
+      }
+      return;
+    }
+    const resource = subject as string;
+    this.inflight.delete(resource);
+    if (!err && m) {
+      this.host.fleet.store.putObject(this.host.name, resource, m.header.resourceversion ?? '', m.content);
+      this.have.add(resource);
+      this.wakeWaiting();
+    }
   }
 
   /** The kubelet's resource admission: pods, cpu and memory against allocatable. */
@@ -209,6 +322,10 @@ export class PodManager {
 
   onPodTimer(rec: PodRecord, kind: number): void {
     const now = rfc3339(new Date(this.host.fleet.scheduler.now()));
+    if (kind === PodTimer.retry) {
+      this.resolve(rec);
+      return;
+    }
     if (kind === PodTimer.start && rec.step === 'creating' && !rec.deleting) {
       rec.step = 'running';
       rec.startedAt = now;
@@ -243,12 +360,13 @@ export class PodManager {
       uidHex: rec.uid.replace(/-/g, ''),
       reason: rec.reason,
       message: rec.message,
+      ...(rec.waitingReason ? { waitingReason: rec.waitingReason } : {}),
     });
     const patch = JSON.stringify({ metadata: { uid: rec.uid }, status });
     if (patch === rec.lastSent) return; // only when something changed
     rec.lastSent = patch;
     this.host.fleet.store.putPodState(this.host.name, rec.uid, rec.persisted());
-    this.host.podRequest(rec, Op.patch, `${rec.namespace}/podpatch/${rec.name}`, patch);
+    this.host.podRequest('patch', `${rec.namespace}/podpatch/${rec.name}`, patch, rec);
   }
 
   /** The answer to a status patch or to the final delete. */
@@ -267,7 +385,7 @@ export class PodManager {
   }
 
   private deleteFromApi(rec: PodRecord): void {
-    this.host.podRequest(rec, Op.delete, `${rec.namespace}/pod/${rec.name}`, { gracePeriodSeconds: 0, preconditions: { uid: rec.uid } });
+    this.host.podRequest('delete', `${rec.namespace}/pod/${rec.name}`, { gracePeriodSeconds: 0, preconditions: { uid: rec.uid } }, rec);
   }
 
   /** After a (re)connect: statuses not yet sent go out, and deletions finish. */

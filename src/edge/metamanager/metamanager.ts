@@ -17,11 +17,13 @@ export const Req = {
   patchNodeStatus: 5,
   patchPodStatus: 6,
   deletePod: 7,
+  queryObject: 8,
+  queryToken: 9,
 } as const;
 export type ReqKind = (typeof Req)[keyof typeof Req];
 
 /** Replies metamanager ACKs after storing them (edgecore's processRemote does). */
-const ackedReplies = new Set<ReqKind>([Req.registerNode, Req.queryLease, Req.createLease, Req.updateLease]);
+const ackedReplies = new Set<ReqKind>([Req.registerNode, Req.queryLease, Req.createLease, Req.updateLease, Req.queryObject, Req.queryToken]);
 
 export interface MetaManagerDeps {
   host: NodeHost;
