@@ -15,6 +15,9 @@ import { defaultTimings } from '../edge/timings.js';
 import { Fleet, nodeStates, type FleetSummary } from '../fleet/fleet.js';
 import { k8s, loadKubeConfig } from '../kube/client.js';
 import { parseToken } from '../transport/token.js';
+import { StageEngine } from '../lifecycle/engine.js';
+import { loadLifecycles } from '../lifecycle/schema.js';
+import { packageRoot } from '../core/paths.js';
 import { cliContext, interruptible, parsePositiveInt } from './context.js';
 
 interface RunOptions {
@@ -28,6 +31,7 @@ interface RunOptions {
   dataDir?: string;
   summaryJson?: string;
   recordFrames?: string;
+  stages?: string[];
   cpu: string;
   memory: string;
   pods: string;
@@ -94,6 +98,7 @@ export function registerNodes(program: Command): void {
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveInt('--duration'))
     .option('--data-dir <dir>', "node certificates and the runner's store, edge.db (default: <state-dir>/runner)")
     .option('--summary-json <file>', 'write the summary as JSON to this file (rewritten every 2 s while running)')
+    .option('--stages <path...>', 'extra PodLifecycle files or directories (YAML), on top of the built-in stages/')
     .option('--record-frames <file>', 'append a sample of the frames CloudCore sends (two per kind) to a JSONL file')
     .option('--cpu <q>', 'node capacity: cpu', defaultNodeProfile.cpu)
     .option('--memory <q>', 'node capacity: memory', defaultNodeProfile.memory)
@@ -127,6 +132,8 @@ async function readLocalToken(kubeconfig: string): Promise<string> {
 }
 
 async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promise<FleetSummary> {
+  // Bad stage files are refused before anything starts.
+  const stages = new StageEngine(loadLifecycles([join(packageRoot(), 'stages'), ...(opts.stages ?? [])]));
   const local = readState(stateDir);
   const websocket = opts.cloudcore ?? (local ? `127.0.0.1:${local.ports.cloudhubWebsocket}` : undefined);
   if (!websocket) {
@@ -170,6 +177,7 @@ async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promis
     storePath: join(opts.dataDir ?? join(stateDir, 'runner'), 'edge.db'),
     ...(opts.recordFrames ? { recordFrames: opts.recordFrames } : {}),
     timings: defaultTimings,
+    stages,
     profile: {
       ...defaultNodeProfile,
       cpu: opts.cpu,

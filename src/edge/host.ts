@@ -7,6 +7,7 @@
 import type { BeehiveMessage } from '../protocol/message.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { EdgeStore } from './metamanager/store.js';
+import type { StageEngine } from '../lifecycle/engine.js';
 import type { NodeProfile } from './edged/objects.js';
 import type { EdgeTimings } from './timings.js';
 
@@ -37,6 +38,8 @@ export interface FleetContext {
   scheduler: Scheduler;
   /** The runner's one store (SQLite) shared by every node. */
   store: EdgeStore;
+  /** Pod lifecycles (stages/*.yaml and the user's), compiled once. */
+  stages: StageEngine;
   timings: EdgeTimings;
   profile: NodeProfile;
   dial: { server: string; servername?: string; projectId?: string };

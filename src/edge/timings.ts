@@ -25,9 +25,8 @@ export interface EdgeTimings {
   reconnectFactor: number;
   reconnectMaxMs: number;
   reconnectJitter: number;
-  /** Fake runtime: admission to containers Running and Ready, with +/- jitter. */
-  podStartMs: number;
-  podStartJitter: number;
+  /** Jitter fraction of the stop delay (podStopMs). */
+  podStopJitter: number;
   /** Fake runtime: time to stop containers on deletion (capped by the grace period). */
   podStopMs: number;
   /** A pod missing a ConfigMap, Secret or token looks again this often. */
@@ -48,8 +47,7 @@ export const defaultTimings: EdgeTimings = {
   reconnectFactor: 2,
   reconnectMaxMs: 60_000,
   reconnectJitter: 0.25,
-  podStartMs: 1_000,
-  podStartJitter: 0.5,
+  podStopJitter: 0.5,
   podStopMs: 500,
   podRetryMs: 5_000,
 };

@@ -18,6 +18,7 @@ import type { NodeProfile } from '../edge/edged/objects.js';
 import type { FleetContext, FleetEvents, NodeHost } from '../edge/host.js';
 import { HollowEdgeNode, type NodeState } from '../edge/node.js';
 import { EdgeStore } from '../edge/metamanager/store.js';
+import type { StageEngine } from '../lifecycle/engine.js';
 import { reconnectDelay, type EdgeTimings } from '../edge/timings.js';
 
 export interface FleetOptions {
@@ -37,6 +38,7 @@ export interface FleetOptions {
   recordFrames?: string;
   timings: EdgeTimings;
   profile: NodeProfile;
+  stages: StageEngine;
   log: Logger;
   random?: () => number;
 }
@@ -96,6 +98,7 @@ export class Fleet implements FleetEvents {
     this.ctx = {
       scheduler: this.scheduler,
       store: this.store,
+      stages: o.stages,
       timings: o.timings,
       profile: o.profile,
       // SNI must not carry an IP; the certificate is then checked against the IP itself.

@@ -178,3 +178,67 @@ test('a pod created before its ConfigMap waits (CreateContainerConfigError) unti
     return podReady(x) ? true : undefined;
   }, { timeoutMs: 30_000, intervalMs: 500 });
 });
+
+test('a Job completes on a hollow node (job lifecycle: Running, then Succeeded)', async () => {
+  const batch = loadKubeConfig(cluster.state().kubeconfig).makeApiClient(k8s.BatchV1Api);
+  await batch.createNamespacedJob({
+    namespace: NS,
+    body: {
+      metadata: { name: 'once' },
+      spec: {
+        template: {
+          spec: { restartPolicy: 'Never', nodeSelector: { 'node-role.kubernetes.io/edge': '' }, containers: [{ name: 'c', image: 'registry.invalid/job:1' }] },
+        },
+      },
+    },
+  });
+  await waitFor('the Job to succeed', async () => {
+    const j = await batch.readNamespacedJob({ name: 'once', namespace: NS });
+    return j.status?.succeeded === 1 ? true : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 1000 });
+});
+
+test('a pod annotated for the crashloop lifecycle reports container restarts', async () => {
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name: 'crashy', annotations: { 'edgemark.io/lifecycle': 'crashloop' } },
+      spec: { nodeName: 'pods-it-3', automountServiceAccountToken: false, containers: [{ name: 'c', image: 'registry.invalid/crash:1' }] },
+    },
+  });
+  await waitFor('a restart', async () => {
+    const p = await core.readNamespacedPod({ name: 'crashy', namespace: NS });
+    return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p.status?.phase === 'Running' ? true : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 500 });
+});
+
+test('a DaemonSet that tolerates the edge nodes\' taint lands on tainted hollow nodes', async () => {
+  const tainted = spawn(process.execPath, [cli, ...cluster.args, 'nodes', 'run', '-n', '2', '--prefix', 'tainted-', '--taints', 'edgemark.io/dedicated=edge:NoSchedule', '--labels', 'pool=tainted', '--duration', '120'], { stdio: 'ignore' });
+  try {
+    await apps.createNamespacedDaemonSet({
+      namespace: NS,
+      body: {
+        metadata: { name: 'agent' },
+        spec: {
+          selector: { matchLabels: { app: 'agent' } },
+          template: {
+            metadata: { labels: { app: 'agent' } },
+            spec: {
+              nodeSelector: { pool: 'tainted' },
+              tolerations: [{ key: 'edgemark.io/dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+              containers: [{ name: 'c', image: 'registry.invalid/agent:1' }],
+            },
+          },
+        },
+      },
+    });
+    await waitFor('the DaemonSet Ready on both tainted nodes', async () => {
+      const d = await apps.readNamespacedDaemonSet({ name: 'agent', namespace: NS });
+      return d.status?.desiredNumberScheduled === 2 && d.status.numberReady === 2 ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1000 });
+    const node = await core.readNode({ name: 'tainted-0' });
+    assert.deepEqual(node.spec?.taints?.map((t) => t.key), ['edgemark.io/dedicated']);
+  } finally {
+    tainted.kill('SIGINT');
+  }
+});

@@ -11,6 +11,7 @@ import { jittered } from '../timings.js';
 import { podRequests, podStatus, parseQuantity, type PodSpecLite, type PodStep } from './podstatus.js';
 import { rfc3339 } from './objects.js';
 import type { StoredNode } from '../metamanager/store.js';
+import type { PodMeta } from '../../lifecycle/engine.js';
 import { depResource, podDependencies, waitingFor, type PodDependency, type PodSpecDeps } from './deps.js';
 
 /** The TokenRequest edged sends for a projected service-account token. */
@@ -43,7 +44,8 @@ export interface PodHost extends NodeHost {
 }
 
 const enum PodTimer {
-  start = 0,
+  /** Apply the next lifecycle transition. */
+  advance = 0,
   stop = 1,
   /** Look again for objects the pod still misses. */
   retry = 2,
@@ -64,6 +66,11 @@ export class PodRecord implements TimerTarget {
   tokenReady = false;
   startScheduled = false;
   waitingReason: string | undefined;
+  /** The lifecycle driving this pod, the transition it is at, restarts so far. */
+  lifecycle = 'default';
+  stageIndex = -1;
+  restartCount = 0;
+  exitCode: number | undefined;
 
   constructor(
     readonly pods: PodManager,
@@ -89,6 +96,10 @@ export class PodRecord implements TimerTarget {
       podIP: this.podIP,
       reason: this.reason,
       message: this.message,
+      lifecycle: this.lifecycle,
+      stageIndex: this.stageIndex,
+      restartCount: this.restartCount,
+      exitCode: this.exitCode,
     });
   }
 
@@ -139,12 +150,17 @@ export class PodManager {
       if (!uid || !saved || !pod.spec || pod.spec.nodeName !== this.host.name) continue;
       const st = JSON.parse(saved) as ReturnType<typeof JSON.parse>;
       const rec = new PodRecord(this, pod.metadata!.namespace!, pod.metadata!.name!, uid, { containers: pod.spec.containers ?? [], initContainers: pod.spec.initContainers, restartPolicy: pod.spec.restartPolicy }, st.podIP);
-      Object.assign(rec, { step: st.step, startTime: st.startTime, startedAt: st.startedAt, finishedAt: st.finishedAt, deleting: st.deleting, reason: st.reason, message: st.message });
+      Object.assign(rec, {
+        step: st.step, startTime: st.startTime, startedAt: st.startedAt, finishedAt: st.finishedAt, deleting: st.deleting,
+        reason: st.reason, message: st.message, lifecycle: st.lifecycle ?? 'default', stageIndex: st.stageIndex ?? -1,
+        restartCount: st.restartCount ?? 0, exitCode: st.exitCode,
+      });
       rec.deps = podDependencies(pod.spec as PodSpecDeps);
       this.byUid.set(uid, rec);
       this.nextIp = Math.max(this.nextIp, Number(st.podIP.split('.')[3]) - 1);
       if (rec.step === 'creating' && !rec.deleting) rec.schedule(PodTimer.retry, 0);
       else if (rec.deleting && !rec.terminal) rec.schedule(PodTimer.stop, this.host.fleet.timings.podStopMs);
+      else if (!rec.terminal) this.scheduleNext(rec);
     }
   }
 
@@ -219,6 +235,7 @@ export class PodManager {
       return;
     }
     this.admitted++;
+    rec.lifecycle = this.host.fleet.stages.select(md as PodMeta).metadata.name;
     rec.deps = podDependencies(spec as PodSpecDeps);
     if (md.deletionTimestamp) {
       this.sendStatus(rec);
@@ -267,8 +284,43 @@ export class PodManager {
     this.sendStatus(rec);
     if (!rec.startScheduled) {
       rec.startScheduled = true;
-      rec.schedule(PodTimer.start, jittered(t.podStartMs, t.podStartJitter, this.host.fleet.random));
+      this.scheduleNext(rec);
     }
+  }
+
+  /** Arms the pod's next lifecycle transition, if it has one. */
+  private scheduleNext(rec: PodRecord): void {
+    const f = this.host.fleet;
+    const next = f.stages.next(f.stages.get(rec.lifecycle), rec.stageIndex, rec.restartCount, f.random);
+    if (next) rec.schedule(PodTimer.advance, next.afterMs);
+  }
+
+  /** Applies the pod's next transition (the fake runtime acting). */
+  private advance(rec: PodRecord, now: string): void {
+    const f = this.host.fleet;
+    const next = f.stages.next(f.stages.get(rec.lifecycle), rec.stageIndex, rec.restartCount, f.random);
+    if (!next) return;
+    rec.stageIndex = next.index;
+    rec.exitCode = next.exitCode;
+    rec.startedAt ??= now;
+    switch (next.to) {
+      case 'running':
+      case 'not-ready':
+        rec.step = next.to;
+        break;
+      case 'restart':
+        rec.restartCount++;
+        rec.startedAt = now;
+        rec.step = 'running';
+        break;
+      case 'succeeded':
+      case 'failed':
+        rec.step = next.to;
+        rec.finishedAt = now;
+        break;
+    }
+    this.sendStatus(rec);
+    if (!rec.terminal) this.scheduleNext(rec);
   }
 
   private wakeWaiting(): void {
@@ -326,10 +378,8 @@ export class PodManager {
       this.resolve(rec);
       return;
     }
-    if (kind === PodTimer.start && rec.step === 'creating' && !rec.deleting) {
-      rec.step = 'running';
-      rec.startedAt = now;
-      this.sendStatus(rec);
+    if (kind === PodTimer.advance && !rec.deleting) {
+      this.advance(rec, now);
     } else if (kind === PodTimer.stop && rec.deleting && !rec.terminal) {
       rec.step = 'terminated';
       rec.finishedAt = now;
@@ -344,7 +394,7 @@ export class PodManager {
     if (rec.terminal) return this.deleteFromApi(rec);
     const grace = (pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
     const t = this.host.fleet.timings;
-    rec.schedule(PodTimer.stop, Math.min(grace, jittered(t.podStopMs, t.podStartJitter, this.host.fleet.random)));
+    rec.schedule(PodTimer.stop, Math.min(grace, jittered(t.podStopMs, t.podStopJitter, this.host.fleet.random)));
   }
 
   private sendStatus(rec: PodRecord): void {
@@ -356,7 +406,8 @@ export class PodManager {
       startTime: rec.startTime,
       startedAt: rec.startedAt,
       finishedAt: rec.finishedAt,
-      restartCount: 0,
+      restartCount: rec.restartCount,
+      ...(rec.exitCode !== undefined ? { exitCode: rec.exitCode } : {}),
       uidHex: rec.uid.replace(/-/g, ''),
       reason: rec.reason,
       message: rec.message,
