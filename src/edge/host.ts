@@ -19,9 +19,10 @@ export const Timer = {
   lease: 3,
   nodeStatus: 4,
   sweep: 5,
+  twinMembership: 6,
 } as const;
 export type TimerKind = (typeof Timer)[keyof typeof Timer];
-export const TIMER_KINDS = 6;
+export const TIMER_KINDS = 7;
 
 export interface FleetEvents {
   /** A raw frame as it arrived, before decoding (for recording fixtures). */
@@ -29,6 +30,8 @@ export interface FleetEvents {
   messageIn(m: BeehiveMessage): void;
   messageOut(m: BeehiveMessage): void;
   reconnected(node: NodeHost): void;
+  /** A push was stored and its ACK sent, this long after it arrived. */
+  acked?(ms: number): void;
   error(node: NodeHost, kind: string, err: unknown): void;
   /** The node's externally visible state changed. */
   changed(node: NodeHost): void;

@@ -6,6 +6,7 @@
 import type { SecureContext } from 'node:tls';
 import type { TimerTarget } from '../core/scheduler.js';
 import type { BeehiveMessage } from '../protocol/message.js';
+import { DeviceTwin } from './devicetwin/devicetwin.js';
 import { EdgeHub } from './edgehub/edgehub.js';
 import { Edged } from './edged/edged.js';
 import type { NodeIdentity } from './edged/objects.js';
@@ -27,6 +28,7 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
   readonly hub: EdgeHub;
   readonly meta: MetaManager;
   readonly edged: Edged;
+  readonly twin: DeviceTwin;
   private readonly tokens = new Uint32Array(TIMER_KINDS);
   private stopped = false;
   failed = false;
@@ -49,6 +51,7 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
       onPush: (m: BeehiveMessage) => this.edged.onPush(m),
     });
     this.edged = new Edged(this, identity, this.meta);
+    this.twin = new DeviceTwin(this, (m) => this.hub.send(m));
     if (stored) this.edged.restore(stored);
     this.hub = new EdgeHub({
       host: this,
@@ -56,13 +59,16 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
       onConnected: () => {
         this.fleet.events.changed(this);
         this.edged.onConnected();
+        this.twin.onConnected();
         this.schedule(Timer.sweep, this.fleet.timings.requestTimeoutMs / 4);
       },
       onDisconnected: () => {
         this.meta.failAll();
         this.fleet.events.changed(this);
       },
-      onMessage: (m) => this.meta.receive(m),
+      onMessage: (m) => {
+        if (!this.twin.receive(m)) this.meta.receive(m);
+      },
     });
   }
 
@@ -117,6 +123,9 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
         break;
       case Timer.reconnect:
         this.hub.onReconnectTimer();
+        break;
+      case Timer.twinMembership:
+        this.twin.onTimer();
         break;
       case Timer.sweep:
         this.meta.sweep(now);

@@ -31,6 +31,8 @@ export interface EdgeTimings {
   podStopMs: number;
   /** A pod missing a ConfigMap, Secret or token looks again this often. */
   podRetryMs: number;
+  /** devicetwin re-sends its unanswered membership query this often (CloudCore 1.23 never answers it); 0 = once per connect. */
+  twinMembershipResendMs: number;
 }
 
 export const defaultTimings: EdgeTimings = {
@@ -50,6 +52,7 @@ export const defaultTimings: EdgeTimings = {
   podStopJitter: 0.5,
   podStopMs: 500,
   podRetryMs: 5_000,
+  twinMembershipResendMs: 60_000,
 };
 
 /** Delay before reconnect attempt `attempt` (0-based), with jitter from `random`. */

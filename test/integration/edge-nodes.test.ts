@@ -169,6 +169,8 @@ test('the runner stops on Ctrl-C and prints its summary', async () => {
   const s = readSummary(summaryA)!;
   assert.equal(s.states.ready, COUNT, 'states are counted as they were when Ctrl-C came');
   assert.ok(s.messagesByRoute['in update node'] && s.messagesByRoute['out update lease']);
+  // devicetwin asks for the device membership on every connect (and reconnect).
+  assert.ok((s.messagesByRoute['out get detail'] ?? 0) >= COUNT, `membership queries: ${s.messagesByRoute['out get detail']}`);
   assert.ok(existsSync(process.env.EDGEMARK_RECORD_FIXTURES === '1' ? framesFile : join(cluster.stateDir, 'frames.jsonl')));
 });
 

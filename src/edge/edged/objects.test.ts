@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { reconnectDelay, defaultTimings } from '../timings.js';
-import { defaultNodeProfile, heartbeatPatch, initialNode, microTime, newLease } from './objects.js';
+import { defaultNodeProfile, formatBytes, heartbeatPatch, initialNode, microTime, newLease } from './objects.js';
 
 const id = { name: 'n1', ip: '10.128.0.1', machineId: 'm'.repeat(32), bootId: 'b', podCidrPrefix: '10.0.1' };
 
@@ -12,7 +12,13 @@ test('the registered Node carries the edge role, capacity and the EdgeReady cond
   assert.equal(n.metadata.labels.zone, 'a');
   assert.deepEqual(n.spec, { taints: [{ key: 'edge', effect: 'NoSchedule' }] });
   assert.equal(n.status.capacity.pods, '110');
-  assert.deepEqual(n.status.allocatable, n.status.capacity);
+  assert.equal('kind' in n, false, 'edged inserts the Node without apiVersion/kind');
+  assert.equal(n.status.capacity.memory, '4Gi');
+  assert.equal(n.status.allocatable.memory, '3996Mi', 'memory allocatable = capacity - 100Mi');
+  assert.equal(n.status.capacity['ephemeral-storage'], '20Gi');
+  assert.equal(n.status.allocatable['ephemeral-storage'], '18Gi', 'ephemeral-storage allocatable = capacity - 10%');
+  assert.equal(n.status.allocatable.cpu, n.status.capacity.cpu);
+  assert.match(n.status.nodeInfo.containerRuntimeVersion, /^containerd:\/\//);
   const ready = n.status.conditions.find((c) => c.type === 'Ready')!;
   assert.deepEqual([ready.status, ready.reason, ready.message], ['True', 'EdgeReady', 'edge is posting ready status']);
   assert.deepEqual(n.status.addresses, [{ type: 'InternalIP', address: '10.128.0.1' }, { type: 'Hostname', address: 'n1' }]);
@@ -40,4 +46,11 @@ test('reconnect backoff grows, caps and jitters within bounds', () => {
   assert.equal(reconnectDelay(t, 50, () => 0.5), t.reconnectMaxMs);
   assert.equal(reconnectDelay(t, 0, () => 0), t.reconnectInitialMs * (1 - t.reconnectJitter));
   assert.equal(reconnectDelay(t, 0, () => 1), t.reconnectInitialMs * (1 + t.reconnectJitter));
+});
+
+test('bytes print in canonical binary form', () => {
+  assert.equal(formatBytes(4 * 1024 ** 3), '4Gi');
+  assert.equal(formatBytes(1536 * 1024), '1536Ki');
+  assert.equal(formatBytes(1000), '1000');
+  assert.equal(formatBytes(0), '0');
 });

@@ -3,6 +3,8 @@
  * Shapes follow what edgecore 1.23's edged (the embedded kubelet) sends: the
  * Node at registration, the node Lease, and node-status patches.
  */
+import { parseQuantity } from './podstatus.js';
+
 export interface NodeProfile {
   cpu: string;
   memory: string;
@@ -29,7 +31,8 @@ export const defaultNodeProfile: NodeProfile = {
   taints: [],
   // edged reports "<kubernetes version>-kubeedge-<kubeedge version>".
   kubeletVersion: 'v1.32.10-kubeedge-v1.23.1',
-  containerRuntimeVersion: 'remote://1.7.0',
+  // edged reports the CRI runtime as "<name>://<version>"; edgecore's default runtime is containerd.
+  containerRuntimeVersion: 'containerd://1.7.24',
   osImage: 'Edgemark hollow edge node',
   kernelVersion: '6.1.0-edgemark',
   architecture: 'amd64',
@@ -77,6 +80,30 @@ export function resources(p: NodeProfile): Record<string, string> {
   };
 }
 
+/** What edged reserves from capacity: 100Mi of memory (system reserved) and 10% of ephemeral storage (eviction threshold). */
+export const reservedMemoryBytes = 100 * 1024 ** 2;
+export const reservedEphemeralFraction = 0.1;
+
+/** Allocatable as edged reports it: capacity less the memory reserve and the ephemeral-storage eviction share. */
+export function allocatable(p: NodeProfile): Record<string, string> {
+  const r = resources(p);
+  return {
+    ...r,
+    memory: formatBytes(Math.max(0, parseQuantity(p.memory) - reservedMemoryBytes)),
+    'ephemeral-storage': formatBytes(Math.floor(parseQuantity(p.ephemeralStorage) * (1 - reservedEphemeralFraction))),
+  };
+}
+
+/** Bytes in Kubernetes' canonical binary form: the largest power-of-1024 suffix that divides exactly. */
+export function formatBytes(n: number): string {
+  const suffixes = ['Ei', 'Pi', 'Ti', 'Gi', 'Mi', 'Ki'];
+  for (let i = 0; i < suffixes.length; i++) {
+    const f = 1024 ** (6 - i);
+    if (n !== 0 && n % f === 0) return `${n / f}${suffixes[i]}`;
+  }
+  return String(n);
+}
+
 export interface NodeIdentity {
   name: string;
   /** The node's InternalIP. */
@@ -91,9 +118,8 @@ export interface NodeIdentity {
 /** The Node edged creates at registration. */
 export function initialNode(p: NodeProfile, id: NodeIdentity, now: Date) {
   const ts = rfc3339(now);
+  // edged's insert carries no apiVersion/kind: CloudCore's metaserver fills them in.
   return {
-    apiVersion: 'v1',
-    kind: 'Node',
     metadata: {
       name: id.name,
       labels: nodeLabels(p, id.name),
@@ -102,7 +128,7 @@ export function initialNode(p: NodeProfile, id: NodeIdentity, now: Date) {
     spec: p.taints.length ? { taints: p.taints } : {},
     status: {
       capacity: resources(p),
-      allocatable: resources(p),
+      allocatable: allocatable(p),
       conditions: nodeConditions(ts, ts),
       addresses: [
         { type: 'InternalIP', address: id.ip },
@@ -117,7 +143,8 @@ export function initialNode(p: NodeProfile, id: NodeIdentity, now: Date) {
         osImage: p.osImage,
         containerRuntimeVersion: p.containerRuntimeVersion,
         kubeletVersion: p.kubeletVersion,
-        kubeProxyVersion: '',
+        // edgecore's embedded kubelet is built without version stamping of kube-proxy.
+        kubeProxyVersion: 'v0.0.0-master+$Format:%H$',
         operatingSystem: p.operatingSystem,
         architecture: p.architecture,
       },

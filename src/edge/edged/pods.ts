@@ -9,7 +9,7 @@ import { Op, responseError, type BeehiveMessage } from '../../protocol/message.j
 import type { NodeHost } from '../host.js';
 import { jittered } from '../timings.js';
 import { podRequests, podStatus, parseQuantity, type PodSpecLite, type PodStep } from './podstatus.js';
-import { rfc3339 } from './objects.js';
+import { allocatable, rfc3339 } from './objects.js';
 import type { StoredNode } from '../metamanager/store.js';
 import type { PodMeta } from '../../lifecycle/engine.js';
 import { depResource, podDependencies, waitingFor, type PodDependency, type PodSpecDeps } from './deps.js';
@@ -355,7 +355,8 @@ export class PodManager {
     const req = podRequests(rec.spec);
     // `usage` already counts this pod: compare what was used before it.
     const before = { pods: used.pods - 1, cpu: used.cpu - req.cpu, memory: used.memory - req.memory };
-    const capacity = { pods: Number(p.pods), cpu: parseQuantity(p.cpu), memory: parseQuantity(p.memory) };
+    const alloc = allocatable(p);
+    const capacity = { pods: Number(alloc.pods), cpu: parseQuantity(alloc.cpu), memory: parseQuantity(alloc.memory) };
     const fmt = (k: 'pods' | 'cpu' | 'memory', v: number) => String(k === 'cpu' ? Math.round(v * 1000) : Math.round(v));
     const check = (k: 'pods' | 'cpu' | 'memory', want: number) =>
       before[k] + want > capacity[k]
