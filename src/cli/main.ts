@@ -12,6 +12,7 @@ import { packageRoot } from '../core/paths.js';
 import { registerCluster } from './cluster.js';
 import { registerNodes } from './nodes.js';
 import { registerSetup } from './setup.js';
+import { isWorker, workerMain } from '../fleet/workers.js';
 
 function version(): string {
   try {
@@ -52,4 +53,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv);
+if (isWorker) {
+  // A worker process of `nodes run --workers K`: it takes its orders over IPC.
+  await workerMain();
+} else {
+  process.exitCode = await main(process.argv);
+}

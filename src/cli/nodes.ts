@@ -9,10 +9,13 @@ import { InvalidArgumentError } from 'commander';
 import { TOKEN_SECRET } from '../cluster/health.js';
 import { readState } from '../cluster/state.js';
 import { EdgemarkError } from '../core/errors.js';
-import { formatDuration, type Logger } from '../core/log.js';
+import { formatBytes, formatDuration, type Logger } from '../core/log.js';
 import { defaultNodeProfile, type NodeProfile } from '../edge/edged/objects.js';
 import { defaultTimings } from '../edge/timings.js';
-import { Fleet, nodeStates, type FleetSummary } from '../fleet/fleet.js';
+import { nodeStates, type FleetSummary } from '../fleet/fleet.js';
+import { fleetRegistry, serveMetrics, type MetricsServer } from '../fleet/metrics.js';
+import { ephemeralPorts, openFileLimit, planCapacity, runFleet, sourceAddressOf, type RunPlan } from '../fleet/runner.js';
+import { slicePlan, startWorkers } from '../fleet/workers.js';
 import { k8s, loadKubeConfig } from '../kube/client.js';
 import { parseToken } from '../transport/token.js';
 import { StageEngine } from '../lifecycle/engine.js';
@@ -38,6 +41,8 @@ interface RunOptions {
   ephemeralStorage: string;
   labels?: Record<string, string>;
   taints?: NodeProfile['taints'];
+  workers?: number;
+  metrics: string | false;
 }
 
 export function parseHostPort(flag: string): (v: string) => string {
@@ -106,6 +111,9 @@ export function registerNodes(program: Command): void {
     .option('--ephemeral-storage <q>', 'node capacity: ephemeral-storage', defaultNodeProfile.ephemeralStorage)
     .option('--labels <k=v,...>', 'extra node labels', parseLabels)
     .option('--taints <k=v:Effect,...>', 'node taints', parseTaints)
+    .option('--workers <k>', 'spread the nodes over K worker processes (one summary, one /metrics)', parsePositiveInt('--workers'))
+    .option('--metrics <host:port>', 'serve Prometheus metrics of the runner at http://<host:port>/metrics (loopback; port 0 picks a free one)', parseHostPort('--metrics'), '127.0.0.1:0')
+    .option('--no-metrics', 'do not serve /metrics')
     .action(async (opts: RunOptions, cmd: Command) => {
       const { log, stateDir } = cliContext(cmd);
       const summary = await runNodes(opts, log, stateDir);
@@ -165,19 +173,27 @@ async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promis
       throw new EdgemarkError('EM_NO_TOKEN', `[nodes] cannot read the join token from the local cluster: ${(err as Error).message}`, 'is the cluster up? `edgemark cluster status`', { cause: err });
     }
   }
-  const token = parseToken(tokenText);
-  const fleet = new Fleet({
+  parseToken(tokenText); // a malformed token is refused here, before anything starts
+  const workers = opts.workers ?? 1;
+  if (workers > opts.count) {
+    throw new EdgemarkError('EM_BAD_FLAG', `[nodes] --workers ${workers} is more than --count ${opts.count}`, `use --workers ${Math.max(1, Math.min(opts.count, 2))} or fewer`);
+  }
+  const { perSourceAddress } = planCapacity(opts.count, workers, host, { fdLimit: openFileLimit(), ports: ephemeralPorts() });
+  const dataDir = opts.dataDir ?? join(stateDir, 'runner');
+  const plan: RunPlan = {
     count: opts.count,
+    firstIndex: 0,
+    total: opts.count,
     prefix: opts.prefix,
     websocket,
     https,
-    token,
+    token: tokenText,
     joinRate: opts.joinRate,
-    certDir: join(opts.dataDir ?? join(stateDir, 'runner'), 'certs'),
-    storePath: join(opts.dataDir ?? join(stateDir, 'runner'), 'edge.db'),
+    certDir: join(dataDir, 'certs'),
+    storePath: join(dataDir, 'edge.db'),
+    stagePaths: opts.stages ?? [],
     ...(opts.recordFrames ? { recordFrames: opts.recordFrames } : {}),
     timings: defaultTimings,
-    stages,
     profile: {
       ...defaultNodeProfile,
       cpu: opts.cpu,
@@ -187,30 +203,73 @@ async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promis
       labels: opts.labels ?? {},
       taints: opts.taints ?? [],
     },
-    log,
-  });
-  log.info(`${opts.count} hollow edge nodes (${opts.prefix}0..${opts.count - 1}) -> CloudHub ${websocket}, certificates from ${https}, ${opts.joinRate}/s`);
+    perSourceAddress,
+  };
+  log.info(
+    `${opts.count} hollow edge nodes (${opts.prefix}0..${opts.count - 1}) -> CloudHub ${websocket}, certificates from ${https}, ${opts.joinRate}/s` +
+      (workers > 1 ? `, ${workers} worker processes` : '') +
+      (perSourceAddress ? `, source addresses 127.0.0.1..${sourceAddressOf(opts.count - 1, perSourceAddress)}` : ''),
+  );
   return interruptible(log, async (signal) => {
-    const stopped = new Promise<void>((resolve) => {
+    const stop = new Promise<void>((resolve) => {
       signal.addEventListener('abort', () => resolve(), { once: true });
-      fleet.whenFatal(() => resolve());
       if (opts.duration) setTimeout(resolve, opts.duration * 1000).unref();
     });
-    const ticker = setInterval(() => {
-      log.info(liveLine(fleet));
-      if (opts.summaryJson) writeSummary(opts.summaryJson, fleet.summary());
-    }, 2000);
-    try {
-      await fleet.prepare(signal);
-      await Promise.race([fleet.start(signal), stopped]);
-      await stopped;
-    } finally {
-      clearInterval(ticker);
-    }
-    const summary = fleet.summary();
-    fleet.stop();
-    return summary;
+    return workers > 1 ? runWithWorkers(plan, workers, dataDir, opts, log, stop) : runInProcess(plan, opts, log, signal, stop);
   });
+}
+
+async function startMetrics(opts: RunOptions, log: Logger, text: () => Promise<string>, contentType: string): Promise<MetricsServer | undefined> {
+  if (opts.metrics === false) return undefined;
+  const [h, p] = [opts.metrics.slice(0, opts.metrics.lastIndexOf(':')), Number(opts.metrics.slice(opts.metrics.lastIndexOf(':') + 1))];
+  const server = await serveMetrics({ host: h, port: p }, text, contentType);
+  log.info(`metrics: ${server.url}`);
+  return server;
+}
+
+async function runInProcess(plan: RunPlan, opts: RunOptions, log: Logger, signal: AbortSignal, stop: Promise<void>): Promise<FleetSummary & { metricsUrl?: string }> {
+  let ticker: NodeJS.Timeout | undefined;
+  let metrics: Promise<MetricsServer | undefined> = Promise.resolve(undefined);
+  try {
+    const { summary } = await runFleet(plan, log, signal, stop, {
+      onFleet(fleet) {
+        const registry = fleetRegistry(fleet);
+        metrics = startMetrics(opts, log, () => registry.metrics(), registry.contentType);
+        metrics.catch(() => undefined);
+        ticker = setInterval(() => {
+          const s = fleet.summary();
+          log.info(liveLine(s));
+          if (opts.summaryJson) writeSummary(opts.summaryJson, s);
+        }, 2000);
+      },
+    });
+    const server = await metrics;
+    return { ...summary, ...(server ? { metricsUrl: server.url } : {}) };
+  } finally {
+    if (ticker) clearInterval(ticker);
+    await (await metrics.catch(() => undefined))?.close();
+  }
+}
+
+async function runWithWorkers(plan: RunPlan, workers: number, dataDir: string, opts: RunOptions, log: Logger, stop: Promise<void>): Promise<FleetSummary & { metricsUrl?: string }> {
+  const pool = startWorkers(slicePlan(plan, workers, (k) => join(dataDir, `edge-w${k}.db`)), log);
+  let server: MetricsServer | undefined;
+  const ticker = setInterval(() => {
+    const s = pool.summary();
+    if (!s) return;
+    log.info(liveLine(s));
+    if (opts.summaryJson) writeSummary(opts.summaryJson, s);
+  }, 2000);
+  try {
+    server = await startMetrics(opts, log, () => pool.metrics(), pool.contentType);
+    const failure = await Promise.race([stop.then(() => undefined), pool.failed]);
+    if (failure) log.warn(`a worker stopped: ${failure.message}; stopping the others`);
+    const summary = await pool.stop();
+    return { ...summary, ...(failure && !summary.fatal ? { fatal: { code: failure.code, message: failure.message } } : {}), ...(server ? { metricsUrl: server.url } : {}) };
+  } finally {
+    clearInterval(ticker);
+    await server?.close();
+  }
 }
 
 function writeSummary(file: string, s: FleetSummary): void {
@@ -219,11 +278,10 @@ function writeSummary(file: string, s: FleetSummary): void {
   renameSync(tmp, file);
 }
 
-function liveLine(fleet: Fleet): string {
-  const s = fleet.summary();
+function liveLine(s: FleetSummary): string {
   const states = nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`);
   const errors = Object.values(s.errors).reduce((a, b) => a + b, 0);
-  return `[${formatDuration(s.durationMs)}] ${s.started}/${s.nodes} started: ${states.join(', ') || 'none yet'} | pods running ${s.pods.running} | reconnects ${s.reconnects} | errors ${errors} | msgs in ${s.messagesIn} out ${s.messagesOut}`;
+  return `[${formatDuration(s.durationMs)}] ${s.started}/${s.nodes} started: ${states.join(', ') || 'none yet'} | pods running ${s.pods.running} | reconnects ${s.reconnects} | errors ${errors} | msgs in ${s.messagesIn} out ${s.messagesOut} | lag p99 ${s.eventLoopLagMs.p99}ms | rss ${formatBytes(s.rssBytes)}`;
 }
 
 function printSummary(log: Logger, s: FleetSummary): void {
@@ -232,6 +290,7 @@ function printSummary(log: Logger, s: FleetSummary): void {
   log.info(`  at stop: ${nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`).join(', ')}`);
   log.info(`  reconnects ${s.reconnects}; messages in ${s.messagesIn}, out ${s.messagesOut}`);
   log.info(`  pods: running ${s.pods.running}, admitted ${s.pods.admitted}, rejected ${s.pods.rejected}`);
+  log.info(`  runner: ${s.workers} process${s.workers > 1 ? 'es' : ''}, RSS ${formatBytes(s.rssBytes)}, event-loop lag p99 ${s.eventLoopLagMs.p99} ms (max ${s.eventLoopLagMs.max} ms), ACK latency p99 ${s.ackLatencyMs.p99} ms`);
   if (s.unserved > 0) {
     log.warn(`  ${s.unserved} nodes connected but never served: CloudCore's node limit (cloudHub.nodeLimit) is likely reached`);
     log.warn(`  unserved: ${s.unservedNodes.join(', ')}${s.unserved > s.unservedNodes.length ? ', ...' : ''}`);

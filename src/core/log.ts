@@ -38,6 +38,8 @@ export interface Logger {
 export interface LoggerOptions {
   level?: Level;
   write?: (line: string) => void;
+  /** Put before every line (e.g. "[worker 2] "). */
+  prefix?: string;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -45,7 +47,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const emit = (level: Level, msg: string) => {
     if (order[level] < min) return;
-    const prefix = level === 'info' ? '' : `${level}: `;
+    const prefix = `${options.prefix ?? ''}${level === 'info' ? '' : `${level}: `}`;
     write(redact(`${prefix}${msg}`));
   };
   return {

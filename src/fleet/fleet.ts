@@ -4,6 +4,7 @@
  * bootstraps alone, so a bad token is reported once instead of by every node.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay, createHistogram, type RecordableHistogram, type IntervalHistogram } from 'node:perf_hooks';
 import { appendFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
@@ -41,6 +42,10 @@ export interface FleetOptions {
   stages: StageEngine;
   log: Logger;
   random?: () => number;
+  /** Global index of this fleet's first node (workers each take a slice). */
+  firstIndex?: number;
+  /** The local address a node dials from (spreads source ports over 127.0.0.0/8). */
+  sourceAddress?: (globalIndex: number) => string | undefined;
 }
 
 const fatalCodes = new Set(['EM_TOKEN_REJECTED', 'EM_TOKEN_EXPIRED', 'EM_TOKEN_MALFORMED', 'EM_CA_HASH_MISMATCH']);
@@ -66,6 +71,13 @@ export interface FleetSummary {
   /** Their names (the first 50). */
   unservedNodes: string[];
   durationMs: number;
+  /** The runner's own health: event-loop delay over the run, memory now. */
+  eventLoopLagMs: { p50: number; p99: number; max: number };
+  ackLatencyMs: { p50: number; p99: number };
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Worker processes behind this summary (1 without --workers). */
+  workers: number;
   fatal?: { code: string; message: string };
 }
 
@@ -91,6 +103,12 @@ export class Fleet implements FleetEvents {
   fatal: EdgemarkError | undefined;
   private readonly recorded = new Map<string, number>();
   private onFatal: ((e: EdgemarkError) => void) | undefined;
+  /** Event-loop delay (ns) since the fleet began: the runner's own slowness. */
+  readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  /** Push arrival to ACK sent (µs), i.e. store commit latency included. */
+  readonly ackLatency: RecordableHistogram = createHistogram();
+  /** Hook for the metrics endpoint (a prom-client histogram), if any. */
+  onAck: ((ms: number) => void) | undefined;
 
   constructor(private readonly o: FleetOptions) {
     const url = new URL(o.https);
@@ -108,6 +126,7 @@ export class Fleet implements FleetEvents {
       isFatal: (err) => err instanceof EdgemarkError && fatalCodes.has(err.code),
     };
     this.certs = new CertStore(o.certDir);
+    this.loopDelay.enable();
   }
 
   /** Fetches and checks CloudCore's CA, retrying quietly while it is unreachable. */
@@ -131,10 +150,12 @@ export class Fleet implements FleetEvents {
   async start(signal: AbortSignal): Promise<void> {
     const gapMs = 1000 / this.o.joinRate;
     const t0 = Date.now();
+    const first = this.o.firstIndex ?? 0;
     for (let i = 0; i < this.o.count; i++) {
       if (signal.aborted || this.fatal) return;
-      const name = `${this.o.prefix}${i}`;
-      const node = new HollowEdgeNode(this.ctx, this.identity(name, i), () => this.secureContext(name), this.store.load(name));
+      const g = first + i;
+      const name = `${this.o.prefix}${g}`;
+      const node = new HollowEdgeNode(this.ctx, this.identity(name, g), () => this.secureContext(name), this.store.load(name), this.o.sourceAddress?.(g));
       this.nodes.push(node);
       node.start();
       const due = t0 + (i + 1) * gapMs;
@@ -152,6 +173,7 @@ export class Fleet implements FleetEvents {
     for (const n of this.nodes) n.stop();
     this.scheduler.stop();
     this.store.close();
+    this.loopDelay.disable();
   }
 
   private identity(name: string, index: number) {
@@ -221,6 +243,11 @@ export class Fleet implements FleetEvents {
     this.byRoute.set(key, (this.byRoute.get(key) ?? 0) + 1);
   }
 
+  acked(ms: number): void {
+    this.ackLatency.record(Math.max(1, Math.round(ms * 1000)));
+    this.onAck?.(ms);
+  }
+
   reconnected(_node: NodeHost): void {
     this.reconnects++;
   }
@@ -261,6 +288,14 @@ export class Fleet implements FleetEvents {
     this.o.log.warn(message);
   }
 
+  joinedCount(): number {
+    return this.firstReadyAt.size;
+  }
+
+  summaryLag(): FleetSummary['eventLoopLagMs'] {
+    return { p50: nsToMs(this.loopDelay.percentile(50)), p99: nsToMs(this.loopDelay.percentile(99)), max: nsToMs(this.loopDelay.max) };
+  }
+
   podCounts(): FleetSummary['pods'] {
     let running = 0;
     let admitted = 0;
@@ -299,7 +334,24 @@ export class Fleet implements FleetEvents {
       pods: this.podCounts(),
       unservedNodes: [...this.unservedNodes].sort().slice(0, 50),
       durationMs: Date.now() - this.startedAt,
+      eventLoopLagMs: this.summaryLag(),
+      ackLatencyMs: this.ackLatency.count
+        ? { p50: Math.round(this.ackLatency.percentile(50) / 100) / 10, p99: Math.round(this.ackLatency.percentile(99) / 100) / 10 }
+        : { p50: 0, p99: 0 },
+      rssBytes: process.memoryUsage.rss(),
+      heapUsedBytes: process.memoryUsage().heapUsed,
+      workers: 1,
       ...(this.fatal ? { fatal: { code: this.fatal.code, message: this.fatal.message } } : {}),
     };
   }
+}
+
+const LOOP_RESOLUTION_MS = 10;
+
+/**
+ * A monitorEventLoopDelay reading (ns, which includes the sampling period) as
+ * the lag beyond that period in milliseconds, one decimal; 0 before any sample.
+ */
+function nsToMs(ns: number): number {
+  return Number.isFinite(ns) && ns > 0 ? Math.max(0, Math.round((ns - LOOP_RESOLUTION_MS * 1e6) / 1e5) / 10) : 0;
 }

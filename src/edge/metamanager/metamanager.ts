@@ -89,7 +89,12 @@ export class MetaManager {
     // Stored, then ACKed (after the batch commits). Every push that reaches
     // metamanager is ACKed; CloudHub ignores ACKs of no-ACK messages and
     // resends ACK-mode ones until it sees one.
-    store.afterCommit(() => this.d.send(ack(m, this.d.host.fleet.scheduler.now())));
+    const arrived = this.d.host.fleet.scheduler.now();
+    store.afterCommit(() => {
+      const f = this.d.host.fleet;
+      const now = f.scheduler.now();
+      if (this.d.send(ack(m, now))) f.events.acked?.(now - arrived);
+    });
     this.d.onPush(m);
   }
 
