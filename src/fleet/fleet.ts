@@ -42,8 +42,9 @@ export interface FleetOptions {
   stages: StageEngine;
   log: Logger;
   random?: () => number;
-  /** Global index of this fleet's first node (workers each take a slice). */
+  /** Global index of this fleet's first node and the step between its nodes (workers each take a slice). */
   firstIndex?: number;
+  stride?: number;
   /** The local address a node dials from (spreads source ports over 127.0.0.0/8). */
   sourceAddress?: (globalIndex: number) => string | undefined;
 }
@@ -151,9 +152,10 @@ export class Fleet implements FleetEvents {
     const gapMs = 1000 / this.o.joinRate;
     const t0 = Date.now();
     const first = this.o.firstIndex ?? 0;
+    const stride = this.o.stride ?? 1;
     for (let i = 0; i < this.o.count; i++) {
       if (signal.aborted || this.fatal) return;
-      const g = first + i;
+      const g = first + i * stride;
       const name = `${this.o.prefix}${g}`;
       const node = new HollowEdgeNode(this.ctx, this.identity(name, g), () => this.secureContext(name), this.store.load(name), this.o.sourceAddress?.(g));
       this.nodes.push(node);

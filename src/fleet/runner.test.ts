@@ -36,9 +36,13 @@ const plan: RunPlan = {
   joinRate: 90, certDir: '/c', storePath: '/d/edge.db', stagePaths: [], profile: defaultNodeProfile, timings: defaultTimings, perSourceAddress: 0,
 };
 
-test('slices cover every node once, contiguously, with their own store and a share of the join rate', () => {
+test('slices cover every node once (node g on worker g mod K), with their own store and a share of the join rate', () => {
   const s = slicePlan(plan, 3, (k) => `/d/edge-w${k}.db`);
-  assert.deepEqual(s.map((p) => [p.firstIndex, p.count]), [[0, 4], [4, 3], [7, 3]]);
+  const nodes = s.map((p) => Array.from({ length: p.count }, (_, i) => p.firstIndex + i * p.stride!));
+  assert.deepEqual(nodes, [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]);
+  // More nodes with the same K: every earlier node stays on its worker.
+  const bigger = slicePlan({ ...plan, count: 20 }, 3, (k) => `/d/edge-w${k}.db`);
+  for (const [k, list] of nodes.entries()) for (const g of list) assert.equal((g - bigger[k]!.firstIndex) % bigger[k]!.stride!, 0);
   assert.deepEqual(s.map((p) => p.storePath), ['/d/edge-w0.db', '/d/edge-w1.db', '/d/edge-w2.db']);
   assert.equal(s[0]!.joinRate, 30);
 });

@@ -20,6 +20,8 @@ export interface RunPlan {
   /** Nodes of this slice, and the global index of its first. */
   count: number;
   firstIndex: number;
+  /** Global index step between this slice's nodes (K with K workers). */
+  stride?: number;
   /** Nodes of the whole run (for source-address spreading and messages). */
   total: number;
   prefix: string;
@@ -117,6 +119,7 @@ export async function runFleet(plan: RunPlan, log: Logger, signal: AbortSignal, 
   const fleet = new Fleet({
     count: plan.count,
     firstIndex: plan.firstIndex,
+    stride: plan.stride ?? 1,
     prefix: plan.prefix,
     websocket: plan.websocket,
     https: plan.https,

@@ -20,14 +20,17 @@ type FromWorker = { type: 'ready' } | { type: 'summary'; summary: FleetSummary; 
 
 export const isWorker = cluster.isWorker;
 
-/** Splits a plan into K slices of nearly equal size with their own stores. */
+/**
+ * Splits a plan into K slices with their own stores. Node g goes to worker
+ * g mod K, so with the same K a node always lands in the same worker (and its
+ * store) whatever the count: a restarted run with more nodes keeps the pods of
+ * the nodes it had.
+ */
 export function slicePlan(plan: RunPlan, workers: number, storePath: (k: number) => string): RunPlan[] {
   const out: RunPlan[] = [];
-  let first = plan.firstIndex;
   for (let k = 0; k < workers; k++) {
     const count = Math.floor(plan.count / workers) + (k < plan.count % workers ? 1 : 0);
-    out.push({ ...plan, count, firstIndex: first, joinRate: plan.joinRate / workers, storePath: storePath(k) });
-    first += count;
+    out.push({ ...plan, count, firstIndex: plan.firstIndex + k, stride: workers, joinRate: plan.joinRate / workers, storePath: storePath(k) });
   }
   return out.filter((p) => p.count > 0);
 }

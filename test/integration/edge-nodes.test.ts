@@ -174,6 +174,23 @@ test('the runner stops on Ctrl-C and prints its summary', async () => {
   assert.ok(existsSync(process.env.EDGEMARK_RECORD_FIXTURES === '1' ? framesFile : join(cluster.stateDir, 'frames.jsonl')));
 });
 
+test('nodes the controller marked NotReady while the runner was away are Ready again when it returns', async () => {
+  // Runner A stopped in the test above: after the grace period (40 s) the
+  // node lifecycle controller marks every node Unknown and taints it.
+  await waitFor('the nodes to go NotReady', async () => ((await edgeNodes()).every((n) => !isReady(n)) ? true : undefined), { timeoutMs: 120_000, intervalMs: 2000 });
+  const r = startRunner(['-n', String(COUNT), '--prefix', PREFIX, '--join-rate', '50', '--duration', '90']);
+  try {
+    // The kubelet patches its conditions back in full; the lease alone would not.
+    await waitFor(`${COUNT} nodes Ready again`, async () => {
+      const nodes = await edgeNodes();
+      return nodes.length === COUNT && nodes.every(isReady) ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1000 });
+    await waitFor('the unreachable taints to be lifted', async () => ((await edgeNodes()).every((n) => !(n.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/unreachable')) ? true : undefined), { timeoutMs: 30_000, intervalMs: 1000 });
+  } finally {
+    assert.equal(await stopRunner(r.child), 0, r.output());
+  }
+});
+
 async function localToken(): Promise<string> {
   const s = await core.readNamespacedSecret({ name: 'tokensecret', namespace: 'kubeedge' });
   return Buffer.from(s.data!.tokendata!, 'base64').toString();

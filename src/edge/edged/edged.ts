@@ -11,12 +11,13 @@ import { Timer } from '../host.js';
 import { PodManager, type PodHost, type PodRecord } from './pods.js';
 import type { StoredNode } from '../metamanager/store.js';
 import { Req, type MetaManager, type ReqKind } from '../metamanager/metamanager.js';
-import { heartbeatPatch, initialNode, microTime, newLease, type LeaseObject, type NodeIdentity } from './objects.js';
+import { conditionsDiffer, fullStatusPatch, heartbeatPatch, initialNode, microTime, newLease, type LeaseObject, type NodeIdentity } from './objects.js';
 
 export type EdgedPhase = 'unregistered' | 'registering' | 'registered';
 
 interface ApiObject {
   metadata?: { uid?: string; resourceVersion?: string };
+  status?: { conditions?: { type?: string; status?: string }[] };
 }
 
 /** The object of a reply: the content itself, or its "Object" field. */
@@ -41,6 +42,10 @@ export class Edged {
   /** When the lease was last renewed (cloud answered), ms. */
   leaseRenewedAt = 0;
   private lastStatusSentAt = 0;
+  /** The API may not show our conditions: the next status patch carries them in full. */
+  private statusDirty = true;
+  /** lastTransitionTime of our conditions (ms): when we last told the API they changed. */
+  private conditionsSince = 0;
   private registerBackoff = 0;
   registrationErrors = 0;
   leaseErrors = 0;
@@ -73,7 +78,9 @@ export class Edged {
   onConnected(): void {
     if (this.phase === 'unregistered') this.register();
     else if (this.phase === 'registered') {
-      // Renew at once: the lease may have lapsed while the link was down.
+      // Renew at once: the lease may have lapsed while the link was down,
+      // and the node lifecycle controller may have marked the node Unknown.
+      this.statusDirty = true;
       this.renewLease();
       this.sendStatus();
       this.pods.resync();
@@ -170,6 +177,7 @@ export class Edged {
       }
       case Req.patchNodeStatus:
         if (err) this.host.fleet.events.error(this.host, 'nodestatus', new Error(err.message ?? 'patch failed'));
+        else if (subject === true) this.statusDirty = false;
         break;
     }
   }
@@ -207,6 +215,13 @@ export class Edged {
     if (m.route.resource === `null/node/${this.host.name}` && m.route.operation !== Op.delete) {
       const node = replyObject<ApiObject>(m.content);
       if (node?.metadata?.uid) this.nodeUid = node.metadata.uid;
+      // The API says something else about our conditions (e.g. Unknown after a
+      // long absence): as the kubelet, patch them back at once.
+      if (this.phase === 'registered' && node?.status && conditionsDiffer(node) && !this.statusDirty) {
+        this.statusDirty = true;
+        this.conditionsSince = this.host.fleet.scheduler.now();
+        this.sendStatus();
+      }
     }
   }
 
@@ -215,6 +230,8 @@ export class Edged {
     this.registerBackoff = 0;
     this.nodeUid = node?.metadata?.uid;
     if (this.nodeUid) this.host.fleet.store.putNode(this.host.name, this.nodeUid, null);
+    this.statusDirty = true;
+    if (!this.conditionsSince || conditionsDiffer(node)) this.conditionsSince = this.host.fleet.scheduler.now();
     this.host.fleet.events.changed(this.host);
     this.renewLease();
     this.sendStatus();
@@ -255,7 +272,11 @@ export class Edged {
   }
 
   private sendStatus(): void {
-    this.lastStatusSentAt = this.host.fleet.scheduler.now();
-    this.meta.request(Req.patchNodeStatus, Op.patch, `null/nodepatch/${this.host.name}`, heartbeatPatch(new Date(this.lastStatusSentAt)));
+    const now = this.host.fleet.scheduler.now();
+    this.lastStatusSentAt = now;
+    const full = this.statusDirty;
+    const patch = full ? fullStatusPatch(new Date(now), new Date(this.conditionsSince || now)) : heartbeatPatch(new Date(now));
+    // The subject says whether this patch set the conditions in full.
+    this.meta.request(Req.patchNodeStatus, Op.patch, `null/nodepatch/${this.host.name}`, patch, full);
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { reconnectDelay, defaultTimings } from '../timings.js';
-import { defaultNodeProfile, formatBytes, heartbeatPatch, initialNode, microTime, newLease } from './objects.js';
+import { conditionsDiffer, defaultNodeProfile, formatBytes, fullStatusPatch, heartbeatPatch, initialNode, microTime, newLease } from './objects.js';
 
 const id = { name: 'n1', ip: '10.128.0.1', machineId: 'm'.repeat(32), bootId: 'b', podCidrPrefix: '10.0.1' };
 
@@ -53,4 +53,18 @@ test('bytes print in canonical binary form', () => {
   assert.equal(formatBytes(1536 * 1024), '1536Ki');
   assert.equal(formatBytes(1000), '1000');
   assert.equal(formatBytes(0), '0');
+});
+
+test('conditions in full when the API shows something else (e.g. Unknown from the node lifecycle controller)', () => {
+  const p = JSON.parse(fullStatusPatch(new Date('2026-01-01T00:00:10Z'), new Date('2026-01-01T00:00:00Z')));
+  const ready = p.status.conditions.find((c: { type: string }) => c.type === 'Ready');
+  assert.deepEqual(ready, {
+    type: 'Ready', status: 'True', reason: 'EdgeReady', message: 'edge is posting ready status',
+    lastHeartbeatTime: '2026-01-01T00:00:10Z', lastTransitionTime: '2026-01-01T00:00:00Z',
+  });
+  const ours = initialNode(defaultNodeProfile, id, new Date(0));
+  assert.equal(conditionsDiffer(ours), false);
+  const unknown = { status: { conditions: ours.status.conditions.map((c) => ({ ...c, status: c.type === 'Ready' ? 'Unknown' : c.status })) } };
+  assert.equal(conditionsDiffer(unknown), true);
+  assert.equal(conditionsDiffer({ status: { conditions: [] } }), true);
 });

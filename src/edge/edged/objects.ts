@@ -167,6 +167,30 @@ export function heartbeatPatch(now: Date): string {
   }).replace('$setElementOrder$conditions', '$setElementOrder/conditions');
 }
 
+/**
+ * The patch the kubelet sends when the API's conditions differ from its own
+ * (after registration over an existing Node, or after the node lifecycle
+ * controller marked it Unknown): every condition in full.
+ */
+export function fullStatusPatch(now: Date, since: Date): string {
+  return JSON.stringify({
+    status: {
+      $setElementOrder$conditions: conditionTypes.map((type) => ({ type })),
+      conditions: nodeConditions(rfc3339(now), rfc3339(since)),
+    },
+  }).replace('$setElementOrder$conditions', '$setElementOrder/conditions');
+}
+
+interface NodeWithConditions {
+  status?: { conditions?: { type?: string; status?: string }[] };
+}
+
+/** True when the API's Node does not show our conditions (missing, or another status such as Unknown). */
+export function conditionsDiffer(node: NodeWithConditions | undefined): boolean {
+  const have = new Map((node?.status?.conditions ?? []).map((c) => [c.type, c.status]));
+  return conditionTypes.some((type) => have.get(type) !== conditionText[type][0]);
+}
+
 export interface LeaseObject {
   apiVersion: 'coordination.k8s.io/v1';
   kind: 'Lease';

@@ -1,0 +1,74 @@
+/**
+ * CPU and memory of process groups over a window, read from /proc: a runner
+ * with its worker processes, a control-plane component, or many instances of
+ * a peer. Used by the benchmarks; the numbers are what the kernel accounts.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { cpuSeconds, readProcStat, rssBytes } from '../core/proc.js';
+
+/** The pid and every descendant of it (workers of a runner, children of a peer). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const text = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(e));
+      children.set(ppid, list);
+    } catch {
+      /* gone */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    out.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+export function groupCpuSeconds(pids: number[]): number {
+  return pids.reduce((a, p) => {
+    const s = readProcStat(p);
+    return a + (s ? cpuSeconds(s) : 0);
+  }, 0);
+}
+
+export function groupRssBytes(pids: number[]): number {
+  return pids.reduce((a, p) => a + rssBytes(p), 0);
+}
+
+export interface GroupUsage {
+  /** Cores used on average over the window. */
+  cores: number;
+  /** Mean RSS over the samples, bytes. */
+  rssBytes: number;
+}
+
+/**
+ * Samples several process groups together over `windowMs` (RSS every
+ * `everyMs`, CPU as the difference of accounted time at both ends).
+ */
+export async function sampleGroups(groups: Record<string, () => number[]>, windowMs: number, everyMs = 5000): Promise<Record<string, GroupUsage>> {
+  const names = Object.keys(groups);
+  const t0 = Date.now();
+  const cpu0 = Object.fromEntries(names.map((n) => [n, groupCpuSeconds(groups[n]!())]));
+  const rss: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  while (Date.now() - t0 < windowMs) {
+    for (const n of names) rss[n]!.push(groupRssBytes(groups[n]!()));
+    await new Promise((r) => setTimeout(r, Math.min(everyMs, Math.max(0, windowMs - (Date.now() - t0)))));
+  }
+  const secs = (Date.now() - t0) / 1000;
+  const out: Record<string, GroupUsage> = {};
+  for (const n of names) {
+    const list = rss[n]!.length ? rss[n]! : [groupRssBytes(groups[n]!())];
+    out[n] = {
+      cores: Math.max(0, (groupCpuSeconds(groups[n]!()) - cpu0[n]!) / secs),
+      rssBytes: list.reduce((a, b) => a + b, 0) / list.length,
+    };
+  }
+  return out;
+}
