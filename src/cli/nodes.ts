@@ -43,6 +43,7 @@ interface RunOptions {
   taints?: NodeProfile['taints'];
   workers?: number;
   metrics: string | false;
+  tracePods?: string;
 }
 
 export function parseHostPort(flag: string): (v: string) => string {
@@ -114,6 +115,7 @@ export function registerNodes(program: Command): void {
     .option('--workers <k>', 'spread the nodes over K worker processes (one summary, one /metrics)', parsePositiveInt('--workers'))
     .option('--metrics <host:port>', 'serve Prometheus metrics of the runner at http://<host:port>/metrics (loopback; port 0 picks a free one)', parseHostPort('--metrics'), '127.0.0.1:0')
     .option('--no-metrics', 'do not serve /metrics')
+    .option('--trace-pods <file>', 'append pod milestones at the edge (admitted, running-sent) as JSONL, for delivery latency (workers write <file>.w<k>)')
     .action(async (opts: RunOptions, cmd: Command) => {
       const { log, stateDir } = cliContext(cmd);
       const summary = await runNodes(opts, log, stateDir);
@@ -193,6 +195,7 @@ async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promis
     storePath: join(dataDir, 'edge.db'),
     stagePaths: opts.stages ?? [],
     ...(opts.recordFrames ? { recordFrames: opts.recordFrames } : {}),
+    ...(opts.tracePods ? { tracePods: opts.tracePods } : {}),
     timings: defaultTimings,
     profile: {
       ...defaultNodeProfile,

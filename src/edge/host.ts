@@ -30,6 +30,10 @@ export interface FleetEvents {
   messageIn(m: BeehiveMessage): void;
   messageOut(m: BeehiveMessage): void;
   reconnected(node: NodeHost): void;
+  /** A pod milestone at the edge (for delivery latency), when tracing is on. */
+  podTrace?(uid: string, event: 'admitted' | 'running-sent' | 'duplicate-insert'): void;
+  /** A dial (bootstrap included) began (+1) or ended (-1): the fleet caps how many run at once. */
+  dialing?(delta: 1 | -1): void;
   /** A push was stored and its ACK sent, this long after it arrived. */
   acked?(ms: number): void;
   error(node: NodeHost, kind: string, err: unknown): void;

@@ -45,6 +45,10 @@ export interface FleetOptions {
   /** Global index of this fleet's first node and the step between its nodes (workers each take a slice). */
   firstIndex?: number;
   stride?: number;
+  /** Append pod milestones (admitted, running-sent, duplicate-insert) with their time to this JSONL file. */
+  tracePods?: string;
+  /** Dials (bootstrap, TLS, websocket upgrade) in flight at once while starting; default 64. */
+  maxDialing?: number;
   /** The local address a node dials from (spreads source ports over 127.0.0.0/8). */
   sourceAddress?: (globalIndex: number) => string | undefined;
 }
@@ -95,6 +99,8 @@ export class Fleet implements FleetEvents {
   private readonly startedAt = Date.now();
   private firstReadyAt = new Map<string, number>();
   reconnects = 0;
+  /** Dials in flight (bootstrap included). */
+  inFlightDials = 0;
   readonly errors = new Map<string, number>();
   private readonly warned = new Set<string>();
   messagesIn = 0;
@@ -164,6 +170,9 @@ export class Fleet implements FleetEvents {
       const wait = due - Date.now();
       if (wait > 1) await sleep(wait);
       else if (i % 200 === 199) await sleep(0); // let sockets breathe during a burst
+      // However fast the join rate, only so many handshakes run at once: a
+      // burst of them would stall this event loop and time out at CloudCore.
+      while (this.inFlightDials >= (this.o.maxDialing ?? 64) && !signal.aborted && !this.fatal) await sleep(10);
     }
   }
 
@@ -172,6 +181,7 @@ export class Fleet implements FleetEvents {
   }
 
   stop(): void {
+    this.flushTrace();
     for (const n of this.nodes) n.stop();
     this.scheduler.stop();
     this.store.close();
@@ -243,6 +253,25 @@ export class Fleet implements FleetEvents {
     const type = m.route.resource?.split('/')[1] ?? m.route.resource ?? '';
     const key = `${dir} ${m.route.operation ?? ''} ${type}`;
     this.byRoute.set(key, (this.byRoute.get(key) ?? 0) + 1);
+  }
+
+  private traceLines: string[] = [];
+
+  podTrace(uid: string, event: string): void {
+    if (!this.o.tracePods) return;
+    this.traceLines.push(`{"uid":"${uid}","event":"${event}","ms":${Date.now()}}`);
+    // Written in batches, off the hot path.
+    if (this.traceLines.length === 1) setTimeout(() => this.flushTrace(), 200);
+  }
+
+  private flushTrace(): void {
+    if (!this.o.tracePods || this.traceLines.length === 0) return;
+    appendFileSync(this.o.tracePods, `${this.traceLines.join('\n')}\n`);
+    this.traceLines = [];
+  }
+
+  dialing(delta: 1 | -1): void {
+    this.inFlightDials += delta;
   }
 
   acked(ms: number): void {

@@ -36,6 +36,8 @@ export interface RunPlan {
   profile: NodeProfile;
   timings: EdgeTimings;
   recordFrames?: string;
+  /** Pod milestones to this JSONL file (workers add .w<k>). */
+  tracePods?: string;
   /** Nodes per loopback source address; 0 lets the kernel choose (one address). */
   perSourceAddress: number;
 }
@@ -128,6 +130,7 @@ export async function runFleet(plan: RunPlan, log: Logger, signal: AbortSignal, 
     certDir: plan.certDir,
     storePath: plan.storePath,
     ...(plan.recordFrames ? { recordFrames: plan.recordFrames } : {}),
+    ...(plan.tracePods ? { tracePods: plan.tracePods } : {}),
     timings: plan.timings,
     stages,
     profile: plan.profile,

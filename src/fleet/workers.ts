@@ -30,7 +30,10 @@ export function slicePlan(plan: RunPlan, workers: number, storePath: (k: number)
   const out: RunPlan[] = [];
   for (let k = 0; k < workers; k++) {
     const count = Math.floor(plan.count / workers) + (k < plan.count % workers ? 1 : 0);
-    out.push({ ...plan, count, firstIndex: plan.firstIndex + k, stride: workers, joinRate: plan.joinRate / workers, storePath: storePath(k) });
+    out.push({
+      ...plan, count, firstIndex: plan.firstIndex + k, stride: workers, joinRate: plan.joinRate / workers, storePath: storePath(k),
+      ...(plan.tracePods ? { tracePods: `${plan.tracePods}.w${k}` } : {}),
+    });
   }
   return out.filter((p) => p.count > 0);
 }

@@ -72,3 +72,24 @@ export async function sampleGroups(groups: Record<string, () => number[]>, windo
   }
   return out;
 }
+
+/** CPU of several process groups between start and stop (for phases of unknown length). */
+export class GroupSampler {
+  private readonly t0 = Date.now();
+  private readonly cpu0: Record<string, number>;
+
+  constructor(private readonly groups: Record<string, () => number[]>) {
+    this.cpu0 = Object.fromEntries(Object.entries(groups).map(([n, g]) => [n, groupCpuSeconds(g())]));
+  }
+
+  /** CPU seconds used by each group so far, and the average cores over the phase. */
+  read(): Record<string, { cpuSeconds: number; cores: number }> {
+    const secs = Math.max(0.001, (Date.now() - this.t0) / 1000);
+    return Object.fromEntries(
+      Object.entries(this.groups).map(([n, g]) => {
+        const used = Math.max(0, groupCpuSeconds(g()) - this.cpu0[n]!);
+        return [n, { cpuSeconds: used, cores: used / secs }];
+      }),
+    );
+  }
+}

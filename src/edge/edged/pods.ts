@@ -4,6 +4,7 @@
  * shared scheduler, status patches by the podpatch route (sent only on change),
  * and graceful deletion ending in the UID-preconditioned delete.
  */
+import { createHash } from 'node:crypto';
 import type { TimerTarget } from '../../core/scheduler.js';
 import { Op, responseError, type BeehiveMessage } from '../../protocol/message.js';
 import type { NodeHost } from '../host.js';
@@ -57,7 +58,9 @@ export class PodRecord implements TimerTarget {
   startedAt: string | undefined;
   finishedAt: string | undefined;
   deleting = false;
+  /** Digest of the last status sent (not the status itself: pods are many). */
   lastSent = '';
+  tracedRunning = false;
   private token = 0;
   reason: string | undefined;
   message: string | undefined;
@@ -204,6 +207,7 @@ export class PodManager {
     }
     if (pod.spec.nodeName !== this.host.name) return;
     const existing = this.byUid.get(uid);
+    if (existing && m.route.operation === Op.insert) this.host.fleet.events.podTrace?.(uid, 'duplicate-insert');
     if (existing) {
       if (pod.metadata.deletionTimestamp && !existing.deleting) this.beginDeletion(existing, pod);
       return;
@@ -235,6 +239,7 @@ export class PodManager {
       return;
     }
     this.admitted++;
+    this.host.fleet.events.podTrace?.(rec.uid, 'admitted');
     rec.lifecycle = this.host.fleet.stages.select(md as PodMeta).metadata.name;
     rec.deps = podDependencies(spec as PodSpecDeps);
     if (md.deletionTimestamp) {
@@ -415,10 +420,15 @@ export class PodManager {
       ...(rec.waitingReason ? { waitingReason: rec.waitingReason } : {}),
     });
     const patch = JSON.stringify({ metadata: { uid: rec.uid }, status });
-    if (patch === rec.lastSent) return; // only when something changed
-    rec.lastSent = patch;
+    const digest = createHash('md5').update(patch).digest('base64');
+    if (digest === rec.lastSent) return; // only when something changed
+    rec.lastSent = digest;
     this.host.fleet.store.putPodState(this.host.name, rec.uid, rec.persisted());
     this.host.podRequest('patch', `${rec.namespace}/podpatch/${rec.name}`, patch, rec);
+    if (rec.step === 'running' && !rec.tracedRunning) {
+      rec.tracedRunning = true;
+      this.host.fleet.events.podTrace?.(rec.uid, 'running-sent');
+    }
   }
 
   /** The answer to a status patch or to the final delete. */

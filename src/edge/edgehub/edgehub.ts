@@ -28,6 +28,8 @@ export class EdgeHub implements FrameSink {
   private everConnected = false;
   connects = 0;
   private stopped = false;
+  /** This node's dial is counted in the fleet's in-flight dials. */
+  private dialCounted = false;
 
   constructor(private readonly d: EdgeHubDeps) {}
 
@@ -41,6 +43,7 @@ export class EdgeHub implements FrameSink {
   }
 
   stop(): void {
+    this.endDial();
     this.stopped = true;
     this.d.host.cancel(Timer.keepalive);
     this.d.host.cancel(Timer.reconnect);
@@ -59,15 +62,19 @@ export class EdgeHub implements FrameSink {
   private async dial(): Promise<void> {
     if (this.stopped) return;
     this.state = 'dialing';
+    this.dialCounted = true;
+    this.d.host.fleet.events.dialing?.(1);
     let ctx: SecureContext;
     try {
       ctx = await this.d.secureContext();
     } catch (err) {
+      if (this.stopped) return;
+      this.endDial();
       this.d.host.fleet.events.error(this.d.host, 'bootstrap', err);
       if (this.d.host.fleet.isFatal(err)) return this.stop();
       return this.scheduleReconnect('bootstrap failed');
     }
-    if (this.stopped) return;
+    if (this.stopped) return; // stop() ended the dial
     const f = this.d.host.fleet;
     this.socket.dial({
       server: f.dial.server,
@@ -79,7 +86,15 @@ export class EdgeHub implements FrameSink {
     });
   }
 
+  /** The dial in progress ends (opened, closed, failed or stopped). */
+  private endDial(): void {
+    if (!this.dialCounted) return;
+    this.dialCounted = false;
+    this.d.host.fleet.events.dialing?.(-1);
+  }
+
   onOpen(): void {
+    this.endDial();
     this.state = 'connected';
     this.attempt = 0;
     this.connects++;
@@ -104,6 +119,7 @@ export class EdgeHub implements FrameSink {
 
   onClose(reason: string): void {
     const wasConnected = this.state === 'connected';
+    this.endDial();
     this.d.host.cancel(Timer.keepalive);
     if (wasConnected) this.d.onDisconnected(reason);
     else this.d.host.fleet.events.error(this.d.host, 'connect', new Error(reason));

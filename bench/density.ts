@@ -1,0 +1,388 @@
+/**
+ * bench/density: what a hollow edge node costs, side by side with KubeEdge's
+ * own Edgemark (the hollow edgecore of the same release), on a private local
+ * control plane. For each step (default 1,000, 2,000, 5,000 nodes) it runs the
+ * nodes with `--workers`, gives each node 10 pods, holds a steady window and
+ * samples the runner and every control-plane component from /proc. Before
+ * that, on the clean control plane, it runs as many KubeEdge Edgemark
+ * instances as asked (each in its own network and mount namespace) with the
+ * same pods per node. It prints per node: RSS,
+ * steady-state CPU, join rate, event-loop lag p99, and the ratio of KubeEdge's
+ * Edgemark to ours; and writes JSON with the machine's facts to bench/results/.
+ *
+ *   node dist/bench/density.js [--steps 1000,2000,5000] [--pods-per-node 10]
+ *        [--workers 2] [--peer-count 20] [--steady 60] [--join-rate 200]
+ *
+ * Loopback only; every wait is bounded; Ctrl-C stops, writes what was
+ * measured (marked partial) and removes what it started.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir, totalmem, cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { clusterDown, clusterUp } from '../src/cluster/cluster.js';
+import { resolvePins } from '../src/cluster/pins.js';
+import { defaultCacheDir, packageRoot } from '../src/core/paths.js';
+import type { FleetSummary } from '../src/fleet/fleet.js';
+import { k8s, loadKubeConfig } from '../src/kube/client.js';
+import { GroupSampler, groupCpuSeconds, processTree, sampleGroups, type GroupUsage } from '../src/measure/procsample.js';
+import { findEdgemarkBinary, startKubeEdgeEdgemark, type PeerFleet } from './lib/kubeedge-edgemark.js';
+
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '1000,2000,5000' },
+    'pods-per-node': { type: 'string', default: '10' },
+    workers: { type: 'string', default: String(availableParallelism()) },
+    'peer-count': { type: 'string', default: '20' },
+    steady: { type: 'string', default: '60' },
+    'join-rate': { type: 'string', default: '200' },
+    /** KubeEdge's edgemark to run as the peer (default: the one `edgemark setup --peers` built). */
+    'peer-binary': { type: 'string' },
+    out: { type: 'string', default: join(packageRoot(), 'bench', 'results') },
+  },
+});
+const steps = values.steps.split(',').map(Number).filter((n) => n > 0);
+const podsPerNode = Number(values['pods-per-node']);
+const workers = Number(values.workers);
+const peerCount = Number(values['peer-count']);
+const steadyMs = Number(values.steady) * 1000;
+const joinRate = Number(values['join-rate']);
+if (!steps.length || [podsPerNode, workers, peerCount, steadyMs, joinRate].some((n) => !Number.isFinite(n) || n < 0)) {
+  process.stderr.write('usage: density.js [--steps 1000,2000,5000] [--pods-per-node 10] [--workers K] [--peer-count N] [--steady s] [--join-rate r]\n');
+  process.exit(2);
+}
+
+const ac = new AbortController();
+process.on('SIGINT', () => {
+  if (ac.signal.aborted) process.exit(130);
+  log('SIGINT: stopping; writing what was measured (Ctrl-C again to force)');
+  ac.abort();
+});
+const t0 = Date.now();
+function log(s: string) {
+  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
+}
+function aborted() {
+  if (ac.signal.aborted) throw new Error('interrupted');
+}
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 2000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < end) {
+    aborted();
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      lastErr = e;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${lastErr ? ` (${String(lastErr)})` : ''}`);
+}
+
+interface StepResult {
+  implementation: 'edgemark' | 'kubeedge-edgemark';
+  nodes: number;
+  pods: number;
+  processes: number;
+  joinSeconds: number;
+  joinRatePerSec: number;
+  /** Nodes that joined in this step (not reloaded from an earlier one). */
+  newNodes: number;
+  /** Runner CPU per joining node during the join phase, and what one core could join per second at that cost. */
+  runnerCpuPerJoinMs?: number;
+  runnerJoinsPerCoreSecond?: number;
+  /** CPU (cores) of each process group during the join phase: the busiest names the bottleneck. */
+  joinPhaseCores: Record<string, number>;
+  podsRunningSeconds: number;
+  runner: GroupUsage;
+  rssPerNodeKiB: number;
+  coresPerNode: number;
+  nodesPerCore: number;
+  eventLoopLagP99Ms?: number;
+  ackLatencyP99Ms?: number;
+  controlPlane: Record<string, GroupUsage>;
+}
+
+const results: StepResult[] = [];
+const stateDir = mkdtempSync(join(tmpdir(), 'em-density-'));
+// Runner and peer logs outlive the private cluster's state.
+const logDir = mkdtempSync(join(tmpdir(), 'em-density-logs-'));
+const maxNodes = Math.max(...steps) + peerCount + 100;
+let runner: ChildProcess | undefined;
+let peer: PeerFleet | undefined;
+let partial = false;
+
+function goVersion(): string {
+  const r = spawnSync('go', ['version'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+const facts = {
+  date: new Date().toISOString(),
+  cores: availableParallelism(),
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  go: goVersion(),
+  openFileLimit: /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1],
+  versions: Object.fromEntries(Object.entries(resolvePins({})).map(([k, p]) => [k, p.version])),
+  settings: { steps, podsPerNode, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, peerBinary: values['peer-binary'] ?? 'edgemark setup --peers' },
+};
+
+log(`private control plane (node limit ${maxNodes}) in ${stateDir}; runner logs in ${logDir}`);
+const state = await clusterUp({ stateDir, cacheDir: defaultCacheDir(), ports: 'auto', nodeLimit: maxNodes, signal: ac.signal });
+const kc = loadKubeConfig(state.kubeconfig);
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const apps = kc.makeApiClient(k8s.AppsV1Api);
+const componentGroups = Object.fromEntries(
+  Object.entries(state.components).map(([name, rec]) => [name, () => (rec ? [rec.pid] : [])]),
+) as Record<string, () => number[]>;
+
+async function readyNodes(label: string): Promise<number> {
+  const list = await core.listNode({ labelSelector: `edgemark.io/bench=${label}` });
+  return list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+}
+
+async function deployPods(ns: string, label: string, replicas: number): Promise<void> {
+  await core.createNamespace({ body: { metadata: { name: ns } } });
+  await until('the default service account', async () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }), 60_000, 1000);
+  await apps.createNamespacedDeployment({
+    namespace: ns,
+    body: {
+      metadata: { name: 'density' },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: 'density' } },
+        template: {
+          metadata: { labels: { app: 'density' } },
+          spec: {
+            nodeSelector: { 'edgemark.io/bench': label },
+            tolerations: [{ operator: 'Exists' }],
+            containers: [{ name: 'c', image: 'registry.invalid/density:1', resources: { requests: { cpu: '1m', memory: '1Mi' } } }],
+          },
+        },
+      },
+    },
+  });
+}
+
+async function availablePods(ns: string): Promise<number> {
+  const d = await apps.readNamespacedDeployment({ name: 'density', namespace: ns });
+  return d.status?.availableReplicas ?? 0;
+}
+
+async function removeStep(ns: string, label: string): Promise<void> {
+  await core.deleteNamespace({ name: ns }).catch(() => undefined);
+  const nodes = await core.listNode({ labelSelector: `edgemark.io/bench=${label}` });
+  for (const n of nodes.items) await core.deleteNode({ name: n.metadata!.name! }).catch(() => undefined);
+  // Pods bound to deleted nodes are collected by the pod GC; wait for the namespace to go.
+  await until(`namespace ${ns} to be deleted`, async () => {
+    try {
+      await core.readNamespace({ name: ns });
+      return undefined;
+    } catch {
+      return true;
+    }
+  }, 600_000, 3000).catch((e: Error) => log(`warning: ${e.message}`));
+}
+
+function readSummary(file: string): FleetSummary | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as FleetSummary;
+  } catch {
+    return undefined;
+  }
+}
+
+async function stopChild(child: ChildProcess | undefined, ms = 30_000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGINT');
+  const t = setTimeout(() => child.kill('SIGKILL'), ms);
+  await gone;
+  clearTimeout(t);
+}
+
+function perNode(r: Omit<StepResult, 'rssPerNodeKiB' | 'coresPerNode' | 'nodesPerCore'>): StepResult {
+  return {
+    ...r,
+    rssPerNodeKiB: Math.round(r.runner.rssBytes / r.nodes / 1024),
+    coresPerNode: r.runner.cores / r.nodes,
+    nodesPerCore: r.runner.cores > 0 ? Math.round(r.nodes / r.runner.cores) : Infinity,
+  };
+}
+
+/**
+ * Our steps are cumulative: one runner data directory and one Deployment.
+ * Each step restarts the runner with more nodes (node g stays on worker
+ * g mod K, so the nodes it had reload their pods from the store), scales the
+ * Deployment to nodes x pods-per-node, and samples a steady window.
+ */
+const label = 'em';
+const ns = 'density';
+const dataDir = join(stateDir, 'runner');
+let deployed = false;
+
+async function ourStep(n: number): Promise<void> {
+  const summaryFile = join(stateDir, `summary-${n}.json`);
+  const w = Math.max(1, Math.min(workers, n));
+  log(`edgemark: ${n} nodes on ${w} worker(s), joining at ${joinRate}/s`);
+  runner = spawn(
+    process.execPath,
+    [join(packageRoot(), 'dist/src/cli/main.js'), '--state-dir', stateDir, 'nodes', 'run', '-n', String(n), '--prefix', `${label}-`, '--workers', String(w),
+      '--join-rate', String(joinRate), '--labels', `edgemark.io/bench=${label}`, '--data-dir', dataDir, '--summary-json', summaryFile, '--duration', '7200'],
+    { stdio: ['ignore', 'ignore', openSync(join(logDir, `runner-${n}.log`), 'a')] },
+  );
+  const rootPid = runner.pid!;
+  const newNodes = n - (results.filter((r) => r.implementation === 'edgemark').at(-1)?.nodes ?? 0);
+  const joinSampler = new GroupSampler({ runner: () => processTree(rootPid), ...componentGroups });
+  try {
+    const joined = await until(`${n} nodes Ready`, async () => {
+      const s = readSummary(summaryFile);
+      return s && s.joined >= n ? s : undefined;
+    }, 120_000 + (n / 10) * 1000);
+    const joinCpu = joinSampler.read();
+    await until(`${n} nodes Ready in the API`, async () => ((await readyNodes(label)) >= n ? true : undefined), 300_000);
+    const joinSeconds = joined.joinDurationMs / 1000;
+    const cpuPerJoinMs = (joinCpu.runner!.cpuSeconds / newNodes) * 1000;
+    log(`  join phase: runner ${cpuPerJoinMs.toFixed(1)} ms CPU per new node; cores: ${Object.entries(joinCpu).map(([k, v]) => `${k} ${v.cores.toFixed(2)}`).join(', ')}`);
+    log(`  ${n} Ready in ${joinSeconds.toFixed(1)} s (${joined.joinRatePerSec}/s runner-side); scaling to ${n * podsPerNode} pods`);
+    const podsAt = Date.now();
+    if (!deployed) {
+      await deployPods(ns, label, n * podsPerNode);
+      deployed = true;
+    } else {
+      await apps.patchNamespacedDeploymentScale(
+        { name: 'density', namespace: ns, body: { spec: { replicas: n * podsPerNode } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+    }
+    await until(`${n * podsPerNode} pods available`, async () => {
+      const a = await availablePods(ns);
+      if (Date.now() % 30_000 < 5000) log(`  ${a}/${n * podsPerNode} pods available`);
+      return a >= n * podsPerNode ? true : undefined;
+    }, 300_000 + n * podsPerNode * 20, 5000);
+    const podsRunningSeconds = (Date.now() - podsAt) / 1000;
+    log(`  pods available after ${podsRunningSeconds.toFixed(0)} s; steady window ${steadyMs / 1000} s`);
+    const usage = await sampleGroups({ runner: () => processTree(rootPid), ...componentGroups }, steadyMs);
+    const s = readSummary(summaryFile)!;
+    const { runner: r, ...cp } = usage;
+    results.push(perNode({
+      implementation: 'edgemark', nodes: n, pods: n * podsPerNode, processes: processTree(rootPid).length, joinSeconds,
+      joinRatePerSec: joined.joinRatePerSec, newNodes, runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
+      runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: Object.fromEntries(Object.entries(joinCpu).map(([k, v]) => [k, Math.round(v.cores * 100) / 100])), podsRunningSeconds, runner: r!, eventLoopLagP99Ms: s.eventLoopLagMs.p99, ackLatencyP99Ms: s.ackLatencyMs.p99, controlPlane: cp,
+    }));
+    log(`  runner ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB; lag p99 ${s.eventLoopLagMs.p99} ms`);
+  } finally {
+    await stopChild(runner);
+    runner = undefined;
+  }
+}
+
+async function peerStep(count: number): Promise<void> {
+  const binary = values['peer-binary'] ?? findEdgemarkBinary(defaultCacheDir());
+  if (!binary) {
+    log("KubeEdge's edgemark is not built: run `edgemark setup --peers`; skipping the peer");
+    return;
+  }
+  const label = 'ke-peer';
+  const ns = 'density-peer';
+  const secret = await core.readNamespacedSecret({ name: 'tokensecret', namespace: 'kubeedge' });
+  const token = Buffer.from(secret.data!.tokendata!, 'base64').toString();
+  log(`KubeEdge edgemark: ${count} instances`);
+  const started = Date.now();
+  const workDir = join(logDir, 'peer');
+  mkdirSync(workDir, { recursive: true });
+  const peerPids: { current: () => number[] } = { current: () => [] };
+  const joinSampler = new GroupSampler({ runner: () => peerPids.current(), ...componentGroups });
+  peer = await startKubeEdgeEdgemark({
+    binary, count, token, wsPort: state.ports.cloudhubWebsocket, httpsPort: state.ports.cloudhubHttps, workDir, prefix: 'ke-edgemark-',
+    labels: { 'edgemark.io/bench': label }, log: (l) => log(`  peer: ${l}`),
+  });
+  peerPids.current = () => peer?.pids() ?? [];
+  try {
+    await until(`${count} KubeEdge edgemark nodes Ready`, async () => ((await readyNodes(label)) >= count ? true : undefined), 300_000);
+    const joinSeconds = (Date.now() - started) / 1000;
+    const joinCpu = joinSampler.read();
+    // The peer's processes started before the sampler could see them: their whole CPU so far is the join's.
+    const peerJoinCpu = peer.pids().reduce((a, p) => a + groupCpuSeconds([p]), 0);
+    const cpuPerJoinMs = (peerJoinCpu / count) * 1000;
+    log(`  ${count} Ready in ${joinSeconds.toFixed(1)} s; ${count * podsPerNode} pods`);
+    const podsAt = Date.now();
+    await deployPods(ns, label, count * podsPerNode);
+    // The peer's own behaviour decides how many of its pods come up; the
+    // bench measures it either way, and records how many did.
+    let podsAvailable = 0;
+    await until(`${count * podsPerNode} pods available`, async () => {
+      podsAvailable = await availablePods(ns);
+      return podsAvailable >= count * podsPerNode ? true : undefined;
+    }, 240_000, 5000).catch((e: Error) => log(`  peer: ${e.message}; ${podsAvailable} of ${count * podsPerNode} available, measuring anyway`));
+    const podsRunningSeconds = (Date.now() - podsAt) / 1000;
+    const usage = await sampleGroups({ runner: () => peer!.pids(), ...componentGroups }, steadyMs);
+    const { runner: r, ...cp } = usage;
+    results.push(perNode({
+      implementation: 'kubeedge-edgemark', nodes: count, pods: podsAvailable, processes: count, joinSeconds,
+      joinRatePerSec: Math.round((count / joinSeconds) * 10) / 10, newNodes: count, runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
+      runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: Object.fromEntries(Object.entries(joinCpu).map(([k, v]) => [k, Math.round(v.cores * 100) / 100])), podsRunningSeconds, runner: r!, controlPlane: cp,
+    }));
+    log(`  peer ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB`);
+  } finally {
+    await peer.stop();
+    peer = undefined;
+    await removeStep(ns, label);
+  }
+}
+
+function table(): string {
+  const ours = results.filter((r) => r.implementation === 'edgemark');
+  const theirs = results.find((r) => r.implementation === 'kubeedge-edgemark');
+  const lines = [
+    '| implementation | nodes | pods | RSS per node | CPU per node (millicores) | nodes per core | join rate (/s) | runner CPU per join | joins per core-second | event-loop lag p99 |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of results) {
+    lines.push(
+      `| ${r.implementation} | ${r.nodes} | ${r.pods} | ${r.rssPerNodeKiB} KiB | ${(r.coresPerNode * 1000).toFixed(3)} | ${r.nodesPerCore} | ${r.joinRatePerSec} | ${r.runnerCpuPerJoinMs ?? '-'} ms | ${r.runnerJoinsPerCoreSecond ?? '-'} | ${r.eventLoopLagP99Ms !== undefined ? `${r.eventLoopLagP99Ms} ms` : 'n/a'} |`,
+    );
+  }
+  if (ours.length >= 2) {
+    const [a, b] = [ours[0]!, ours[ours.length - 1]!];
+    const marginal = (b.runner.rssBytes - a.runner.rssBytes) / (b.nodes - a.nodes) / 1024;
+    lines.push('', `marginal RSS per added node (${a.nodes} -> ${b.nodes}): ${Math.round(marginal)} KiB`);
+  }
+  if (theirs && ours.length) {
+    const big = ours[ours.length - 1]!;
+    lines.push(
+      '',
+      `KubeEdge edgemark / edgemark (at ${big.nodes} nodes): RSS per node x${(theirs.rssPerNodeKiB / big.rssPerNodeKiB).toFixed(1)}, ` +
+        `CPU per node x${(theirs.coresPerNode / big.coresPerNode).toFixed(1)}, runner CPU per join x${((theirs.runnerCpuPerJoinMs ?? 0) / (ours[0]!.runnerCpuPerJoinMs ?? 1)).toFixed(1)}, ` +
+        `observed join rate: ours x${(ours[0]!.joinRatePerSec / theirs.joinRatePerSec).toFixed(1)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+try {
+  // The peer first, on a clean control plane; then ours, cumulatively.
+  if (peerCount > 0) await peerStep(peerCount);
+  for (const n of steps) {
+    aborted();
+    await ourStep(n);
+  }
+} catch (err) {
+  partial = true;
+  log(`stopped early: ${(err as Error).message}`);
+} finally {
+  await stopChild(runner);
+  await peer?.stop();
+  const out = { facts, partial, results };
+  mkdirSync(values.out, { recursive: true });
+  const file = join(values.out, `density-${facts.date.slice(0, 19).replace(/[:T]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`${table()}\n\nresults: ${file}${partial ? ' (partial)' : ''}\n`);
+  await clusterDown({ stateDir, purge: true });
+  rmSync(stateDir, { recursive: true, force: true });
+}
