@@ -59,6 +59,38 @@ export async function applyCrds(kc: k8s.KubeConfig, dir: string, signal?: AbortS
   return crds.length;
 }
 
+/**
+ * API Priority and Fairness puts a client-certificate user in the small
+ * `global-default` priority level, where CloudCore's requests (every edge
+ * node's lease, status and queries pass through it) queue and are rejected
+ * with 429 under load. In production CloudCore runs as the service account
+ * kubeedge/cloudcore, which the `service-accounts` FlowSchema sends to
+ * `workload-low`; this FlowSchema gives our CloudCore user the same level.
+ */
+export async function ensureCloudcoreFlowSchema(kc: k8s.KubeConfig, user: string): Promise<void> {
+  const fc = kc.makeApiClient(k8s.FlowcontrolApiserverV1Api);
+  const body: k8s.V1FlowSchema = {
+    metadata: { name: 'edgemark-cloudcore' },
+    spec: {
+      priorityLevelConfiguration: { name: 'workload-low' },
+      matchingPrecedence: 1000,
+      distinguisherMethod: { type: 'ByUser' },
+      rules: [
+        {
+          subjects: [{ kind: 'User', user: { name: user } }],
+          resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true }],
+          nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
+        },
+      ],
+    },
+  };
+  try {
+    await fc.createFlowSchema({ body });
+  } catch (err) {
+    if (apiStatus(err) !== 409) throw err;
+  }
+}
+
 /** CloudCore runs as its own user, bound to cluster-admin: it reads and writes
  * nodes, pods, leases, secrets, configmaps and its CRDs across namespaces. */
 export async function ensureCloudcoreRbac(kc: k8s.KubeConfig, user: string): Promise<void> {

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgemarkError } from '../core/errors.js';
 import { isSameProcess, processStartMs, readProcStat, rssBytes, terminate } from '../core/proc.js';
 import { loadKubeConfig } from '../kube/client.js';
-import { applyCrds, ensureCloudcoreRbac } from './bootstrap.js';
+import { applyCrds, ensureCloudcoreFlowSchema, ensureCloudcoreRbac } from './bootstrap.js';
 import { ensureBuilt, type BuildEvent } from './build.js';
 import { components, type ComponentContext, type ComponentSpec } from './components.js';
 import { renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
@@ -202,6 +202,7 @@ function writeConfigs(state: ClusterState, ctx: ComponentContext): void {
 async function prepareForCloudcore(state: ClusterState, bin: Record<ToolsetName, string>, o: UpOptions) {
   const kc = loadKubeConfig(state.kubeconfig);
   await ensureCloudcoreRbac(kc, clientIdentities.find((c) => c.id === 'cloudcore')!.cn);
+  await ensureCloudcoreFlowSchema(kc, clientIdentities.find((c) => c.id === 'cloudcore')!.cn);
   const n = await applyCrds(kc, join(bin.kubeedge, 'crds'), o.signal);
   o.onEvent?.({ kind: 'step', message: `installed ${n} KubeEdge CRDs (Established)` });
 }

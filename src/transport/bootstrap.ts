@@ -6,6 +6,7 @@
  * (0600) so that a restart reuses them.
  */
 import { X509Certificate } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgemarkError, errnoCode } from '../core/errors.js';
@@ -57,6 +58,17 @@ export function unreachable(base: string, err: unknown): EdgemarkError {
   );
 }
 
+const caContexts = new WeakMap<CloudCa, SecureContext>();
+
+function caContext(ca: CloudCa): SecureContext {
+  let c = caContexts.get(ca);
+  if (!c) {
+    c = createSecureContext({ ca: ca.pem, minVersion: 'TLSv1.2' });
+    caContexts.set(ca, c);
+  }
+  return c;
+}
+
 /** The CSR subject edgecore sends; only CN and O are copied into the certificate. */
 export function csrSubject(nodeName: string): string {
   return `C=CN, ST=Zhejiang, L=Hangzhou, O=system:nodes, CN=system:node:${nodeName}`;
@@ -76,8 +88,10 @@ export async function requestEdgeCertificate(
   });
   let res;
   try {
+    // Each node makes its own TLS connection, as each edgecore does; only the
+    // parsed CA is shared between them.
     res = await httpGet(`${httpsBase}/edge.crt`, {
-      ca: ca.pem,
+      secureContext: caContext(ca),
       verify: true,
       headers: { Authorization: `Bearer ${token.jwt}`, NodeName: nodeName },
       body: Buffer.from(csr.rawData),

@@ -42,6 +42,8 @@ export class Edged {
   /** When the lease was last renewed (cloud answered), ms. */
   leaseRenewedAt = 0;
   private lastStatusSentAt = 0;
+  /** A lease query, create or update is waiting for its answer. */
+  private leaseInFlight = false;
   /** The API may not show our conditions: the next status patch carries them in full. */
   private statusDirty = true;
   /** lastTransitionTime of our conditions (ms): when we last told the API they changed. */
@@ -151,6 +153,7 @@ export class Edged {
         break;
       }
       case Req.queryLease: {
+        this.leaseInFlight = false;
         const lease = replyObject<LeaseObject>(m.content);
         if (lease && !err) {
           this.leaseAnswered(lease);
@@ -163,10 +166,12 @@ export class Edged {
       }
       case Req.createLease:
       case Req.updateLease: {
+        this.leaseInFlight = false;
         const lease = replyObject<LeaseObject>(m.content);
         if (err?.reason === 'Conflict' || err?.code === 409) {
           // Someone else wrote it (an earlier run, or a clash): re-read.
           this.lease = undefined;
+          this.leaseInFlight = true;
           this.meta.request(Req.queryLease, Op.query, `kube-node-lease/lease/${this.host.name}`, null);
         } else if (err || !lease) {
           this.leaseFailed(err?.message ?? 'empty reply');
@@ -197,6 +202,7 @@ export class Edged {
       if (why === 'timeout') this.host.fleet.events.error(this.host, 'register-timeout', new Error('no answer to the node registration'));
       this.retryRegister();
     } else if (kind !== Req.patchNodeStatus) {
+      this.leaseInFlight = false;
       this.leaseErrors++;
     }
   }
@@ -240,6 +246,7 @@ export class Edged {
 
   private createLease(): void {
     const f = this.host.fleet;
+    this.leaseInFlight = true;
     const lease = newLease(this.host.name, f.timings.leaseDurationSeconds, new Date(f.scheduler.now()), this.nodeUid);
     this.meta.request(Req.createLease, Op.insert, `kube-node-lease/lease/${this.host.name}`, lease);
   }
@@ -247,6 +254,10 @@ export class Edged {
   private renewLease(): void {
     const f = this.host.fleet;
     this.host.schedule(Timer.lease, jittered(f.timings.leaseRenewMs, f.timings.leaseJitter, f.random));
+    // As the kubelet's lease controller, one renewal at a time: a slow answer
+    // is waited for, not raced by a second update with the same resourceVersion.
+    if (this.leaseInFlight) return;
+    this.leaseInFlight = true;
     if (!this.lease) {
       this.meta.request(Req.queryLease, Op.query, `kube-node-lease/lease/${this.host.name}`, null);
       return;

@@ -98,3 +98,26 @@ test('pods over allocatable are rejected as the kubelet rejects them (OutOfcpu)'
   assert.match(b.message ?? '', /requested: 1000, used: 1500, capacity: 2000/);
   assert.equal(node.edged.pods.byUid.get('a')!.step, 'creating');
 });
+
+test('a pushed pod whose API status disagrees (Ready=False from the node lifecycle controller) gets our status again', () => {
+  const { node, clock } = harness();
+  const sent: { kind: string; content: string }[] = [];
+  node.podRequest = (kind, _resource, content) => {
+    if (kind === 'patch') sent.push({ kind, content: content as string });
+  };
+  node.meta.receive(push('default/pod/p', goodPod));
+  clock.advance(5000);
+  const rec = node.edged.pods.byUid.get('uid-1')!;
+  assert.equal(rec.step, 'running');
+  const last = JSON.parse(sent.at(-1)!.content);
+  assert.equal(last.status.phase, 'Running');
+  const before = sent.length;
+  // An update that agrees with us changes nothing.
+  node.meta.receive(push('default/pod/p', { ...goodPod, status: last.status }, 'update'));
+  assert.equal(sent.length, before);
+  // The controller marked it not Ready while the node was away.
+  const notReady = { ...last.status, conditions: last.status.conditions.map((c: { type: string }) => (c.type === 'Ready' ? { ...c, status: 'False' } : c)) };
+  node.meta.receive(push('default/pod/p', { ...goodPod, status: notReady }, 'update'));
+  assert.equal(sent.length, before + 1);
+  assert.equal(JSON.parse(sent.at(-1)!.content).status.conditions.find((c: { type: string }) => c.type === 'Ready').status, 'True');
+});

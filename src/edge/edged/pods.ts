@@ -32,7 +32,7 @@ function tokenRequest(rec: PodRecord, d: PodDependency) {
 export interface PodObject {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
   spec?: PodSpecLite & { nodeName?: string; terminationGracePeriodSeconds?: number };
-  status?: { phase?: string };
+  status?: { phase?: string; conditions?: { type?: string; status?: string }[] };
 }
 
 /** What the pods module asks of its node (requests go out through metamanager). */
@@ -210,10 +210,24 @@ export class PodManager {
     if (existing && m.route.operation === Op.insert) this.host.fleet.events.podTrace?.(uid, 'duplicate-insert');
     if (existing) {
       if (pod.metadata.deletionTimestamp && !existing.deleting) this.beginDeletion(existing, pod);
+      else if (!existing.deleting && existing.lastSent && this.apiDisagrees(existing, pod)) {
+        // As the kubelet's status manager reconciles: the API holds another
+        // status (e.g. Ready=False set by the node lifecycle controller while
+        // the node was unreachable): send ours again.
+        existing.lastSent = '';
+        this.sendStatus(existing);
+      }
       return;
     }
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
     this.admit(pod);
+  }
+
+  /** The pushed pod's phase or Ready condition is not what this node last reported. */
+  private apiDisagrees(rec: PodRecord, pod: PodObject): boolean {
+    const ours = this.statusOf(rec) as PodObject['status'] & {};
+    const ready = (c: { type?: string; status?: string }[] | undefined) => c?.find((x) => x.type === 'Ready')?.status;
+    return pod.status?.phase !== ours.phase || ready(pod.status?.conditions) !== ready(ours.conditions);
   }
 
   private findByKey(resource: string | undefined): PodRecord | undefined {
@@ -403,8 +417,8 @@ export class PodManager {
     rec.schedule(PodTimer.stop, Math.min(grace, jittered(t.podStopMs, t.podStopJitter, this.host.fleet.random)));
   }
 
-  private sendStatus(rec: PodRecord): void {
-    const status = podStatus({
+  private statusOf(rec: PodRecord) {
+    return podStatus({
       spec: rec.spec,
       step: rec.step,
       hostIP: this.host.hostIP,
@@ -419,6 +433,10 @@ export class PodManager {
       message: rec.message,
       ...(rec.waitingReason ? { waitingReason: rec.waitingReason } : {}),
     });
+  }
+
+  private sendStatus(rec: PodRecord): void {
+    const status = this.statusOf(rec);
     const patch = JSON.stringify({ metadata: { uid: rec.uid }, status });
     const digest = createHash('md5').update(patch).digest('base64');
     if (digest === rec.lastSent) return; // only when something changed
