@@ -90,6 +90,11 @@ export const components: ComponentSpec[] = [
       '--authorization-mode=Node,RBAC',
       '--enable-admission-plugins=NodeRestriction',
       '--allow-privileged=true',
+      // Kubernetes' own 5,000-node scale tests raise these (defaults 400/200):
+      // APF shares the seats out by priority level, and CloudCore, carrying
+      // every edge node's traffic, otherwise gets 429s from a full queue.
+      '--max-requests-inflight=3000',
+      '--max-mutating-requests-inflight=1000',
       '--profiling=true',
       '--v=1',
     ],
