@@ -29,6 +29,23 @@ export interface CloudcoreConfigOptions {
   advertiseAddress: string[];
 }
 
+/** Worker counts of CloudCore's edgecontroller for a node limit (goroutines; cheap). */
+export function edgeControllerLoad(nodeLimit: number): Record<string, number> {
+  const scale = (per: number, min: number) => Math.max(min, Math.ceil(nodeLimit / per));
+  return {
+    updatePodStatusWorkers: scale(5, 4),
+    updateNodeStatusWorkers: scale(10, 1),
+    queryConfigMapWorkers: scale(10, 4),
+    querySecretWorkers: scale(10, 4),
+    ServiceAccountTokenWorkers: scale(10, 4),
+    deletePodWorkers: scale(10, 4),
+  };
+}
+
+export function edgeControllerBuffer(nodeLimit: number): Record<string, number> {
+  return { updatePodStatus: Math.max(1024, nodeLimit * 20), updateNodeStatus: Math.max(1024, nodeLimit * 2) };
+}
+
 export function renderCloudcoreConfig(o: CloudcoreConfigOptions): string {
   return stringify({
     apiVersion: 'cloudcore.config.kubeedge.io/v1alpha1',
@@ -52,6 +69,10 @@ export function renderCloudcoreConfig(o: CloudcoreConfigOptions): string {
         quic: { enable: false, address: LOOPBACK, port: 10001 },
         https: { enable: true, address: LOOPBACK, port: o.ports.cloudhubHttps },
       },
+      // CloudCore's upstream workers default to a handful (1 for pod status):
+      // one worker turns thousands of edge pods' status into a queue. Scaled
+      // from nodeLimit as KubeEdge's own large-scale tests configure them.
+      edgeController: { load: edgeControllerLoad(o.nodeLimit), buffer: edgeControllerBuffer(o.nodeLimit) },
       cloudStream: { enable: false },
       router: { enable: false, address: LOOPBACK },
       dynamicController: { enable: false },
