@@ -35,6 +35,8 @@ const { values } = parseArgs({
     'pods-per-node': { type: 'string', default: '10' },
     workers: { type: 'string', default: String(availableParallelism()) },
     'peer-count': { type: 'string', default: '20' },
+    /** Cap on the pods of a step (a 2-core control plane creates about 20 pods/s end to end). */
+    'max-pods': { type: 'string', default: '10000' },
     steady: { type: 'string', default: '60' },
     'join-rate': { type: 'string', default: '200' },
     /** KubeEdge's edgemark to run as the peer (default: the one `edgemark setup --peers` built). */
@@ -44,6 +46,7 @@ const { values } = parseArgs({
 });
 const steps = values.steps.split(',').map(Number).filter((n) => n > 0);
 const podsPerNode = Number(values['pods-per-node']);
+const maxPods = Number(values['max-pods']);
 const workers = Number(values.workers);
 const peerCount = Number(values['peer-count']);
 const steadyMs = Number(values.steady) * 1000;
@@ -129,7 +132,7 @@ const facts = {
   go: goVersion(),
   openFileLimit: /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1],
   versions: Object.fromEntries(Object.entries(resolvePins({})).map(([k, p]) => [k, p.version])),
-  settings: { steps, podsPerNode, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, peerBinary: values['peer-binary'] ?? 'edgemark setup --peers' },
+  settings: { steps, podsPerNode, maxPods, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, peerBinary: values['peer-binary'] ?? 'edgemark setup --peers' },
 };
 
 log(`private control plane (node limit ${maxNodes}) in ${stateDir}; runner logs in ${logDir}`);
@@ -249,29 +252,30 @@ async function ourStep(n: number): Promise<void> {
     const joinSeconds = joined.joinDurationMs / 1000;
     const cpuPerJoinMs = (joinCpu.runner!.cpuSeconds / newNodes) * 1000;
     log(`  join phase: runner ${cpuPerJoinMs.toFixed(1)} ms CPU per new node; cores: ${Object.entries(joinCpu).map(([k, v]) => `${k} ${v.cores.toFixed(2)}`).join(', ')}`);
-    log(`  ${n} Ready in ${joinSeconds.toFixed(1)} s (${joined.joinRatePerSec}/s runner-side); scaling to ${n * podsPerNode} pods`);
+    const pods = Math.min(n * podsPerNode, maxPods);
+    log(`  ${n} Ready in ${joinSeconds.toFixed(1)} s (${joined.joinRatePerSec}/s runner-side); scaling to ${pods} pods`);
     const podsAt = Date.now();
     if (!deployed) {
-      await deployPods(ns, label, n * podsPerNode);
+      await deployPods(ns, label, pods);
       deployed = true;
     } else {
       await apps.patchNamespacedDeploymentScale(
-        { name: 'density', namespace: ns, body: { spec: { replicas: n * podsPerNode } } },
+        { name: 'density', namespace: ns, body: { spec: { replicas: pods } } },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
       );
     }
-    await until(`${n * podsPerNode} pods available`, async () => {
+    await until(`${pods} pods available`, async () => {
       const a = await availablePods(ns);
-      if (Date.now() % 30_000 < 5000) log(`  ${a}/${n * podsPerNode} pods available`);
-      return a >= n * podsPerNode ? true : undefined;
-    }, 300_000 + n * podsPerNode * 20, 5000);
+      if (Date.now() % 30_000 < 5000) log(`  ${a}/${pods} pods available`);
+      return a >= pods ? true : undefined;
+    }, 300_000 + pods * 150, 5000);
     const podsRunningSeconds = (Date.now() - podsAt) / 1000;
     log(`  pods available after ${podsRunningSeconds.toFixed(0)} s; steady window ${steadyMs / 1000} s`);
     const usage = await sampleGroups({ runner: () => processTree(rootPid), ...componentGroups }, steadyMs);
     const s = readSummary(summaryFile)!;
     const { runner: r, ...cp } = usage;
     results.push(perNode({
-      implementation: 'edgemark', nodes: n, pods: n * podsPerNode, processes: processTree(rootPid).length, joinSeconds,
+      implementation: 'edgemark', nodes: n, pods, processes: processTree(rootPid).length, joinSeconds,
       joinRatePerSec: joined.joinRatePerSec, newNodes, runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
       runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: Object.fromEntries(Object.entries(joinCpu).map(([k, v]) => [k, Math.round(v.cores * 100) / 100])), podsRunningSeconds, runner: r!, eventLoopLagP99Ms: s.eventLoopLagMs.p99, ackLatencyP99Ms: s.ackLatencyMs.p99, controlPlane: cp,
     }));
@@ -319,7 +323,7 @@ async function peerStep(count: number): Promise<void> {
     await until(`${count * podsPerNode} pods available`, async () => {
       podsAvailable = await availablePods(ns);
       return podsAvailable >= count * podsPerNode ? true : undefined;
-    }, 240_000, 5000).catch((e: Error) => log(`  peer: ${e.message}; ${podsAvailable} of ${count * podsPerNode} available, measuring anyway`));
+    }, 90_000, 5000).catch((e: Error) => log(`  peer: ${e.message}; ${podsAvailable} of ${count * podsPerNode} available, measuring anyway`));
     const podsRunningSeconds = (Date.now() - podsAt) / 1000;
     const usage = await sampleGroups({ runner: () => peer!.pids(), ...componentGroups }, steadyMs);
     const { runner: r, ...cp } = usage;
