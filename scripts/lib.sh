@@ -22,3 +22,16 @@ install_and_build() {
   echo "==> tsc"
   npm run --silent build
 }
+
+# The report test opens the HTML report in Debian's Chromium (driven by
+# playwright-core; no browser download). Installed from Debian's packages.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then return; fi
+  echo "==> apt-get install chromium (Debian's package, for the report test)"
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  if ! $sudo apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; then
+    $sudo apt-get update >/dev/null
+    $sudo apt-get install -y --no-install-recommends chromium >/dev/null
+  fi
+}

@@ -12,6 +12,7 @@ import { packageRoot } from '../core/paths.js';
 import { registerCluster } from './cluster.js';
 import { registerNodes } from './nodes.js';
 import { registerSetup } from './setup.js';
+import { registerRun } from './run.js';
 import { isWorker, workerMain } from '../fleet/workers.js';
 
 function version(): string {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerSetup(program);
   registerCluster(program);
   registerNodes(program);
+  registerRun(program);
   return program;
 }
 

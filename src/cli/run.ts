@@ -1,0 +1,86 @@
+/**
+ * `edgemark run` (a load test with SLIs, SLO verdicts and a report) and
+ * `edgemark report compare` (two runs side by side, regressions flagged).
+ */
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { builtinProfiles, resolveTest } from '../run/config.js';
+import { compareRuns, formatComparison, loadRun } from '../run/compare.js';
+import { renderCompare } from '../run/report.js';
+import { runTest } from '../run/run.js';
+import { cliContext, interruptible, parsePositiveInt } from './context.js';
+
+interface RunFlags {
+  config?: string;
+  profile?: string;
+  out: string;
+  nodes?: number;
+  workers?: number;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run a load test on the local control plane: phases, SLIs, SLO verdicts, artifacts and an HTML report')
+    .option('--config <file>', 'a LoadTest YAML file (may start from a profile with `profile: <name>`)')
+    .option('--profile <name>', `a built-in profile: ${builtinProfiles().join(', ')} (default density)`, parseProfile)
+    .option('--out <dir>', 'where run directories go', 'edgemark-runs')
+    .option('--nodes <n>', 'override spec.nodes.count', parsePositiveInt('--nodes'))
+    .option('--workers <k>', 'override spec.nodes.workers', parsePositiveInt('--workers'))
+    .action(async (flags: RunFlags, cmd: Command) => {
+      const { log, stateDir, cacheDir } = cliContext(cmd);
+      const overrides: Record<string, unknown> = {};
+      if (flags.nodes || flags.workers) overrides.spec = { nodes: { ...(flags.nodes ? { count: flags.nodes } : {}), ...(flags.workers ? { workers: flags.workers } : {}) } };
+      const test = resolveTest({ ...(flags.profile ? { profile: flags.profile } : {}), ...(flags.config ? { configFile: flags.config } : {}), overrides });
+      const outcome = await interruptible(log, (signal) =>
+        runTest({ test, configSource: flags.config ?? `profiles/${flags.profile ?? 'density'}.yaml`, stateDir, cacheDir, outDir: resolve(flags.out), log, signal }),
+      );
+      const r = outcome.record;
+      const st = r.sli.podStartup.createdToRunningSeen;
+      log.info(`pod startup (created to Running, watch): p50 ${st.p50} ms, p99 ${st.p99} ms over ${st.count} pods; nodes Ready p99 ${r.sli.nodeJoin.p99} ms`);
+      for (const v of r.slos) log.info(`  SLO ${v.ok ? (v.noData ? 'n/a ' : 'pass') : 'FAIL'}  ${v.name}: ${v.noData ? 'no data' : `${v.value} ${v.unit}`} (bound ${v.threshold} ${v.unit})`);
+      log.info(`report: ${join(outcome.dir, 'report.html')}`);
+      if (r.partial) {
+        log.warn(`partial run${r.failure ? `: ${r.failure}` : ''}; what was measured is in ${outcome.dir}`);
+        process.exitCode = 130;
+      } else if (outcome.invalid) {
+        log.warn(`invalid run: the runner's event-loop lag p99 ${r.sli.runner?.eventLoopLagP99Ms} ms passed its bound; rerun with more --workers or fewer nodes`);
+        process.exitCode = 4;
+      } else if (outcome.failedSlos.length) {
+        log.warn(`${outcome.failedSlos.length} SLO(s) failed`);
+        process.exitCode = 3;
+      }
+    });
+
+  const report = program.command('report').description('read and compare run results');
+  report
+    .command('compare <runA> <runB>')
+    .description('the figures of two runs side by side; changes worse than the threshold are flagged as regressions')
+    .option('--threshold <fraction>', 'relative change that counts as a regression', parseFraction, 0.1)
+    .option('--html <file>', 'also render the comparison as a self-contained HTML page')
+    .option('--fail-on-regression', 'exit with code 3 when a regression is found')
+    .action((a: string, b: string, flags: { threshold: number; html?: string; failOnRegression?: boolean }, cmd: Command) => {
+      const { log } = cliContext(cmd);
+      const c = compareRuns(loadRun(a), loadRun(b), flags.threshold);
+      process.stdout.write(`${formatComparison(c)}\n`);
+      if (flags.html) {
+        writeFileSync(flags.html, renderCompare(c));
+        log.info(`comparison: ${resolve(flags.html)}`);
+      }
+      if (flags.failOnRegression && c.regressions > 0) process.exitCode = 3;
+    });
+}
+
+function parseProfile(v: string): string {
+  const all = builtinProfiles();
+  if (!all.includes(v)) throw new InvalidArgumentError(`unknown profile "${v}"; allowed: ${all.join(', ')}`);
+  return v;
+}
+
+function parseFraction(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n >= 10) throw new InvalidArgumentError(`--threshold takes a fraction such as 0.1 (10 %), not "${v}"`);
+  return n;
+}

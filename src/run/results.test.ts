@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { junit, perfData } from './artifacts.js';
+import { compareRuns } from './compare.js';
+import { loadProfile, resolveTest } from './config.js';
+import { diffHistograms, histogramQuantile, parseRequestDurations, type PodTimes } from './measure.js';
+import { renderReport } from './report.js';
+import { analyse, type Observations } from './results.js';
+
+const metricsText = (n: number) => `# HELP apiserver_request_duration_seconds x
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1",le="0.05"} ${8 * n}
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1",le="0.1"} ${9 * n}
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1",le="+Inf"} ${10 * n}
+apiserver_request_duration_seconds_sum{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1"} ${0.3 * n}
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1"} ${10 * n}
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="pods",scope="cluster",subresource="",verb="WATCH",version="v1",le="+Inf"} 5
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="nodes",scope="resource",subresource="status",verb="PATCH",version="v1",le="0.025"} ${n}
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="nodes",scope="resource",subresource="status",verb="PATCH",version="v1",le="+Inf"} ${n}
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="nodes",scope="resource",subresource="status",verb="PATCH",version="v1"} ${n}
+`;
+
+test('apiserver histograms: parsed without watches, differenced over the window, quantiles as histogram_quantile', () => {
+  const before = parseRequestDurations(metricsText(1));
+  const after = parseRequestDurations(metricsText(3));
+  assert.equal([...after.keys()].some((k) => k.startsWith('WATCH')), false);
+  const d = diffHistograms(before, after);
+  const post = d.get('POST pods namespace')!;
+  assert.equal(post.count, 20);
+  assert.deepEqual(post.buckets, [[0.05, 16], [0.1, 18], [Infinity, 20]]);
+  // p50: rank 10 of 20, inside the first bucket: 0.05 * 10/16.
+  assert.ok(Math.abs(histogramQuantile(0.5, post) - 0.03125) < 1e-9);
+  // p99: rank 19.8, in +Inf: the last finite bound.
+  assert.equal(histogramQuantile(0.99, post), 0.1);
+  assert.ok(d.has('PATCH nodes/status resource'));
+});
+
+function observations(startupMs: number, over: Partial<Observations> = {}): Observations {
+  const t0 = Date.parse('2026-01-01T00:00:00Z');
+  const pods: PodTimes[] = Array.from({ length: 100 }, (_, i) => ({
+    uid: `u${i}`, namespace: 'ns', name: `p${i}`, node: `n${i % 10}`,
+    created: t0 + 1000 + i * 10, scheduled: t0 + 1020 + i * 10, reported: t0 + 1200 + i * 10,
+    runningSeen: t0 + 1000 + i * 10 + startupMs + i,
+  }));
+  return {
+    runId: 'density-x', test: loadProfile('density'), configSource: 'profiles/density.yaml', startedAt: new Date(t0).toISOString(), durationMs: 60_000,
+    partial: false, phases: [{ kind: 'nodesUp', description: 'up', startMs: 0, endMs: 900 }],
+    pods,
+    nodes: Array.from({ length: 10 }, (_, i) => ({ name: `n${i}`, created: t0 + 100, ready: t0 + 300 + i * 10, flaps: i === 3 ? 1 : 0 })),
+    resources: [{ t: 5000, cpu: { 'kube-apiserver': 0.4, runner: 0.05 }, rss: { 'kube-apiserver': 300 * 2 ** 20, runner: 150 * 2 ** 20 } }],
+    api: { before: parseRequestDurations(metricsText(1)), after: parseRequestDurations(metricsText(3)) },
+    runnerSummary: undefined,
+    trace: pods.flatMap((p) => [{ uid: p.uid, event: 'admitted', ms: p.scheduled! + 50 }, { uid: p.uid, event: 'running-sent', ms: p.runningSeen! - 30 }]),
+    footprint: [],
+    versions: { edgemark: '0.1.0' },
+    ...over,
+  };
+}
+
+test('SLIs: pod startup phases, delivery both ways, scheduling throughput, joins and flaps', () => {
+  const r = analyse(observations(1500));
+  assert.equal(r.sli.podStartup.createdToRunningSeen.count, 100);
+  assert.equal(r.sli.podStartup.createdToRunningSeen.p50, 1549);
+  assert.equal(r.sli.podStartup.createdToScheduled.p99, 20);
+  assert.equal(r.sli.delivery.cloudToEdge.p50, 50);
+  assert.equal(r.sli.delivery.edgeToCloud.p99, 30);
+  assert.equal(r.sli.delivery.lost, 0);
+  assert.equal(r.sli.readyFlaps, 1);
+  assert.equal(r.sli.nodeJoin.p50, 340, 'from the start of nodesUp');
+  assert.equal(r.sli.schedulingThroughput.podsPerSecondMax, 98);
+  assert.deepEqual(r.slos.map((s) => s.ok), [true, true, true, true, true]);
+  assert.equal(r.slos[0]!.value, 1598);
+  assert.equal(r.slos.find((s) => s.name.includes('cluster scope'))!.noData, true);
+});
+
+test('a pod the edge never admitted is lost; a slow startup fails the SLO', () => {
+  const o = observations(6000);
+  o.trace = o.trace.filter((t) => t.uid !== 'u5');
+  const r = analyse(o);
+  assert.equal(r.sli.delivery.lost, 1);
+  assert.equal(r.slos[0]!.ok, false);
+  assert.match(junit(r), /<failure message="6098 ms &gt; 5000 ms">/);
+});
+
+test('PerfData documents have the ClusterLoader2 shape', () => {
+  const docs = perfData(analyse(observations(1500)));
+  for (const [name, d] of Object.entries(docs)) {
+    assert.equal(d.version, 'v1', name);
+    for (const item of d.dataItems) {
+      assert.equal(typeof item.unit, 'string');
+      for (const v of Object.values(item.data)) assert.equal(typeof v, 'number');
+      for (const v of Object.values(item.labels)) assert.equal(typeof v, 'string');
+    }
+  }
+  assert.deepEqual(docs.PodStartupLatency!.dataItems.find((i) => i.labels.Metric === 'createdToRunningSeen')!.data.Perc50, 1549);
+  assert.ok(docs.APIResponsivenessPrometheus!.dataItems.some((i) => i.labels.Verb === 'POST' && i.labels.Resource === 'pods'));
+});
+
+test('compare flags a slower run as a regression and ignores noise', () => {
+  const a = analyse(observations(1500));
+  const b = analyse(observations(4000));
+  const c = compareRuns(a, b);
+  const startup = c.rows.find((r) => r.metric === 'pod startup createdToRunningSeen p99')!;
+  assert.equal(startup.regression, true);
+  assert.equal(compareRuns(a, analyse(observations(1510))).regressions, 0);
+  assert.equal(compareRuns(b, a).rows.find((r) => r.metric === 'pod startup createdToRunningSeen p99')!.improvement, true);
+});
+
+test('the report is one self-contained page with its charts', () => {
+  const html = renderReport(analyse(observations(1500)));
+  assert.ok(html.startsWith('<!doctype html>'));
+  assert.equal(/<script|https?:\/\//.test(html.replace(/xmlns="[^"]*"/g, '')), false);
+  assert.ok((html.match(/<svg class="chart"/g) ?? []).length >= 4);
+});
+
+test('config: profile overrides merge, unknown fields and phase kinds are named', () => {
+  const t = resolveTest({ profile: 'load', overrides: { spec: { nodes: { count: 7 } } } });
+  assert.equal(t.spec.nodes.count, 7);
+  assert.equal(t.spec.nodes.joinRate, 50);
+  assert.throws(() => resolveTest({ overrides: { spec: { phases: [{ kind: 'explode' }] } } }), /phases\.0\.kind/);
+  assert.throws(() => resolveTest({ overrides: { spec: { nodes: { colour: 'red' } } } }), /unknown field "colour" \(allowed here: count, joinRate/);
+  assert.throws(() => resolveTest({ profile: 'nope' }), /no profile "nope"/);
+});

@@ -1,0 +1,218 @@
+/**
+ * From what a run observed to its SLIs and SLO verdicts. Pure: the raw
+ * observations in, one RunRecord out (what the artifacts, the report and
+ * `report compare` read).
+ */
+import type { FleetSummary } from '../fleet/fleet.js';
+import type { LoadTest } from './config.js';
+import { diffHistograms, histogramQuantile, summarize, type ApiHistograms, type NodeTimes, type PodTimes, type ResourcePoint } from './measure.js';
+
+export interface FootprintStep {
+  pods: number;
+  cpu: Record<string, number>;
+  rss: Record<string, number>;
+}
+
+export interface Quantiles {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface ApiLatency {
+  verb: string;
+  resource: string;
+  scope: string;
+  count: number;
+  /** ms */
+  p50: number;
+  p90: number;
+  p99: number;
+  mutating: boolean;
+}
+
+export interface SloVerdict {
+  name: string;
+  /** What was measured, and its bound. */
+  value: number;
+  threshold: number;
+  unit: string;
+  ok: boolean;
+  /** No data to judge (counts as passed, and says so). */
+  noData?: boolean;
+}
+
+export interface RunRecord {
+  runId: string;
+  testName: string;
+  configSource: string;
+  startedAt: string;
+  durationMs: number;
+  partial: boolean;
+  failure?: string;
+  versions: Record<string, string>;
+  settings: LoadTest;
+  phases: { kind: string; description: string; startMs: number; endMs: number }[];
+  sli: {
+    podStartup: Record<'createdToScheduled' | 'scheduledToReported' | 'createdToRunningAtNode' | 'createdToRunningSeen', Quantiles>;
+    delivery: { cloudToEdge: Quantiles; edgeToCloud: Quantiles; lost: number; duplicated: number };
+    schedulingThroughput: { podsPerSecondAvg: number; podsPerSecondMax: number };
+    nodeJoin: Quantiles & { allReadyMs: number };
+    readyFlaps: number;
+    api: ApiLatency[];
+    resources: Record<string, { cpuCoresAvg: number; cpuCoresMax: number; rssBytesAvg: number; rssBytesMax: number }>;
+    runner: { eventLoopLagP99Ms: number; eventLoopLagMaxMs: number; reconnects: number; messagesIn: number; messagesOut: number } | undefined;
+  };
+  series: {
+    nodesReady: [number, number][];
+    resources: ResourcePoint[];
+  };
+  footprint: FootprintStep[];
+  slos: SloVerdict[];
+  /** The runner's event loop lagged past its bound: the figures describe the tool, not the cluster. */
+  invalid: boolean;
+}
+
+export interface Observations {
+  runId: string;
+  test: LoadTest;
+  configSource: string;
+  startedAt: string;
+  durationMs: number;
+  partial: boolean;
+  failure?: string;
+  phases: RunRecord['phases'];
+  pods: PodTimes[];
+  nodes: NodeTimes[];
+  resources: ResourcePoint[];
+  api: { before: ApiHistograms; after: ApiHistograms };
+  runnerSummary: FleetSummary | undefined;
+  trace: { uid: string; event: string; ms: number }[];
+  footprint: FootprintStep[];
+  versions: Record<string, string>;
+}
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY', 'DELETECOLLECTION']);
+
+const q = (values: number[]): Quantiles => summarize(values.filter((v) => Number.isFinite(v) && v >= 0));
+
+export function analyse(o: Observations): RunRecord {
+  const started = Date.parse(o.startedAt);
+  const pods = o.pods;
+  const d = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? b - a : Number.NaN);
+  const podStartup = {
+    createdToScheduled: q(pods.map((p) => d(p.created, p.scheduled))),
+    scheduledToReported: q(pods.map((p) => d(p.scheduled, p.reported))),
+    // The node's startedAt has second precision: a bound, not an exact figure.
+    createdToRunningAtNode: q(pods.map((p) => d(p.created, p.runningAtNode))),
+    createdToRunningSeen: q(pods.map((p) => d(p.created, p.runningSeen))),
+  };
+
+  // Delivery: the runner's clock is this machine's clock (loopback only).
+  const admitted = new Map<string, number>();
+  const runningSent = new Map<string, number>();
+  let duplicated = 0;
+  for (const t of o.trace) {
+    if (t.event === 'admitted' && !admitted.has(t.uid)) admitted.set(t.uid, t.ms);
+    else if (t.event === 'running-sent' && !runningSent.has(t.uid)) runningSent.set(t.uid, t.ms);
+    else if (t.event === 'duplicate-insert') duplicated++;
+  }
+  const end = started + o.durationMs;
+  const lost = pods.filter((p) => p.scheduled !== undefined && !admitted.has(p.uid) && (p.deleted ?? end) - p.scheduled > 30_000).length;
+  const delivery = {
+    cloudToEdge: q(pods.map((p) => d(p.scheduled, admitted.get(p.uid)))),
+    edgeToCloud: q(pods.map((p) => d(runningSent.get(p.uid), p.runningSeen))),
+    lost,
+    duplicated,
+  };
+
+  const perSecond = new Map<number, number>();
+  for (const p of pods) if (p.scheduled !== undefined) perSecond.set(Math.floor(p.scheduled / 1000), (perSecond.get(Math.floor(p.scheduled / 1000)) ?? 0) + 1);
+  const secs = [...perSecond.values()];
+  const schedulingThroughput = {
+    podsPerSecondAvg: secs.length ? round(secs.reduce((a, b) => a + b, 0) / secs.length, 1) : 0,
+    podsPerSecondMax: secs.length ? Math.max(...secs) : 0,
+  };
+
+  // A hollow node registers with its conditions already Ready, so "registered
+  // to Ready" is zero: join latency runs from the start of the nodesUp phase.
+  const upAt = started + (o.phases.find((p) => p.kind === 'nodesUp')?.startMs ?? 0);
+  const joinTimes = o.nodes.map((n) => d(upAt, n.ready));
+  const readyAts = o.nodes.map((n) => n.ready).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+  const nodeJoin = { ...q(joinTimes), allReadyMs: readyAts.length ? readyAts.at(-1)! - started : Number.NaN };
+  const nodesReady: [number, number][] = readyAts.map((t, i) => [t - started, i + 1]);
+
+  const api: ApiLatency[] = [];
+  for (const [key, h] of diffHistograms(o.api.before, o.api.after)) {
+    const [verb = '', resource = '', scope = ''] = key.split(' ');
+    api.push({
+      verb, resource, scope, count: h.count, mutating: MUTATING.has(verb),
+      p50: round(histogramQuantile(0.5, h) * 1000, 1), p90: round(histogramQuantile(0.9, h) * 1000, 1), p99: round(histogramQuantile(0.99, h) * 1000, 1),
+    });
+  }
+  api.sort((a, b) => b.count - a.count);
+
+  const resources: RunRecord['sli']['resources'] = {};
+  const names = new Set(o.resources.flatMap((p) => Object.keys(p.cpu)));
+  for (const n of names) {
+    const cpu = o.resources.map((p) => p.cpu[n] ?? 0);
+    const rss = o.resources.map((p) => p.rss[n] ?? 0);
+    resources[n] = {
+      cpuCoresAvg: round(avg(cpu), 3), cpuCoresMax: round(Math.max(0, ...cpu), 3),
+      rssBytesAvg: Math.round(avg(rss)), rssBytesMax: Math.max(0, ...rss),
+    };
+  }
+
+  const rs = o.runnerSummary;
+  const runner = rs
+    ? { eventLoopLagP99Ms: rs.eventLoopLagMs.p99, eventLoopLagMaxMs: rs.eventLoopLagMs.max, reconnects: rs.reconnects, messagesIn: rs.messagesIn, messagesOut: rs.messagesOut }
+    : undefined;
+
+  const slo = o.test.spec.slo;
+  const slos: SloVerdict[] = [];
+  const startup = podStartup.createdToRunningSeen;
+  slos.push(verdict('pod startup latency p99 (created to Running, seen by a watch)', startup.p99, slo.podStartupP99Ms, 'ms', startup.count === 0));
+  const mutating = api.filter((a) => a.mutating && a.count > 0);
+  const worstMut = mutating.reduce((m, a) => Math.max(m, a.p99), 0);
+  slos.push(verdict('mutating API calls p99 (worst resource and verb)', worstMut, slo.mutatingApiP99Ms, 'ms', mutating.length === 0));
+  for (const scope of ['resource', 'namespace', 'cluster'] as const) {
+    const reads = api.filter((a) => !a.mutating && a.scope === scope && a.count > 0);
+    const worst = reads.reduce((m, a) => Math.max(m, a.p99), 0);
+    slos.push(verdict(`read-only API calls p99, ${scope} scope`, worst, slo.readApiP99Ms[scope], 'ms', reads.length === 0));
+  }
+  const invalid = runner !== undefined && runner.eventLoopLagP99Ms > slo.runnerEventLoopLagP99Ms;
+
+  return {
+    runId: o.runId,
+    testName: o.test.metadata.name,
+    configSource: o.configSource,
+    startedAt: o.startedAt,
+    durationMs: o.durationMs,
+    partial: o.partial,
+    ...(o.failure ? { failure: o.failure } : {}),
+    versions: o.versions,
+    settings: o.test,
+    phases: o.phases,
+    sli: { podStartup, delivery, schedulingThroughput, nodeJoin, readyFlaps: o.nodes.reduce((a, n) => a + n.flaps, 0), api, resources, runner },
+    series: { nodesReady, resources: o.resources },
+    footprint: o.footprint,
+    slos,
+    invalid,
+  };
+}
+
+function verdict(name: string, value: number, threshold: number, unit: string, noData: boolean): SloVerdict {
+  return noData ? { name, value: 0, threshold, unit, ok: true, noData: true } : { name, value: round(value, 1), threshold, unit, ok: value <= threshold };
+}
+
+function avg(v: number[]): number {
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : 0;
+}
+
+export function round(v: number, digits: number): number {
+  if (!Number.isFinite(v)) return v;
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
