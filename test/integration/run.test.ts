@@ -166,6 +166,25 @@ test('Ctrl-C ends the run early: partial artifacts written, what it created remo
   assert.equal((await core.listNode()).items.filter((n) => n.metadata?.name?.startsWith('stop-')).length, 0);
 });
 
+test('the footprint and churn profiles run: footprint steps recorded, churned pods measured and removed', async () => {
+  const fp = join(work, 'fp.yaml');
+  writeFileSync(fp, `profile: footprint\nmetadata: { name: fp }\nspec:\n  nodes: { prefix: fp- }\n  sampleEverySeconds: 1\n  phases:\n    - kind: nodesUp\n    - kind: namespaces\n      count: 1\n    - kind: footprint\n      from: 0\n      to: 10\n      step: 5\n      holdSeconds: 3\n    - kind: delete\n      what: deployments\n    - kind: nodesDown\n`);
+  const f = await runCli([...cluster.args, 'run', '--config', fp, '--out', out], { timeoutMs: 300_000 });
+  assert.ok(f.code === 0 || f.code === 3, f.stdout + f.stderr);
+  const fr = JSON.parse(readFileSync(join(runDirOf(f.stdout + f.stderr), 'summary.json'), 'utf8')) as RunRecord;
+  assert.deepEqual(fr.footprint.map((x) => x.pods), [0, 5, 10]);
+  for (const step of fr.footprint) assert.ok((step.rss.runner ?? 0) > 0 && (step.rss.cloudcore ?? 0) > 0, 'RSS of the runner and CloudCore at each step');
+  assert.ok(existsSync(join(runDirOf(f.stdout + f.stderr), 'Footprint.json')));
+
+  const ch = join(work, 'churn.yaml');
+  writeFileSync(ch, `profile: churn\nmetadata: { name: churn }\nspec:\n  nodes: { count: 5, prefix: churn- }\n  phases:\n    - kind: nodesUp\n    - kind: namespaces\n      count: 1\n    - kind: churn\n      podsPerSecond: 2\n      seconds: 6\n      lifetimeSeconds: 3\n    - kind: delete\n      what: pods\n    - kind: nodesDown\n`);
+  const c = await runCli([...cluster.args, 'run', '--config', ch, '--out', out], { timeoutMs: 300_000 });
+  assert.ok(c.code === 0 || c.code === 3, c.stdout + c.stderr);
+  const cr = JSON.parse(readFileSync(join(runDirOf(c.stdout + c.stderr), 'summary.json'), 'utf8')) as RunRecord;
+  assert.ok(cr.sli.podStartup.createdToScheduled.count >= 10, `churned pods: ${cr.sli.podStartup.createdToScheduled.count}`);
+  assert.equal((await core.listPodForAllNamespaces({ labelSelector: `edgemark.io/run=${cr.runId}` })).items.filter((p) => !p.metadata?.deletionTimestamp).length, 0);
+});
+
 test('bad input is refused before anything starts: unknown profile, unknown field, unreachable target', async () => {
   const p = await runCli([...cluster.args, 'run', '--profile', 'densty']);
   assert.equal(p.code, 2);
