@@ -2,7 +2,8 @@
  * bench/density: what a hollow edge node costs, side by side with KubeEdge's
  * own Edgemark (the hollow edgecore of the same release), on a private local
  * control plane. For each step (default 1,000, 2,000, 5,000 nodes) it runs the
- * nodes with `--workers`, gives each node 10 pods, holds a steady window and
+ * nodes with `--workers`, gives each node 10 pods (at most --max-pods in all,
+ * default 10,000: what a 2-core control plane creates in minutes), holds a steady window and
  * samples the runner and every control-plane component from /proc. Before
  * that, on the clean control plane, it runs as many KubeEdge Edgemark
  * instances as asked (each in its own network and mount namespace) with the
@@ -11,7 +12,8 @@
  * Edgemark to ours; and writes JSON with the machine's facts to bench/results/.
  *
  *   node dist/bench/density.js [--steps 1000,2000,5000] [--pods-per-node 10]
- *        [--workers 2] [--peer-count 20] [--steady 60] [--join-rate 200]
+ *        [--max-pods 10000] [--workers 2] [--peer-count 20] [--steady 60]
+ *        [--join-rate 200] [--peer-binary path]
  *
  * Loopback only; every wait is bounded; Ctrl-C stops, writes what was
  * measured (marked partial) and removes what it started.

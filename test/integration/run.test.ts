@@ -48,6 +48,8 @@ const shortPhases = `  phases:
       qps: 20
     - kind: wait
       seconds: 5
+    - kind: scale
+      replicas: 4
     - kind: delete
       what: deployments
     - kind: nodesDown
@@ -87,6 +89,7 @@ test('a short density run writes every artifact; the PerfData JSON matches its s
   for (const f of readdirSync(fastDir).filter((x) => /^[A-Z].*\.json$/.test(x))) perfDataSchema.parse(JSON.parse(readFileSync(join(fastDir, f), 'utf8')));
   const rec = JSON.parse(readFileSync(join(fastDir, 'summary.json'), 'utf8')) as RunRecord;
   assert.equal(rec.partial, false);
+  assert.deepEqual(rec.phases.map((p) => p.kind), ['nodesUp', 'namespaces', 'deployments', 'wait', 'scale', 'delete', 'nodesDown']);
   assert.equal(rec.sli.podStartup.createdToRunningSeen.count, 20);
   assert.equal(rec.sli.delivery.cloudToEdge.count, 20, 'every pod was traced at the edge');
   assert.equal(rec.sli.delivery.lost, 0);
