@@ -89,16 +89,17 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
   const bounded = (ms: number) => Math.max(1000, Math.min(ms, deadline - Date.now()));
   const abortedOrLate = () => signal.aborted || Date.now() > deadline;
 
-  const until = async (what: string, fn: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 1000) => {
+  const until = async (whatOf: string | (() => string), fn: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 1000) => {
+    const what = () => (typeof whatOf === 'string' ? whatOf : whatOf());
     const end = Date.now() + bounded(timeoutMs);
     let lastLog = Date.now();
     for (;;) {
-      if (signal.aborted) throw new EdgemarkError('EM_INTERRUPTED', `[run] interrupted while waiting for ${what}`);
+      if (signal.aborted) throw new EdgemarkError('EM_INTERRUPTED', `[run] interrupted while waiting for ${what()}`);
       if (await fn()) return;
-      if (Date.now() > end) throw new EdgemarkError('EM_RUN_TIMEOUT', `[run] timed out waiting for ${what}`, 'raise spec.timeoutSeconds, or lower the load');
+      if (Date.now() > end) throw new EdgemarkError('EM_RUN_TIMEOUT', `[run] timed out waiting for ${what()}`, 'raise spec.timeoutSeconds, or lower the load');
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now();
-        log.info(`  ... waiting for ${what} (${formatDuration(Date.now() - started)})`);
+        log.info(`  ... waiting for ${what()} (${formatDuration(Date.now() - started)})`);
       }
       await sleep(everyMs, undefined, { signal }).catch(() => undefined);
     }
@@ -126,10 +127,12 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
   const untilAvailable = async (what: string, stallMs = 120_000) => {
     let best = -1;
     let since = Date.now();
-    await until(what, async () => {
+    let want = 0;
+    let have = 0;
+    await until(() => `${what}: ${have}/${want} pods available`, async () => {
       const ds = await deploymentsOfRun();
-      const want = ds.reduce((a, d) => a + (d.spec?.replicas ?? 0), 0);
-      const have = ds.reduce((a, d) => a + Math.min(d.status?.availableReplicas ?? 0, d.spec?.replicas ?? 0), 0);
+      want = ds.reduce((a, d) => a + (d.spec?.replicas ?? 0), 0);
+      have = ds.reduce((a, d) => a + Math.min(d.status?.availableReplicas ?? 0, d.spec?.replicas ?? 0), 0);
       if (have > best) {
         best = have;
         since = Date.now();
@@ -181,7 +184,7 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
       void exited.then(() => {
         if (!stopping) failure ??= `the runner exited early (see ${join(dir, 'runner.log')})`;
       });
-      await until(`${n.count} nodes Ready`, () => {
+      await until(() => `${n.count} nodes Ready: ${nodes.readyCount()} so far`, () => {
         if (failure) throw new EdgemarkError('EM_RUNNER_FAILED', `[run] ${failure}`);
         return nodes.readyCount() >= n.count;
       }, 120_000 + (n.count / n.joinRate) * 3000);
