@@ -8,6 +8,31 @@ import { request } from 'node:https';
 import { groupCpuSeconds, groupRssBytes, processTree } from '../measure/procsample.js';
 import { k8s } from '../kube/client.js';
 
+// ---------- watches ----------
+
+interface Watching {
+  stop(): void;
+}
+
+/** A watch that picks up again when the apiserver ends it (timeouts, restarts), until stopped. */
+async function keepWatching<T>(kc: k8s.KubeConfig, path: string, query: Record<string, string>, onEvent: (type: string, obj: T) => void): Promise<Watching> {
+  const watch = new k8s.Watch(kc);
+  let req: { abort(): void } | undefined;
+  let stopped = false;
+  const begin = async (): Promise<void> => {
+    req = await watch.watch(path, query, onEvent, () => {
+      if (!stopped) setTimeout(() => void begin().catch(() => undefined), 500);
+    });
+  };
+  await begin();
+  return {
+    stop() {
+      stopped = true;
+      req?.abort();
+    },
+  };
+}
+
 // ---------- pods ----------
 
 export interface PodTimes {
@@ -30,25 +55,12 @@ export interface PodTimes {
 /** One watch over the run's pods (label edgemark.io/run=<id>), all namespaces. */
 export class PodTimeline {
   readonly pods = new Map<string, PodTimes>();
-  private req: { abort(): void } | undefined;
-  private stopped = false;
+  private watching: Watching | undefined;
 
   constructor(private readonly kc: k8s.KubeConfig, private readonly runId: string) {}
 
   async start(): Promise<void> {
-    const watch = new k8s.Watch(this.kc);
-    const begin = async (): Promise<void> => {
-      this.req = await watch.watch(
-        '/api/v1/pods',
-        { labelSelector: `edgemark.io/run=${this.runId}` },
-        (type: string, pod: k8s.V1Pod) => this.observe(type, pod, Date.now()),
-        () => {
-          // Watches end (timeouts, apiserver restarts): pick up again while running.
-          if (!this.stopped) setTimeout(() => void begin().catch(() => undefined), 500);
-        },
-      );
-    };
-    await begin();
+    this.watching = await keepWatching(this.kc, '/api/v1/pods', { labelSelector: `edgemark.io/run=${this.runId}` }, (type, pod: k8s.V1Pod) => this.observe(type, pod, Date.now()));
   }
 
   observe(type: string, pod: k8s.V1Pod, now: number): void {
@@ -74,9 +86,13 @@ export class PodTimeline {
     if (ready && t.runningSeen === undefined) t.runningSeen = now;
   }
 
+  /** Created to Running seen by the watch, ms, of every pod that got there. */
+  startupLatencies(): number[] {
+    return [...this.pods.values()].filter((p) => p.runningSeen !== undefined).map((p) => p.runningSeen! - p.created);
+  }
+
   stop(): void {
-    this.stopped = true;
-    this.req?.abort();
+    this.watching?.stop();
   }
 }
 
@@ -93,24 +109,12 @@ export interface NodeTimes {
 
 export class NodeTimeline {
   readonly nodes = new Map<string, NodeTimes>();
-  private req: { abort(): void } | undefined;
-  private stopped = false;
+  private watching: Watching | undefined;
 
   constructor(private readonly kc: k8s.KubeConfig, private readonly prefix: string) {}
 
   async start(): Promise<void> {
-    const watch = new k8s.Watch(this.kc);
-    const begin = async (): Promise<void> => {
-      this.req = await watch.watch(
-        '/api/v1/nodes',
-        {},
-        (type: string, node: k8s.V1Node) => this.observe(type, node, Date.now()),
-        () => {
-          if (!this.stopped) setTimeout(() => void begin().catch(() => undefined), 500);
-        },
-      );
-    };
-    await begin();
+    this.watching = await keepWatching(this.kc, '/api/v1/nodes', {}, (type, node: k8s.V1Node) => this.observe(type, node, Date.now()));
   }
 
   observe(type: string, node: k8s.V1Node, now: number): void {
@@ -134,8 +138,7 @@ export class NodeTimeline {
   }
 
   stop(): void {
-    this.stopped = true;
-    this.req?.abort();
+    this.watching?.stop();
   }
 }
 
@@ -290,12 +293,16 @@ export async function apiserverGet(kc: k8s.KubeConfig, path: string): Promise<st
 
 /** Nearest-rank percentile of numbers (sorted or not). */
 export function pct(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * s.length);
-  return s[Math.min(s.length, Math.max(1, rank)) - 1]!;
+  return rank([...values].sort((a, b) => a - b), p);
+}
+
+function rank(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const r = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, r)) - 1]!;
 }
 
 export function summarize(values: number[]): { count: number; p50: number; p90: number; p99: number; max: number } {
-  return { count: values.length, p50: pct(values, 50), p90: pct(values, 90), p99: pct(values, 99), max: values.length ? values.reduce((a, b) => Math.max(a, b), -Infinity) : Number.NaN };
+  const s = [...values].sort((a, b) => a - b);
+  return { count: s.length, p50: rank(s, 50), p90: rank(s, 90), p99: rank(s, 99), max: s.length ? s[s.length - 1]! : Number.NaN };
 }
