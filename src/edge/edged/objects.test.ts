@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { reconnectDelay, defaultTimings } from '../timings.js';
-import { conditionsDiffer, defaultNodeProfile, formatBytes, fullStatusPatch, heartbeatPatch, initialNode, microTime, newLease } from './objects.js';
+import { conditionsDiffer, defaultNodeProfile, binaryQuantity, fullStatusPatch, heartbeatPatch, initialNode, microTime, newLease } from './objects.js';
 
 const id = { name: 'n1', ip: '10.128.0.1', machineId: 'm'.repeat(32), bootId: 'b', podCidrPrefix: '10.0.1' };
 
@@ -49,10 +49,10 @@ test('reconnect backoff grows, caps and jitters within bounds', () => {
 });
 
 test('bytes print in canonical binary form', () => {
-  assert.equal(formatBytes(4 * 1024 ** 3), '4Gi');
-  assert.equal(formatBytes(1536 * 1024), '1536Ki');
-  assert.equal(formatBytes(1000), '1000');
-  assert.equal(formatBytes(0), '0');
+  assert.equal(binaryQuantity(4 * 1024 ** 3), '4Gi');
+  assert.equal(binaryQuantity(1536 * 1024), '1536Ki');
+  assert.equal(binaryQuantity(1000), '1000');
+  assert.equal(binaryQuantity(0), '0');
 });
 
 test('conditions in full when the API shows something else (e.g. Unknown from the node lifecycle controller)', () => {

@@ -84,18 +84,28 @@ export function resources(p: NodeProfile): Record<string, string> {
 export const reservedMemoryBytes = 100 * 1024 ** 2;
 export const reservedEphemeralFraction = 0.1;
 
-/** Allocatable as edged reports it: capacity less the memory reserve and the ephemeral-storage eviction share. */
+const allocatableOf = new WeakMap<NodeProfile, Record<string, string>>();
+
+/**
+ * Allocatable as edged reports it: capacity less the memory reserve and the
+ * ephemeral-storage eviction share. Profiles are shared and never change, so
+ * it is computed once per profile (pod admission asks for it on every pod).
+ */
 export function allocatable(p: NodeProfile): Record<string, string> {
-  const r = resources(p);
-  return {
-    ...r,
-    memory: formatBytes(Math.max(0, parseQuantity(p.memory) - reservedMemoryBytes)),
-    'ephemeral-storage': formatBytes(Math.floor(parseQuantity(p.ephemeralStorage) * (1 - reservedEphemeralFraction))),
-  };
+  let a = allocatableOf.get(p);
+  if (!a) {
+    a = {
+      ...resources(p),
+      memory: binaryQuantity(Math.max(0, parseQuantity(p.memory) - reservedMemoryBytes)),
+      'ephemeral-storage': binaryQuantity(Math.floor(parseQuantity(p.ephemeralStorage) * (1 - reservedEphemeralFraction))),
+    };
+    allocatableOf.set(p, a);
+  }
+  return a;
 }
 
 /** Bytes in Kubernetes' canonical binary form: the largest power-of-1024 suffix that divides exactly. */
-export function formatBytes(n: number): string {
+export function binaryQuantity(n: number): string {
   const suffixes = ['Ei', 'Pi', 'Ti', 'Gi', 'Mi', 'Ki'];
   for (let i = 0; i < suffixes.length; i++) {
     const f = 1024 ** (6 - i);
@@ -159,11 +169,13 @@ export function initialNode(p: NodeProfile, id: NodeIdentity, now: Date) {
  */
 export function heartbeatPatch(now: Date): string {
   const ts = rfc3339(now);
+  return conditionsPatch(conditionTypes.map((type) => ({ lastHeartbeatTime: ts, type })));
+}
+
+/** A strategic-merge patch of the node's conditions, in their stable order. */
+function conditionsPatch(conditions: object[]): string {
   return JSON.stringify({
-    status: {
-      $setElementOrder$conditions: conditionTypes.map((type) => ({ type })),
-      conditions: conditionTypes.map((type) => ({ lastHeartbeatTime: ts, type })),
-    },
+    status: { $setElementOrder$conditions: conditionTypes.map((type) => ({ type })), conditions },
   }).replace('$setElementOrder$conditions', '$setElementOrder/conditions');
 }
 
@@ -173,12 +185,7 @@ export function heartbeatPatch(now: Date): string {
  * controller marked it Unknown): every condition in full.
  */
 export function fullStatusPatch(now: Date, since: Date): string {
-  return JSON.stringify({
-    status: {
-      $setElementOrder$conditions: conditionTypes.map((type) => ({ type })),
-      conditions: nodeConditions(rfc3339(now), rfc3339(since)),
-    },
-  }).replace('$setElementOrder$conditions', '$setElementOrder/conditions');
+  return conditionsPatch(nodeConditions(rfc3339(now), rfc3339(since)));
 }
 
 interface NodeWithConditions {
