@@ -18,7 +18,6 @@ import { ephemeralPorts, openFileLimit, planCapacity, runFleet, sourceAddressOf,
 import { slicePlan, startWorkers } from '../fleet/workers.js';
 import { k8s, loadKubeConfig } from '../kube/client.js';
 import { parseToken } from '../transport/token.js';
-import { StageEngine } from '../lifecycle/engine.js';
 import { loadLifecycles } from '../lifecycle/schema.js';
 import { packageRoot } from '../core/paths.js';
 import { cliContext, interruptible, parsePositiveInt } from './context.js';
@@ -143,7 +142,8 @@ async function readLocalToken(kubeconfig: string): Promise<string> {
 
 async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promise<FleetSummary> {
   // Bad stage files are refused before anything starts.
-  const stages = new StageEngine(loadLifecycles([join(packageRoot(), 'stages'), ...(opts.stages ?? [])]));
+  // (Each runner process compiles them again into its StageEngine: runFleet.)
+  loadLifecycles([join(packageRoot(), 'stages'), ...(opts.stages ?? [])]);
   const local = readState(stateDir);
   const websocket = opts.cloudcore ?? (local ? `127.0.0.1:${local.ports.cloudhubWebsocket}` : undefined);
   if (!websocket) {
@@ -185,7 +185,6 @@ async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promis
   const plan: RunPlan = {
     count: opts.count,
     firstIndex: 0,
-    total: opts.count,
     prefix: opts.prefix,
     websocket,
     https,

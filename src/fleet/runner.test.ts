@@ -32,7 +32,7 @@ test('beyond 25,000 connections per target, loopback runs spread source addresse
 });
 
 const plan: RunPlan = {
-  count: 10, firstIndex: 0, total: 10, prefix: 'p-', websocket: '127.0.0.1:10000', https: 'https://127.0.0.1:10002', token: 't',
+  count: 10, firstIndex: 0, prefix: 'p-', websocket: '127.0.0.1:10000', https: 'https://127.0.0.1:10002', token: 't',
   joinRate: 90, certDir: '/c', storePath: '/d/edge.db', stagePaths: [], profile: defaultNodeProfile, timings: defaultTimings, perSourceAddress: 0,
 };
 

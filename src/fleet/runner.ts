@@ -22,8 +22,6 @@ export interface RunPlan {
   firstIndex: number;
   /** Global index step between this slice's nodes (K with K workers). */
   stride?: number;
-  /** Nodes of the whole run (for source-address spreading and messages). */
-  total: number;
   prefix: string;
   websocket: string;
   https: string;

@@ -55,20 +55,17 @@ export interface GroupUsage {
 export async function sampleGroups(groups: Record<string, () => number[]>, windowMs: number, everyMs = 5000): Promise<Record<string, GroupUsage>> {
   const names = Object.keys(groups);
   const t0 = Date.now();
-  const cpu0 = Object.fromEntries(names.map((n) => [n, groupCpuSeconds(groups[n]!())]));
+  const cpu = new GroupSampler(groups);
   const rss: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   while (Date.now() - t0 < windowMs) {
     for (const n of names) rss[n]!.push(groupRssBytes(groups[n]!()));
     await new Promise((r) => setTimeout(r, Math.min(everyMs, Math.max(0, windowMs - (Date.now() - t0)))));
   }
-  const secs = (Date.now() - t0) / 1000;
+  const used = cpu.read();
   const out: Record<string, GroupUsage> = {};
   for (const n of names) {
     const list = rss[n]!.length ? rss[n]! : [groupRssBytes(groups[n]!())];
-    out[n] = {
-      cores: Math.max(0, (groupCpuSeconds(groups[n]!()) - cpu0[n]!) / secs),
-      rssBytes: list.reduce((a, b) => a + b, 0) / list.length,
-    };
+    out[n] = { cores: used[n]!.cores, rssBytes: list.reduce((a, b) => a + b, 0) / list.length };
   }
   return out;
 }
