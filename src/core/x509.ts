@@ -5,6 +5,7 @@
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { certSha256Hex, toPem } from './pem.js';
 import { createHash, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -55,10 +56,6 @@ function pkcs8ToSec1(pkcs8: Buffer): Buffer {
   });
 }
 
-export function toPem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
 
 export interface Issued {
   cert: x509.X509Certificate;
@@ -150,8 +147,6 @@ export async function issueLeaf(ca: Issued, o: LeafOptions): Promise<Issued> {
 }
 
 /** Lowercase hex SHA-256 of a certificate's DER bytes (KubeEdge's CA hash). */
-export function certSha256Hex(der: ArrayBuffer | Buffer): string {
-  return createHash('sha256').update(Buffer.from(der as ArrayBuffer)).digest('hex');
-}
 
 export { x509 };
+export { certSha256Hex, toPem };

@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgemarkError, errnoCode } from '../core/errors.js';
 import { httpGet } from '../core/http.js';
-import { certSha256Hex, generateKeyPair, toPem, x509, ecdsa } from '../core/x509.js';
+import { certSha256Hex, toPem } from '../core/pem.js';
+import { edgeSubject, makeCsr } from './csr.js';
 import { writePublic, writeSecret } from '../core/files.js';
 import type { JoinToken } from './token.js';
 
@@ -69,23 +70,13 @@ function caContext(ca: CloudCa): SecureContext {
   return c;
 }
 
-/** The CSR subject edgecore sends; only CN and O are copied into the certificate. */
-export function csrSubject(nodeName: string): string {
-  return `C=CN, ST=Zhejiang, L=Hangzhou, O=system:nodes, CN=system:node:${nodeName}`;
-}
-
 export async function requestEdgeCertificate(
   httpsBase: string,
   ca: CloudCa,
   token: JoinToken,
   nodeName: string,
 ): Promise<EdgeIdentity> {
-  const key = await generateKeyPair();
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: csrSubject(nodeName),
-    keys: key.keys,
-    signingAlgorithm: ecdsa,
-  });
+  const { privateKey, csr } = makeCsr(edgeSubject(nodeName));
   let res;
   try {
     // Each node makes its own TLS connection, as each edgecore does; only the
@@ -94,7 +85,7 @@ export async function requestEdgeCertificate(
       secureContext: caContext(ca),
       verify: true,
       headers: { Authorization: `Bearer ${token.jwt}`, NodeName: nodeName },
-      body: Buffer.from(csr.rawData),
+      body: csr,
       timeoutMs: 30_000,
     });
   } catch (err) {
@@ -112,8 +103,8 @@ export async function requestEdgeCertificate(
     throw new EdgemarkError('EM_CERT_REQUEST', `[bootstrap] ${httpsBase}/edge.crt answered ${res.status} for node ${nodeName}: ${res.body.toString('utf8').slice(0, 200)}`);
   }
   const certPem = toPem('CERTIFICATE', res.body);
-  const cert = new X509Certificate(certPem);
-  return { certPem, keyPem: toPem('EC PRIVATE KEY', key.sec1Der), notAfter: new Date(cert.validTo) };
+  const cert = new X509Certificate(res.body);
+  return { certPem, keyPem: privateKey.export({ type: 'sec1', format: 'pem' }) as string, notAfter: new Date(cert.validTo) };
 }
 
 /** Per-node certificates on disk: <dir>/<node>.crt and <node>.key (0600). */
