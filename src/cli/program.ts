@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The `edgemark` command: wires flags to verbs and prints errors with their
  * code and fix. Verbs live in their own files.
@@ -13,7 +12,6 @@ import { registerCluster } from './cluster.js';
 import { registerNodes } from './nodes.js';
 import { registerSetup } from './setup.js';
 import { registerRun } from './run.js';
-import { isWorker, workerMain } from '../fleet/workers.js';
 
 function version(): string {
   try {
@@ -40,7 +38,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -53,11 +51,4 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${redact(formatError(err))}\n`);
     return typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : 1;
   }
-}
-
-if (isWorker) {
-  // A worker process of `nodes run --workers K`: it takes its orders over IPC.
-  await workerMain();
-} else {
-  process.exitCode = await main(process.argv);
 }
