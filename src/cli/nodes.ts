@@ -289,6 +289,12 @@ function liveLine(s: FleetSummary): string {
 function printSummary(log: Logger, s: FleetSummary): void {
   log.info(`summary after ${formatDuration(s.durationMs)}:`);
   log.info(`  nodes ${s.nodes}, started ${s.started}; ready at least once ${s.joined} (${s.joinRatePerSec}/s over ${formatDuration(s.joinDurationMs)})`);
+  if (s.connected > 0) {
+    log.info(
+      `  connected at least once ${s.connected} (${s.connectRatePerSec}/s over ${formatDuration(s.connectDurationMs)}; ` +
+        `runner CPU until then ${(s.connectCpuMs / s.connected).toFixed(1)} ms per node)`,
+    );
+  }
   log.info(`  at stop: ${nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`).join(', ')}`);
   log.info(`  reconnects ${s.reconnects}; messages in ${s.messagesIn}, out ${s.messagesOut}`);
   log.info(`  pods: running ${s.pods.running}, admitted ${s.pods.admitted}, rejected ${s.pods.rejected}`);

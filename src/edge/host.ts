@@ -30,6 +30,8 @@ export interface FleetEvents {
   messageIn(m: BeehiveMessage): void;
   messageOut(m: BeehiveMessage): void;
   reconnected(node: NodeHost): void;
+  /** The node's first websocket is open: the runner's side of its join is done. */
+  firstConnect?(node: NodeHost): void;
   /** A pod milestone at the edge (for delivery latency), when tracing is on. */
   podTrace?(uid: string, event: 'admitted' | 'running-sent' | 'duplicate-insert'): void;
   /** A dial (bootstrap included) began (+1) or ended (-1): the fleet caps how many run at once. */

@@ -61,6 +61,15 @@ export interface FleetSummary {
   nodes: number;
   states: Record<NodeState, number>;
   started: number;
+  /**
+   * Nodes whose websocket opened at least once (certificate bootstrap, TLS and
+   * upgrade done: the runner's side of a join), how fast, and the runner's CPU
+   * from its start until the last of them (ms, every process of the runner).
+   */
+  connected: number;
+  connectDurationMs: number;
+  connectRatePerSec: number;
+  connectCpuMs: number;
   /** Nodes that reached Ready at least once, and how fast they did. */
   joined: number;
   joinDurationMs: number;
@@ -99,6 +108,10 @@ export class Fleet implements FleetEvents {
   private readonly startedAt = Date.now();
   private firstReadyAt = new Map<string, number>();
   reconnects = 0;
+  private connectedOnce = 0;
+  private lastFirstConnectAt = 0;
+  private readonly cpuAtStart = process.cpuUsage();
+  private connectCpuMs = 0;
   /** Dials in flight (bootstrap included). */
   inFlightDials = 0;
   readonly errors = new Map<string, number>();
@@ -283,6 +296,13 @@ export class Fleet implements FleetEvents {
     this.reconnects++;
   }
 
+  firstConnect(_node: NodeHost): void {
+    this.connectedOnce++;
+    this.lastFirstConnectAt = Date.now();
+    const c = process.cpuUsage(this.cpuAtStart);
+    this.connectCpuMs = (c.user + c.system) / 1000;
+  }
+
   changed(node: NodeHost): void {
     const n = node as HollowEdgeNode;
     if (n.state === 'ready') {
@@ -353,9 +373,13 @@ export class Fleet implements FleetEvents {
       nodes: this.o.count,
       states: this.counts(),
       started: this.nodes.length,
+      connected: this.connectedOnce,
+      connectDurationMs: this.connectedOnce ? this.lastFirstConnectAt - this.startedAt : 0,
+      connectRatePerSec: rate(this.connectedOnce, this.lastFirstConnectAt - this.startedAt),
+      connectCpuMs: Math.round(this.connectCpuMs),
       joined: readyTimes.length,
       joinDurationMs,
-      joinRatePerSec: joinDurationMs > 0 ? Math.round((readyTimes.length / joinDurationMs) * 1000 * 10) / 10 : 0,
+      joinRatePerSec: rate(readyTimes.length, joinDurationMs),
       reconnects: this.reconnects,
       errors: Object.fromEntries(this.errors),
       messagesIn: this.messagesIn,
@@ -375,6 +399,11 @@ export class Fleet implements FleetEvents {
       ...(this.fatal ? { fatal: { code: this.fatal.code, message: this.fatal.message } } : {}),
     };
   }
+}
+
+/** Events per second over a duration in ms, one decimal; 0 for no time. */
+export function rate(count: number, ms: number): number {
+  return ms > 0 ? Math.round((count / ms) * 10_000) / 10 : 0;
 }
 
 const LOOP_RESOLUTION_MS = 10;

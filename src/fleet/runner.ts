@@ -14,7 +14,7 @@ import type { EdgeTimings } from '../edge/timings.js';
 import { StageEngine } from '../lifecycle/engine.js';
 import { loadLifecycles } from '../lifecycle/schema.js';
 import { parseToken } from '../transport/token.js';
-import { Fleet, nodeStates, type FleetSummary } from './fleet.js';
+import { Fleet, nodeStates, rate, type FleetSummary } from './fleet.js';
 
 export interface RunPlan {
   /** Nodes of this slice, and the global index of its first. */
@@ -164,14 +164,20 @@ export function mergeSummaries(list: FleetSummary[]): FleetSummary {
   };
   const joined = sum((s) => s.joined);
   const joinDurationMs = max((s) => s.joinDurationMs);
+  const connected = sum((s) => s.connected);
+  const connectDurationMs = max((s) => s.connectDurationMs);
   const fatal = list.find((s) => s.fatal)?.fatal;
   return {
     nodes: sum((s) => s.nodes),
     states: Object.fromEntries(nodeStates.map((k) => [k, sum((s) => s.states[k])])) as FleetSummary['states'],
     started: sum((s) => s.started),
+    connected,
+    connectDurationMs,
+    connectRatePerSec: rate(connected, connectDurationMs),
+    connectCpuMs: sum((s) => s.connectCpuMs),
     joined,
     joinDurationMs,
-    joinRatePerSec: joinDurationMs > 0 ? Math.round((joined / joinDurationMs) * 10_000) / 10 : 0,
+    joinRatePerSec: rate(joined, joinDurationMs),
     reconnects: sum((s) => s.reconnects),
     errors: addMaps((s) => s.errors),
     messagesIn: sum((s) => s.messagesIn),

@@ -99,6 +99,7 @@ export class EdgeHub implements FrameSink {
     this.attempt = 0;
     this.connects++;
     if (this.everConnected) this.d.host.fleet.events.reconnected(this.d.host);
+    else this.d.host.fleet.events.firstConnect?.(this.d.host);
     this.everConnected = true;
     this.sendKeepalive();
     this.d.onConnected();
