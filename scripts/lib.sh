@@ -17,7 +17,8 @@ install_and_build() {
   require_node
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "==> npm ci"
-    npm ci --no-audit --no-fund
+    # better-sqlite3 compiles from source (about a minute): no prebuilt binary is fetched.
+    npm_config_build_from_source=true npm ci --no-audit --no-fund
   fi
   echo "==> tsc"
   npm run --silent build
