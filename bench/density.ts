@@ -96,9 +96,14 @@ interface StepResult {
   joinRatePerSec: number;
   /** Nodes that joined in this step (not reloaded from an earlier one). */
   newNodes: number;
-  /** Runner CPU per joining node during the join phase, and what one core could join per second at that cost. */
+  /** Runner CPU per joining node during the join phase (gross: the work of nodes already joined included), and what one core could join per second at that cost. */
   runnerCpuPerJoinMs?: number;
   runnerJoinsPerCoreSecond?: number;
+  /** The same net of the steady-state CPU of the nodes already Ready (node-seconds of the join phase x steady CPU per node). */
+  runnerNetCpuPerJoinMs?: number;
+  /** Runner side of the join (bootstrap, TLS, websocket open): nodes connected per second, and the runner's CPU per node until the last one connected (the runner's own summary). */
+  connectRatePerSec?: number;
+  runnerCpuPerConnectMs?: number;
   /** CPU (cores) of each process group during the join phase: the busiest names the bottleneck. */
   joinPhaseCores: Record<string, number>;
   podsRunningSeconds: number;
@@ -134,7 +139,7 @@ const facts = {
   go: goVersion(),
   openFileLimit: /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1],
   versions: Object.fromEntries(Object.entries(resolvePins({})).map(([k, p]) => [k, p.version])),
-  settings: { steps, podsPerNode, maxPods, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, peerBinary: values['peer-binary'] ?? 'edgemark setup --peers' },
+  settings: { steps, podsPerNode, maxPods, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, peerBinary: values['peer-binary'] ?? 'edgemark-startfix of edgemark setup --peers' },
 };
 
 log(`private control plane (node limit ${maxNodes}) in ${stateDir}; runner logs in ${logDir}`);
@@ -245,8 +250,16 @@ async function ourStep(n: number): Promise<void> {
   const newNodes = n - (results.filter((r) => r.implementation === 'edgemark').at(-1)?.nodes ?? 0);
   const joinSampler = new GroupSampler({ runner: () => processTree(rootPid), ...componentGroups });
   try {
+    // Node-seconds of Ready nodes during the join phase, to separate their steady work from the joins'.
+    let nodeSeconds = 0;
+    let lastAt = Date.now();
+    let lastJoined = 0;
     const joined = await until(`${n} nodes Ready`, async () => {
       const s = readSummary(summaryFile);
+      const now = Date.now();
+      nodeSeconds += (lastJoined * (now - lastAt)) / 1000;
+      lastAt = now;
+      lastJoined = s?.joined ?? lastJoined;
       return s && s.joined >= n ? s : undefined;
     }, 120_000 + (n / 10) * 1000);
     const joinCpu = joinSampler.read();
@@ -276,9 +289,14 @@ async function ourStep(n: number): Promise<void> {
     const usage = await sampleGroups({ runner: () => processTree(rootPid), ...componentGroups }, steadyMs);
     const s = readSummary(summaryFile)!;
     const { runner: r, ...cp } = usage;
+    const netCpuPerJoinMs = ((joinCpu.runner!.cpuSeconds - (r!.cores / n) * nodeSeconds) / newNodes) * 1000;
+    log(`  join phase net of the Ready nodes' steady work (${Math.round(nodeSeconds)} node-seconds): ${netCpuPerJoinMs.toFixed(1)} ms per new node`);
     results.push(perNode({
       implementation: 'edgemark', nodes: n, pods, processes: processTree(rootPid).length, joinSeconds,
       joinRatePerSec: joined.joinRatePerSec, newNodes, runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
+      runnerNetCpuPerJoinMs: Math.round(netCpuPerJoinMs * 10) / 10,
+      connectRatePerSec: joined.connectRatePerSec,
+      runnerCpuPerConnectMs: joined.connected ? Math.round((joined.connectCpuMs / joined.connected) * 10) / 10 : undefined,
       runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: Object.fromEntries(Object.entries(joinCpu).map(([k, v]) => [k, Math.round(v.cores * 100) / 100])), podsRunningSeconds, runner: r!, eventLoopLagP99Ms: s.eventLoopLagMs.p99, ackLatencyP99Ms: s.ackLatencyMs.p99, controlPlane: cp,
     }));
     log(`  runner ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB; lag p99 ${s.eventLoopLagMs.p99} ms`);
@@ -291,7 +309,7 @@ async function ourStep(n: number): Promise<void> {
 async function peerStep(count: number): Promise<void> {
   const binary = values['peer-binary'] ?? findEdgemarkBinary(defaultCacheDir());
   if (!binary) {
-    log("KubeEdge's edgemark is not built: run `edgemark setup --peers`; skipping the peer");
+    log("KubeEdge's edgemark (edgemark-startfix) is not built: run `edgemark setup --peers`; skipping the peer");
     return;
   }
   const label = 'ke-peer';
@@ -346,12 +364,13 @@ function table(): string {
   const ours = results.filter((r) => r.implementation === 'edgemark');
   const theirs = results.find((r) => r.implementation === 'kubeedge-edgemark');
   const lines = [
-    '| implementation | nodes | pods | RSS per node | CPU per node (millicores) | nodes per core | join rate (/s) | runner CPU per join | joins per core-second | event-loop lag p99 |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| implementation | nodes | pods | RSS per node | CPU per node (millicores) | nodes per core | Ready per s | connected per s | runner CPU per join (gross / net) | joins per core-second (net) | event-loop lag p99 |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of results) {
+    const net = r.runnerNetCpuPerJoinMs ?? r.runnerCpuPerJoinMs;
     lines.push(
-      `| ${r.implementation} | ${r.nodes} | ${r.pods} | ${r.rssPerNodeKiB} KiB | ${(r.coresPerNode * 1000).toFixed(3)} | ${r.nodesPerCore} | ${r.joinRatePerSec} | ${r.runnerCpuPerJoinMs ?? '-'} ms | ${r.runnerJoinsPerCoreSecond ?? '-'} | ${r.eventLoopLagP99Ms !== undefined ? `${r.eventLoopLagP99Ms} ms` : 'n/a'} |`,
+      `| ${r.implementation} | ${r.nodes} | ${r.pods} | ${r.rssPerNodeKiB} KiB | ${(r.coresPerNode * 1000).toFixed(3)} | ${r.nodesPerCore} | ${r.joinRatePerSec} | ${r.connectRatePerSec ?? '-'} | ${r.runnerCpuPerJoinMs ?? '-'} / ${net ?? '-'} ms | ${net ? Math.round(1000 / net) : '-'} | ${r.eventLoopLagP99Ms !== undefined ? `${r.eventLoopLagP99Ms} ms` : 'n/a'} |`,
     );
   }
   if (ours.length >= 2) {
@@ -364,7 +383,7 @@ function table(): string {
     lines.push(
       '',
       `KubeEdge edgemark / edgemark (at ${big.nodes} nodes): RSS per node x${(theirs.rssPerNodeKiB / big.rssPerNodeKiB).toFixed(1)}, ` +
-        `CPU per node x${(theirs.coresPerNode / big.coresPerNode).toFixed(1)}, runner CPU per join x${((theirs.runnerCpuPerJoinMs ?? 0) / (ours[0]!.runnerCpuPerJoinMs ?? 1)).toFixed(1)}, ` +
+        `CPU per node x${(theirs.coresPerNode / big.coresPerNode).toFixed(1)}, runner CPU per join x${((theirs.runnerCpuPerJoinMs ?? 0) / (ours[0]!.runnerCpuPerJoinMs ?? 1)).toFixed(1)} (gross, at ${ours[0]!.nodes}), ` +
         `observed join rate: ours x${(ours[0]!.joinRatePerSec / theirs.joinRatePerSec).toFixed(1)}`,
     );
   }

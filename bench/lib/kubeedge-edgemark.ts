@@ -37,9 +37,10 @@
  * TracerProvider (nil dereference in NewMainKubelet, kubelet.go:494) and the
  * Pod/NodeStartupLatencyTracker (nil dereference in registerWithAPIServer), and
  * it registers the modules before dao.Init (metamanager's MetaService keeps a nil
- * *gorm.DB). A start that dies this way fails with that explanation. Any binary
- * with edgemark's flags works here, e.g. one built from the same KubeEdge
- * packages with those three things set.
+ * *gorm.DB). A start that dies this way fails with that explanation.
+ * `edgemark setup --peers` therefore also builds `edgemark-startfix`: the same
+ * package with those three things set (a go build overlay, see
+ * src/cluster/pins.ts). Any binary with edgemark's flags works here.
  *
  * Every process started here (edgemark, the in-namespace forwarders and their
  * per-connection children, the host forwarders) runs in a process group of its
@@ -99,11 +100,14 @@ const START_TIMEOUT_MS = 20_000;
 const HTTPS_IDLE_S = 30;
 
 /**
- * The edgemark binary of KubeEdge v1.23.1 built by `edgemark setup --peers`:
- * `<cacheDir>/bin/kubeedge-v1.23.1-peers-<key>/edgemark` (the newest one when
- * several keys exist; half-built `.tmp-*` directories are skipped).
+ * An edgemark binary of KubeEdge v1.23.1 built by `edgemark setup --peers`:
+ * `<cacheDir>/bin/kubeedge-v1.23.1-peers-<key>/<name>` (the newest one when
+ * several keys exist; half-built `.tmp-*` directories are skipped). `edgemark`
+ * is the release as published (it panics at start, see above);
+ * `edgemark-startfix` is the same package with the three initialisations added
+ * (src/cluster/pins.ts, edgemarkStartFix), which is what the benchmark runs.
  */
-export function findEdgemarkBinary(cacheDir: string): string | undefined {
+export function findEdgemarkBinary(cacheDir: string, name: 'edgemark' | 'edgemark-startfix' = 'edgemark-startfix'): string | undefined {
   const binDir = join(cacheDir, 'bin');
   let entries: string[];
   try {
@@ -113,7 +117,7 @@ export function findEdgemarkBinary(cacheDir: string): string | undefined {
   }
   const found = entries
     .filter((e) => /^kubeedge-v1\.23\.1-peers-[0-9a-f]+$/.test(e))
-    .map((e) => join(binDir, e, 'edgemark'))
+    .map((e) => join(binDir, e, name))
     .filter((p) => isExecutable(p))
     .map((p) => ({ p, mtime: statSync(p).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime);

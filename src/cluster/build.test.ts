@@ -52,5 +52,19 @@ test('the cache key changes with the Go version and the part; peers are kept apa
   assert.notEqual(core, targetKey({ pin, part: 'core' }, { ...go, version: 'go1.26.9', patch: 9 }));
   assert.notEqual(core, targetKey({ pin, part: 'peers' }, go));
   assert.deepEqual(targetBinaries({ pin, part: 'core' }).map((b) => b.name), ['cloudcore']);
-  assert.deepEqual(targetBinaries({ pin, part: 'peers' }).map((b) => b.name), ['edgemark']);
+  assert.deepEqual(targetBinaries({ pin, part: 'peers' }).map((b) => b.name), ['edgemark', 'edgemark-startfix']);
+  // A change to a peer (its source fix) rebuilds the peers only.
+  const peers = targetKey({ pin, part: 'peers' }, go);
+  const changed = { ...pin, binaries: pin.binaries.map((b) => (b.sourceFix ? { ...b, sourceFix: { ...b.sourceFix, edits: [] } } : b)) };
+  assert.equal(targetKey({ pin: changed, part: 'core' }, go), core);
+  assert.notEqual(targetKey({ pin: changed, part: 'peers' }, go), peers);
+});
+
+test('the edgemark start fix edits one file of the pinned KubeEdge and says why', () => {
+  const fixed = resolvePins().kubeedge.binaries.find((b) => b.name === 'edgemark-startfix');
+  assert.ok(fixed?.sourceFix && fixed.peer);
+  assert.equal(fixed.pkg, resolvePins().kubeedge.binaries.find((b) => b.name === 'edgemark')?.pkg);
+  assert.equal(fixed.sourceFix.module, 'github.com/kubeedge/kubeedge');
+  assert.match(fixed.sourceFix.why, /panics/);
+  for (const e of fixed.sourceFix.edits) assert.ok(e.find.length > 0);
 });

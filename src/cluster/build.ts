@@ -19,12 +19,12 @@ import {
   writeFileSync,
   chmodSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgemarkError, errnoCode } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import { pidAlive } from '../core/proc.js';
-import type { ToolsetPin } from './pins.js';
+import type { BinarySpec, ToolsetPin } from './pins.js';
 
 /** Bump when the way binaries are built changes, to invalidate old outputs. */
 const RECIPE_VERSION = 1;
@@ -95,7 +95,9 @@ export function targetBinaries(t: BuildTarget) {
 export function targetKey(t: BuildTarget, go: GoInfo, root = packageRoot()): string {
   const dir = join(root, 'controlplane', t.pin.dir);
   const h = createHash('sha256');
-  h.update(JSON.stringify({ recipe: RECIPE_VERSION, go: go.version, pin: t.pin, part: t.part }));
+  // Only this part's binaries count: a change to a peer leaves the core's key alone.
+  const pin = { ...t.pin, binaries: targetBinaries(t) };
+  h.update(JSON.stringify({ recipe: RECIPE_VERSION, go: go.version, pin, part: t.part }));
   h.update(readFileSync(join(dir, 'go.mod')));
   h.update(readFileSync(join(dir, 'go.sum')));
   return h.digest('hex').slice(0, 16);
@@ -192,13 +194,20 @@ async function build(t: BuildTarget, out: string, opts: BuildOptions, root: stri
     const env = goEnv(opts.cacheDir);
     // Binaries that share cgo settings build in one `go build`, sharing work.
     for (const cgo of [false, true]) {
-      const group = bins.filter((b) => b.cgo === cgo);
+      const group = bins.filter((b) => b.cgo === cgo && !b.sourceFix);
       if (group.length === 0) continue;
       const args = ['build', '-ldflags', ['-s', '-w', ...t.pin.ldflags].join(' ')];
       if (group.length === 1) args.push('-o', join(tmp, group[0]!.name), group[0]!.pkg);
       else args.push('-o', `${tmp}/`, ...group.map((b) => b.pkg));
       await run('go', args, { cwd, env: { ...env, CGO_ENABLED: cgo ? '1' : '0' } }, logStream, log, opts.signal);
     }
+    for (const b of bins.filter((x) => x.sourceFix)) {
+      const { overlay, pkg } = await writeOverlay(b, tmp, { cwd, env }, logStream, log);
+      const args = ['build', '-overlay', overlay, '-ldflags', ['-s', '-w', ...t.pin.ldflags].join(' '), '-o', join(tmp, b.name), pkg];
+      await run('go', args, { cwd, env: { ...env, CGO_ENABLED: b.cgo ? '1' : '0' } }, logStream, log, opts.signal);
+      writeFileSync(join(tmp, `${b.name}.fix`), `${b.sourceFix!.module}/${b.sourceFix!.file}: ${b.sourceFix!.why}\n`);
+    }
+    rmSync(join(tmp, 'overlay'), { recursive: true, force: true });
     if (t.pin.extract && t.part === 'core') {
       const info = JSON.parse(
         await capture('go', ['mod', 'download', '-json', t.pin.extract.module], { cwd, env }, logStream, log),
@@ -224,6 +233,47 @@ async function build(t: BuildTarget, out: string, opts: BuildOptions, root: stri
     clearInterval(ticker);
     await new Promise<void>((r) => logStream.end(r));
   }
+}
+
+/**
+ * Copies the main package's file out of the module cache, applies the fix's
+ * edits (each must match exactly once), and returns a `go build -overlay` file
+ * that shows the copy as a main package of the wrapper module (Go refuses
+ * overlays inside the module cache; the wrapper's go.mod already requires
+ * every package it imports). Nothing is written to the wrapper directory.
+ */
+async function writeOverlay(
+  b: BinarySpec,
+  tmp: string,
+  o: { cwd: string; env: NodeJS.ProcessEnv },
+  logStream: NodeJS.WritableStream,
+  log: string,
+): Promise<{ overlay: string; pkg: string }> {
+  const fix = b.sourceFix!;
+  const info = JSON.parse(await capture('go', ['mod', 'download', '-json', fix.module], o, logStream, log)) as { Dir?: string };
+  if (!info.Dir) throw new EdgemarkError('EM_BUILD_FAILED', `[setup] go did not report a directory for ${fix.module}; log: ${log}`);
+  const original = join(info.Dir, fix.file);
+  let text = readFileSync(original, 'utf8');
+  for (const e of fix.edits) {
+    const at = text.indexOf(e.find);
+    if (at < 0 || text.indexOf(e.find, at + 1) >= 0) {
+      throw new EdgemarkError(
+        'EM_BUILD_FAILED',
+        `[setup] the fix for ${fix.module}/${fix.file} no longer applies: ${JSON.stringify(e.find.trim())} occurs ${at < 0 ? 'nowhere' : 'more than once'}`,
+        'this fix is written for the pinned release only; pin that release or drop the fixed binary',
+      );
+    }
+    text = text.slice(0, at) + e.replace + text.slice(at + e.find.length);
+  }
+  const dir = join(tmp, 'overlay');
+  mkdirSync(dir, { recursive: true });
+  const copy = join(dir, basename(fix.file));
+  writeFileSync(copy, text);
+  const pkgDir = `zz_${b.name.replace(/[^a-z0-9]/gi, '_')}`;
+  const overlay = join(dir, 'overlay.json');
+  writeFileSync(overlay, JSON.stringify({ Replace: { [join(o.cwd, pkgDir, basename(fix.file))]: copy } }));
+  logStream.write(`# ${fix.module}/${fix.file}: ${fix.why}; ${fix.edits.length} edits applied in ${copy}, built as ./${pkgDir}\n`);
+  return { overlay, pkg: `./${pkgDir}` };
 }
 
 function makeWritable(dir: string): void {

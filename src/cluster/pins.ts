@@ -15,6 +15,23 @@ export interface BinarySpec {
   cgo: boolean;
   /** Built only on request (benchmark peers), never for `cluster up`. */
   peer?: boolean;
+  /** Built with this change to one file of the module (a `go build -overlay`). */
+  sourceFix?: SourceFix;
+}
+
+/**
+ * A minimal change to one file of a published module, applied at build time to
+ * a copy of the module's own file (the module cache stays as downloaded). Each
+ * `find` must occur exactly once, so a different release fails loudly instead
+ * of building something else.
+ */
+export interface SourceFix {
+  module: string;
+  /** Path of the file inside the module. */
+  file: string;
+  /** One line on why; written to the build log and the binary's .fix file. */
+  why: string;
+  edits: { find: string; replace: string }[];
 }
 
 export interface ToolsetPin {
@@ -59,6 +76,42 @@ function kubeedgeLdflags(version: string, commit: string, date: string): string[
     `-X ${pkg}.buildDate=${date}`,
   ];
 }
+
+
+/**
+ * KubeEdge v1.23.1's edge/cmd/edgemark dies within milliseconds: the kubelet
+ * dependencies it builds lack a TracerProvider and the pod and node startup
+ * latency trackers (nil pointer dereferences in kubelet.NewMainKubelet), and it
+ * opens the metamanager database only after the modules that use it
+ * registered (dao.Init after metamanager.Register). The fix supplies the no-op
+ * tracer provider the file already uses for its runtime client and the
+ * kubelet's own trackers, and calls dao.Init first, as edgecore does.
+ */
+const edgemarkStartFix: SourceFix = {
+  module: 'github.com/kubeedge/kubeedge',
+  file: 'edge/cmd/edgemark/hollow_edgecore.go',
+  why: 'released edgemark panics at start (nil TracerProvider, nil startup latency trackers, database opened after module registration)',
+  edits: [
+    {
+      find: '\t"k8s.io/kubernetes/pkg/kubelet/cm"\n',
+      replace: '\t"k8s.io/kubernetes/pkg/kubelet/cm"\n\tkubeletutil "k8s.io/kubernetes/pkg/kubelet/util"\n',
+    },
+    {
+      find: 'hostutil.NewFakeHostUtil(nil),\n',
+      replace:
+        'hostutil.NewFakeHostUtil(nil),\n' +
+        '\t\tTracerProvider: oteltrace.NewNoopTracerProvider(),\n' +
+        '\t\tPodStartupLatencyTracker: kubeletutil.NewPodStartupLatencyTracker(),\n' +
+        '\t\tNodeStartupLatencyTracker: kubeletutil.NewNodeStartupLatencyTracker(),\n',
+    },
+    // dao.Init moves from after the module registrations to before them, as edgecore's own registerModules has it.
+    { find: '\tdao.Init(\n\t\tc.DataBase.DataSource,\n\t\tc.Modules.MetaManager,\n\t)\n', replace: '' },
+    {
+      find: '\tedged.Register(c.Modules.Edged)\n',
+      replace: '\tdao.Init(c.DataBase.DataSource, c.Modules.MetaManager)\n\tedged.Register(c.Modules.Edged)\n',
+    },
+  ],
+};
 
 export const supportedPins: Record<ToolsetName, ToolsetPin[]> = {
   etcd: [
@@ -108,6 +161,15 @@ export const supportedPins: Record<ToolsetName, ToolsetPin[]> = {
           pkg: 'github.com/kubeedge/kubeedge/edge/cmd/edgemark',
           cgo: true,
           peer: true,
+        },
+        {
+          // The released edgemark panics at start; this is it with the three
+          // missing initialisations added and nothing else changed.
+          name: 'edgemark-startfix',
+          pkg: 'github.com/kubeedge/kubeedge/edge/cmd/edgemark',
+          cgo: true,
+          peer: true,
+          sourceFix: edgemarkStartFix,
         },
       ],
       extract: { module: 'github.com/kubeedge/kubeedge', from: 'build/crds', to: 'crds' },
