@@ -72,6 +72,15 @@ test('SLIs: pod startup phases, delivery both ways, scheduling throughput, joins
   assert.equal(r.slos.find((s) => s.name.includes('cluster scope'))!.noData, true);
 });
 
+test('a pod the node admitted before the watch saw its binding counts as delivered in 0 ms', () => {
+  const base = observations(1500);
+  const first = base.pods[0]!;
+  const trace = base.trace.map((t) => (t.uid === first.uid && t.event === 'admitted' ? { ...t, ms: first.scheduled! - 40 } : t));
+  const r = analyse({ ...base, trace });
+  assert.equal(r.sli.delivery.cloudToEdge.count, 100);
+  assert.equal(r.sli.delivery.cloudToEdge.p50, 50, 'the others are unchanged');
+});
+
 test('a pod the edge never admitted is lost; a slow startup fails the SLO', () => {
   const o = observations(6000);
   o.trace = o.trace.filter((t) => t.uid !== 'u5');

@@ -121,9 +121,12 @@ export function analyse(o: Observations): RunRecord {
   }
   const end = started + o.durationMs;
   const lost = pods.filter((p) => p.scheduled !== undefined && !admitted.has(p.uid) && (p.deleted ?? end) - p.scheduled > 30_000).length;
+  // The watch can report a binding after the node already admitted the pod (the
+  // watch lags CloudCore's delivery): such a pod was delivered, in no measurable time.
+  const atLeast0 = (v: number) => (Number.isNaN(v) ? v : Math.max(0, v));
   const delivery = {
-    cloudToEdge: q(pods.map((p) => d(p.scheduled, admitted.get(p.uid)))),
-    edgeToCloud: q(pods.map((p) => d(runningSent.get(p.uid), p.runningSeen))),
+    cloudToEdge: q(pods.map((p) => atLeast0(d(p.scheduled, admitted.get(p.uid))))),
+    edgeToCloud: q(pods.map((p) => atLeast0(d(runningSent.get(p.uid), p.runningSeen)))),
     lost,
     duplicated,
   };
