@@ -189,8 +189,9 @@ export class Edged {
 
   onRequestFailed(kind: ReqKind, why: 'not-connected' | 'timeout', subject: unknown): void {
     if (kind === Req.patchPodStatus) {
-      // Sent again on the next change or after reconnect.
-      (subject as PodRecord).lastSent = '';
+      if (why === 'timeout') this.pods.patchTimedOut(subject as PodRecord);
+      // Not connected: sent again by the resync after the reconnect.
+      else (subject as PodRecord).lastSent = '';
       return;
     }
     if (kind === Req.deletePod) return;

@@ -7,6 +7,7 @@ import { StageEngine } from '../../lifecycle/engine.js';
 import { loadLifecycles } from '../../lifecycle/schema.js';
 import type { BeehiveMessage } from '../../protocol/message.js';
 import type { FleetContext, NodeHost } from '../host.js';
+import { Req } from '../metamanager/metamanager.js';
 import { EdgeStore } from '../metamanager/store.js';
 import { HollowEdgeNode } from '../node.js';
 import { defaultTimings } from '../timings.js';
@@ -120,4 +121,23 @@ test('a pushed pod whose API status disagrees (Ready=False from the node lifecyc
   node.meta.receive(push('default/pod/p', { ...goodPod, status: notReady }, 'update'));
   assert.equal(sent.length, before + 1);
   assert.equal(JSON.parse(sent.at(-1)!.content).status.conditions.find((c: { type: string }) => c.type === 'Ready').status, 'True');
+});
+
+test('a status patch that times out (CloudCore dropped it) is sent again; one that could not go out waits for the reconnect', () => {
+  const { node, clock } = harness();
+  const sent: string[] = [];
+  node.podRequest = (kind, _resource, content) => {
+    if (kind === 'patch') sent.push(content as string);
+  };
+  node.meta.receive(push('default/pod/p', goodPod));
+  clock.advance(5000);
+  const rec = node.edged.pods.byUid.get('uid-1')!;
+  assert.equal(rec.step, 'running');
+  const before = sent.length;
+  node.edged.onRequestFailed(Req.patchPodStatus, 'timeout', rec);
+  assert.equal(sent.length, before + 1, 'resent at once');
+  assert.equal(sent.at(-1), sent.at(-2), 'the same status');
+  node.edged.onRequestFailed(Req.patchPodStatus, 'not-connected', rec);
+  assert.equal(sent.length, before + 1, 'nothing sent while disconnected');
+  assert.equal(rec.lastSent, '', 'marked for the resync');
 });

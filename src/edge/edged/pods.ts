@@ -449,6 +449,17 @@ export class PodManager {
     }
   }
 
+  /**
+   * A status patch got no answer in time (CloudCore drops messages when its
+   * edgecontroller queue is full): send it again now, as the kubelet's status
+   * manager resends a status the API has not confirmed. A patch that could not
+   * go out (disconnected) waits for the resync after the reconnect.
+   */
+  patchTimedOut(rec: PodRecord): void {
+    rec.lastSent = '';
+    if (this.byUid.get(rec.uid) === rec) this.sendStatus(rec);
+  }
+
   /** The answer to a status patch or to the final delete. */
   onReply(rec: PodRecord, m: BeehiveMessage): void {
     const err = responseError(m.content);
