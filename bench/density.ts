@@ -261,7 +261,7 @@ async function ourStep(n: number): Promise<void> {
       lastAt = now;
       lastJoined = s?.joined ?? lastJoined;
       return s && s.joined >= n ? s : undefined;
-    }, 120_000 + (n / 10) * 1000);
+    }, 120_000 + (n / 5) * 1000);
     const joinCpu = joinSampler.read();
     await until(`${n} nodes Ready in the API`, async () => ((await readyNodes(label)) >= n ? true : undefined), 300_000);
     const joinSeconds = joined.joinDurationMs / 1000;
