@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { components } from './components.js';
-import { renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
+import { edgeControllerBuffer, edgeControllerLoad, renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
 import { pkiPaths } from './pki.js';
 import { choosePorts, defaultPorts } from './ports.js';
 
@@ -45,4 +45,15 @@ test('every server of every component binds loopback, on the planned ports', asy
       assert.ok(args.includes(String(ports[p])), `${c.name} uses ${p}`);
     }
   }
+});
+
+test('every edgecontroller queue a hollow node feeds is sized from the node limit, not CloudCore\'s default of 500', () => {
+  const load = edgeControllerLoad(5000);
+  const buffer = edgeControllerBuffer(5000);
+  for (const k of ['patchPodWorkers', 'patchNodeWorkers', 'createNodeWorkers', 'updateNodeWorkers', 'queryLeaseWorkers']) assert.ok(load[k]! >= 500, k);
+  assert.equal(load.createLeaseWorkers, 5000);
+  for (const k of ['patchPod', 'patchNode', 'createNode', 'queryNode', 'updateNode', 'createLease', 'queryLease']) assert.ok(buffer[k]! >= 10_000, k);
+  // Small limits keep CloudCore's own minimums.
+  assert.equal(edgeControllerLoad(100).createNodeWorkers, 100);
+  assert.equal(edgeControllerBuffer(100).createNode, 1024);
 });

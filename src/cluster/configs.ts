@@ -29,7 +29,16 @@ export interface CloudcoreConfigOptions {
   advertiseAddress: string[];
 }
 
-/** Worker counts of CloudCore's edgecontroller for a node limit (goroutines; cheap). */
+/**
+ * Worker counts of CloudCore's edgecontroller for a node limit (goroutines;
+ * cheap). Its upstream dispatcher is one goroutine that hands each edge
+ * message to a per-kind queue; one full queue blocks it, and then the module's
+ * own channel fills and CloudCore drops whatever the edge sends next
+ * (registrations, lease renewals). CloudCore sizes some of these from its
+ * default node limit (500), not the configured one, so they are set here for
+ * every kind a hollow node (and edgecore 1.23) sends: podpatch, nodepatch,
+ * node insert and query, lease insert, update and query.
+ */
 export function edgeControllerLoad(nodeLimit: number): Record<string, number> {
   const scale = (per: number, min: number) => Math.max(min, Math.ceil(nodeLimit / per));
   return {
@@ -39,11 +48,29 @@ export function edgeControllerLoad(nodeLimit: number): Record<string, number> {
     querySecretWorkers: scale(10, 4),
     ServiceAccountTokenWorkers: scale(10, 4),
     deletePodWorkers: scale(10, 4),
+    patchPodWorkers: scale(5, 100),
+    patchNodeWorkers: scale(10, 110),
+    createNodeWorkers: scale(10, 100),
+    queryNodeWorkers: Math.max(500, nodeLimit),
+    updateNodeWorkers: scale(10, 100),
+    createLeaseWorkers: Math.max(500, nodeLimit),
+    queryLeaseWorkers: scale(10, 100),
   };
 }
 
 export function edgeControllerBuffer(nodeLimit: number): Record<string, number> {
-  return { updatePodStatus: Math.max(1024, nodeLimit * 20), updateNodeStatus: Math.max(1024, nodeLimit * 2) };
+  const perNode = (k: number) => Math.max(1024, nodeLimit * k);
+  return {
+    updatePodStatus: perNode(20),
+    updateNodeStatus: perNode(2),
+    patchPod: perNode(20),
+    patchNode: perNode(2),
+    createNode: perNode(2),
+    queryNode: perNode(2),
+    updateNode: perNode(2),
+    createLease: perNode(2),
+    queryLease: perNode(2),
+  };
 }
 
 export function renderCloudcoreConfig(o: CloudcoreConfigOptions): string {
