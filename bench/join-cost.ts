@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { clusterDown, clusterUp } from '../src/cluster/cluster.js';
 import { defaultCacheDir } from '../src/core/paths.js';
 import { k8s, loadKubeConfig } from '../src/kube/client.js';
+import { pct } from '../src/run/measure.js';
 import { fetchCloudCa, requestEdgeCertificate, type EdgeIdentity } from '../src/transport/bootstrap.js';
 import { parseToken } from '../src/transport/token.js';
 import { EdgeSocket } from '../src/transport/websocket.js';
@@ -49,10 +50,7 @@ async function measure<T>(piece: Piece, fn: () => Promise<T> | T): Promise<T> {
   return out;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)]! : Number.NaN;
-};
+const median = (xs: number[]) => pct(xs, 50);
 
 function bareHandshake(port: number, ctx: SecureContext): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -96,7 +94,12 @@ try {
     const ctx = await measure('context', () => createSecureContext({ ca: ca.pem, cert: id.certPem, key: id.keyPem, minVersion: 'TLSv1.2' }));
     await measure('bare TLS handshake', () => bareHandshake(state.ports.cloudhubWebsocket, ctx));
     await measure('websocket open', () => websocketOpen(ws, name, ctx));
-    if (i === -1) for (const k of Object.keys(cpu) as Piece[]) (cpu[k].length = 0), (wall[k].length = 0);
+    if (i === -1) {
+      for (const k of Object.keys(cpu) as Piece[]) {
+        cpu[k].length = 0;
+        wall[k].length = 0;
+      }
+    }
   }
   const bare = median(cpu['bare TLS handshake']);
   const rows = (Object.keys(cpu) as Piece[]).map((k) => ({ piece: k, cpuMs: round(median(cpu[k])), wallMs: round(median(wall[k])), perBareHandshake: round(median(cpu[k]) / bare) }));

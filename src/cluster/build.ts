@@ -192,18 +192,19 @@ async function build(t: BuildTarget, out: string, opts: BuildOptions, root: stri
   try {
     const cwd = join(root, 'controlplane', t.pin.dir);
     const env = goEnv(opts.cacheDir);
+    const ldflags = ['-s', '-w', ...t.pin.ldflags].join(' ');
     // Binaries that share cgo settings build in one `go build`, sharing work.
     for (const cgo of [false, true]) {
       const group = bins.filter((b) => b.cgo === cgo && !b.sourceFix);
       if (group.length === 0) continue;
-      const args = ['build', '-ldflags', ['-s', '-w', ...t.pin.ldflags].join(' ')];
+      const args = ['build', '-ldflags', ldflags];
       if (group.length === 1) args.push('-o', join(tmp, group[0]!.name), group[0]!.pkg);
       else args.push('-o', `${tmp}/`, ...group.map((b) => b.pkg));
       await run('go', args, { cwd, env: { ...env, CGO_ENABLED: cgo ? '1' : '0' } }, logStream, log, opts.signal);
     }
     for (const b of bins.filter((x) => x.sourceFix)) {
       const { overlay, pkg } = await writeOverlay(b, tmp, { cwd, env }, logStream, log);
-      const args = ['build', '-overlay', overlay, '-ldflags', ['-s', '-w', ...t.pin.ldflags].join(' '), '-o', join(tmp, b.name), pkg];
+      const args = ['build', '-overlay', overlay, '-ldflags', ldflags, '-o', join(tmp, b.name), pkg];
       await run('go', args, { cwd, env: { ...env, CGO_ENABLED: b.cgo ? '1' : '0' } }, logStream, log, opts.signal);
       writeFileSync(join(tmp, `${b.name}.fix`), `${b.sourceFix!.module}/${b.sourceFix!.file}: ${b.sourceFix!.why}\n`);
     }

@@ -18,7 +18,6 @@ import { mergeSummaries, runFleet, type RunPlan } from './runner.js';
 type ToWorker = { type: 'plan'; plan: RunPlan; index: number } | { type: 'stop' };
 type FromWorker = { type: 'ready' } | { type: 'summary'; summary: FleetSummary; final: boolean } | { type: 'failed'; code: string; message: string };
 
-
 /**
  * Splits a plan into K slices with their own stores. Node g goes to worker
  * g mod K, so with the same K a node always lands in the same worker (and its
