@@ -13,7 +13,7 @@
  *
  *   node dist/bench/density.js [--steps 1000,2000,5000] [--pods-per-node 10]
  *        [--max-pods 10000] [--workers 2] [--peer-count 20] [--steady 60]
- *        [--join-rate 200] [--peer-binary path]
+ *        [--join-rate 200] [--max-joining 200] [--peer-binary path]
  *
  * Loopback only; every wait is bounded; Ctrl-C stops, writes what was
  * measured (marked partial) and removes what it started.
@@ -41,6 +41,8 @@ const { values } = parseArgs({
     'max-pods': { type: 'string', default: '10000' },
     steady: { type: 'string', default: '60' },
     'join-rate': { type: 'string', default: '200' },
+    /** Nodes joining at once per run (nodes run --max-joining): joins keep to the pace the control plane answers at. */
+    'max-joining': { type: 'string', default: '200' },
     /** KubeEdge's edgemark to run as the peer (default: the one `edgemark setup --peers` built). */
     'peer-binary': { type: 'string' },
     out: { type: 'string', default: join(packageRoot(), 'bench', 'results') },
@@ -53,8 +55,9 @@ const workers = Number(values.workers);
 const peerCount = Number(values['peer-count']);
 const steadyMs = Number(values.steady) * 1000;
 const joinRate = Number(values['join-rate']);
-if (!steps.length || [podsPerNode, workers, peerCount, steadyMs, joinRate].some((n) => !Number.isFinite(n) || n < 0)) {
-  process.stderr.write('usage: density.js [--steps 1000,2000,5000] [--pods-per-node 10] [--workers K] [--peer-count N] [--steady s] [--join-rate r]\n');
+const maxJoining = Number(values['max-joining']);
+if (!steps.length || [podsPerNode, workers, peerCount, steadyMs, joinRate, maxJoining].some((n) => !Number.isFinite(n) || n < 0)) {
+  process.stderr.write('usage: density.js [--steps 1000,2000,5000] [--pods-per-node 10] [--workers K] [--peer-count N] [--steady s] [--join-rate r] [--max-joining n]\n');
   process.exit(2);
 }
 
@@ -104,8 +107,13 @@ interface StepResult {
   /** Runner side of the join (bootstrap, TLS, websocket open): nodes connected per second, and the runner's CPU per node until the last one connected (the runner's own summary). */
   connectRatePerSec?: number;
   runnerCpuPerConnectMs?: number;
+  /** How long the runner waited for a free slot of its join window (the control plane's pace). */
+  joinWindowWaitSeconds?: number;
   /** CPU (cores) of each process group during the join phase: the busiest names the bottleneck. */
   joinPhaseCores: Record<string, number>;
+  /** The same while the step's pods came up, and how many became available per second. */
+  podPhaseCores?: Record<string, number>;
+  podsPerSecond?: number;
   podsRunningSeconds: number;
   runner: GroupUsage;
   rssPerNodeKiB: number;
@@ -139,7 +147,7 @@ const facts = {
   go: goVersion(),
   openFileLimit: /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1],
   versions: Object.fromEntries(Object.entries(resolvePins({})).map(([k, p]) => [k, p.version])),
-  settings: { steps, podsPerNode, maxPods, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, peerBinary: values['peer-binary'] ?? 'edgemark-startfix of edgemark setup --peers' },
+  settings: { steps, podsPerNode, maxPods, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, maxJoining, peerBinary: values['peer-binary'] ?? 'edgemark-startfix of edgemark setup --peers' },
 };
 
 log(`private control plane (node limit ${maxNodes}) in ${stateDir}; runner logs in ${logDir}`);
@@ -216,6 +224,10 @@ async function stopChild(child: ChildProcess | undefined, ms = 30_000): Promise<
   clearTimeout(t);
 }
 
+function cores(u: Record<string, { cores: number }>): Record<string, number> {
+  return Object.fromEntries(Object.entries(u).map(([k, v]) => [k, Math.round(v.cores * 100) / 100]));
+}
+
 function perNode(r: Omit<StepResult, 'rssPerNodeKiB' | 'coresPerNode' | 'nodesPerCore'>): StepResult {
   return {
     ...r,
@@ -243,7 +255,7 @@ async function ourStep(n: number): Promise<void> {
   runner = spawn(
     process.execPath,
     [join(packageRoot(), 'dist/src/cli/main.js'), '--state-dir', stateDir, 'nodes', 'run', '-n', String(n), '--prefix', `${label}-`, '--workers', String(w),
-      '--join-rate', String(joinRate), '--labels', `edgemark.io/bench=${label}`, '--data-dir', dataDir, '--summary-json', summaryFile, '--duration', '7200'],
+      '--join-rate', String(joinRate), '--max-joining', String(maxJoining), '--labels', `edgemark.io/bench=${label}`, '--data-dir', dataDir, '--summary-json', summaryFile, '--duration', '7200'],
     { stdio: ['ignore', 'ignore', openSync(join(logDir, `runner-${n}.log`), 'a')] },
   );
   const rootPid = runner.pid!;
@@ -270,6 +282,8 @@ async function ourStep(n: number): Promise<void> {
     const pods = Math.min(n * podsPerNode, maxPods);
     log(`  ${n} Ready in ${joinSeconds.toFixed(1)} s (${joined.joinRatePerSec}/s runner-side); scaling to ${pods} pods`);
     const podsAt = Date.now();
+    const podSampler = new GroupSampler({ runner: () => processTree(rootPid), ...componentGroups });
+    const podsBefore = deployed ? await availablePods(ns) : 0;
     if (!deployed) {
       await deployPods(ns, label, pods);
       deployed = true;
@@ -285,7 +299,9 @@ async function ourStep(n: number): Promise<void> {
       return a >= pods ? true : undefined;
     }, 300_000 + pods * 150, 5000);
     const podsRunningSeconds = (Date.now() - podsAt) / 1000;
-    log(`  pods available after ${podsRunningSeconds.toFixed(0)} s; steady window ${steadyMs / 1000} s`);
+    const podCpu = podSampler.read();
+    const podsPerSecond = Math.round(((pods - podsBefore) / podsRunningSeconds) * 10) / 10;
+    log(`  pods available after ${podsRunningSeconds.toFixed(0)} s (${podsPerSecond}/s); cores: ${Object.entries(podCpu).map(([k, v]) => `${k} ${v.cores.toFixed(2)}`).join(', ')}; steady window ${steadyMs / 1000} s`);
     const usage = await sampleGroups({ runner: () => processTree(rootPid), ...componentGroups }, steadyMs);
     const s = readSummary(summaryFile)!;
     const { runner: r, ...cp } = usage;
@@ -297,7 +313,8 @@ async function ourStep(n: number): Promise<void> {
       runnerNetCpuPerJoinMs: Math.round(netCpuPerJoinMs * 10) / 10,
       connectRatePerSec: joined.connectRatePerSec,
       runnerCpuPerConnectMs: joined.connected ? Math.round((joined.connectCpuMs / joined.connected) * 10) / 10 : undefined,
-      runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: Object.fromEntries(Object.entries(joinCpu).map(([k, v]) => [k, Math.round(v.cores * 100) / 100])), podsRunningSeconds, runner: r!, eventLoopLagP99Ms: s.eventLoopLagMs.p99, ackLatencyP99Ms: s.ackLatencyMs.p99, controlPlane: cp,
+      runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: cores(joinCpu), joinWindowWaitSeconds: Math.round(joined.joinWindow.waitedMs / 100) / 10,
+      podPhaseCores: cores(podCpu), podsPerSecond, podsRunningSeconds, runner: r!, eventLoopLagP99Ms: s.eventLoopLagMs.p99, ackLatencyP99Ms: s.ackLatencyMs.p99, controlPlane: cp,
     }));
     log(`  runner ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB; lag p99 ${s.eventLoopLagMs.p99} ms`);
   } finally {
@@ -350,7 +367,7 @@ async function peerStep(count: number): Promise<void> {
     results.push(perNode({
       implementation: 'kubeedge-edgemark', nodes: count, pods: podsAvailable, processes: count, joinSeconds,
       joinRatePerSec: Math.round((count / joinSeconds) * 10) / 10, newNodes: count, runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
-      runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: Object.fromEntries(Object.entries(joinCpu).map(([k, v]) => [k, Math.round(v.cores * 100) / 100])), podsRunningSeconds, runner: r!, controlPlane: cp,
+      runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: cores(joinCpu), podsRunningSeconds, runner: r!, controlPlane: cp,
     }));
     log(`  peer ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB`);
   } finally {

@@ -29,6 +29,7 @@ interface RunOptions {
   cloudcoreHttps?: string;
   token?: string;
   joinRate: number;
+  maxJoining: number;
   duration?: number;
   dataDir?: string;
   summaryJson?: string;
@@ -82,6 +83,14 @@ function parseRate(v: string): number {
   return n;
 }
 
+function parseCount(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a whole number of nodes (0 for no limit), not "${v}"`);
+    return n;
+  };
+}
+
 function parsePrefix(v: string): string {
   if (!/^[a-z0-9]([a-z0-9.-]{0,40}[a-z0-9.-])?$/.test(v)) {
     throw new InvalidArgumentError(`--prefix must be lowercase letters, digits, "-" or "." (a node name is <prefix><index>), not "${v}"`);
@@ -100,6 +109,7 @@ export function registerNodes(program: Command): void {
     .option('--cloudcore-https <host:port>', "CloudHub's certificate server (default: same host, port 10002, or the local cluster's)", parseHostPort('--cloudcore-https'))
     .option('--token <token>', "join token (default: read from the local cluster's secret kubeedge/tokensecret); never logged")
     .option('--join-rate <r>', 'nodes started per second', parseRate, 50)
+    .option('--max-joining <n>', 'nodes joining at once (started, not yet Ready); the next starts when one is Ready, so joins keep to the pace CloudCore answers at (0: no limit)', parseCount('--max-joining'), 200)
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveInt('--duration'))
     .option('--data-dir <dir>', "node certificates and the runner's store, edge.db (default: <state-dir>/runner)")
     .option('--summary-json <file>', 'write the summary as JSON to this file (rewritten every 2 s while running)')
@@ -190,6 +200,7 @@ async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promis
     https,
     token: tokenText,
     joinRate: opts.joinRate,
+    maxJoining: opts.maxJoining,
     certDir: join(dataDir, 'certs'),
     storePath: join(dataDir, 'edge.db'),
     stagePaths: opts.stages ?? [],
@@ -209,6 +220,7 @@ async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promis
   };
   log.info(
     `${opts.count} hollow edge nodes (${opts.prefix}0..${opts.count - 1}) -> CloudHub ${websocket}, certificates from ${https}, ${opts.joinRate}/s` +
+      (opts.maxJoining ? ` with at most ${opts.maxJoining} joining at once` : '') +
       (workers > 1 ? `, ${workers} worker processes` : '') +
       (perSourceAddress ? `, source addresses 127.0.0.1..${sourceAddressOf(opts.count - 1, perSourceAddress)}` : ''),
   );
@@ -289,6 +301,9 @@ function liveLine(s: FleetSummary): string {
 function printSummary(log: Logger, s: FleetSummary): void {
   log.info(`summary after ${formatDuration(s.durationMs)}:`);
   log.info(`  nodes ${s.nodes}, started ${s.started}; ready at least once ${s.joined} (${s.joinRatePerSec}/s over ${formatDuration(s.joinDurationMs)})`);
+  if (s.joinWindow.waitedMs > 0) {
+    log.info(`  joins waited ${formatDuration(s.joinWindow.waitedMs)} for CloudCore's answers (at most ${s.joinWindow.size} joining at once; --max-joining)`);
+  }
   if (s.connected > 0) {
     log.info(
       `  connected at least once ${s.connected} (${s.connectRatePerSec}/s over ${formatDuration(s.connectDurationMs)}; ` +

@@ -21,6 +21,7 @@ import { HollowEdgeNode, type NodeState } from '../edge/node.js';
 import { EdgeStore } from '../edge/metamanager/store.js';
 import type { StageEngine } from '../lifecycle/engine.js';
 import { reconnectDelay, type EdgeTimings } from '../edge/timings.js';
+import { JoinWindow } from './joinwindow.js';
 
 export interface FleetOptions {
   count: number;
@@ -49,6 +50,8 @@ export interface FleetOptions {
   tracePods?: string;
   /** Dials (bootstrap, TLS, websocket upgrade) in flight at once while starting; default 64. */
   maxDialing?: number;
+  /** Nodes started but not yet Ready (nor given up on by CloudCore) at once; 0 = no limit. */
+  maxJoining?: number;
   /** The local address a node dials from (spreads source ports over 127.0.0.0/8). */
   sourceAddress?: (globalIndex: number) => string | undefined;
 }
@@ -72,6 +75,11 @@ export interface FleetSummary {
   connectCpuMs: number;
   /** Nodes that reached Ready at least once, and how fast they did. */
   joined: number;
+  /**
+   * The join window (--max-joining; 0 = none): its size, and how long the
+   * runner waited for it, i.e. for the control plane to answer registrations.
+   */
+  joinWindow: { size: number; waitedMs: number };
   joinDurationMs: number;
   joinRatePerSec: number;
   reconnects: number;
@@ -105,6 +113,7 @@ export class Fleet implements FleetEvents {
   private firstIdentity: Promise<unknown> | undefined;
   private readonly contexts = new Map<string, SecureContext>();
   private readonly bootId = randomUUID();
+  readonly joinWindow: JoinWindow;
   private readonly startedAt = Date.now();
   private firstReadyAt = new Map<string, number>();
   reconnects = 0;
@@ -146,6 +155,7 @@ export class Fleet implements FleetEvents {
       isFatal: (err) => err instanceof EdgemarkError && fatalCodes.has(err.code),
     };
     this.certs = new CertStore(o.certDir);
+    this.joinWindow = new JoinWindow(o.maxJoining ?? 0);
     this.loopDelay.enable();
   }
 
@@ -176,8 +186,12 @@ export class Fleet implements FleetEvents {
       if (signal.aborted || this.fatal) return;
       const g = first + i * stride;
       const name = `${this.o.prefix}${g}`;
+      // Only so many nodes join at once: the next starts when one is Ready.
+      await this.joinWindow.free(signal);
+      if (signal.aborted || this.fatal) return;
       const node = new HollowEdgeNode(this.ctx, this.identity(name, g), () => this.secureContext(name), this.store.load(name), this.o.sourceAddress?.(g));
       this.nodes.push(node);
+      this.joinWindow.enter(name);
       node.start();
       const due = t0 + (i + 1) * gapMs;
       const wait = due - Date.now();
@@ -308,6 +322,7 @@ export class Fleet implements FleetEvents {
     if (n.state === 'ready') {
       if (!this.firstReadyAt.has(n.name)) this.firstReadyAt.set(n.name, Date.now());
       this.unservedNodes.delete(n.name);
+      this.joinWindow.leave(n.name);
     }
   }
 
@@ -318,10 +333,13 @@ export class Fleet implements FleetEvents {
         this.fatal = err as EdgemarkError;
         this.onFatal?.(this.fatal);
       }
+      this.joinWindow.leave(node.name);
       (node as HollowEdgeNode).fail();
       return;
     }
     if (kind === 'register-timeout') {
+      // It retries by itself; the window makes room rather than wait on it.
+      this.joinWindow.leave(node.name);
       this.unservedNodes.add(node.name);
       this.warnOnce(
         kind,
@@ -380,6 +398,7 @@ export class Fleet implements FleetEvents {
       joined: readyTimes.length,
       joinDurationMs,
       joinRatePerSec: rate(readyTimes.length, joinDurationMs),
+      joinWindow: { size: this.joinWindow.size, waitedMs: this.joinWindow.waitedMs },
       reconnects: this.reconnects,
       errors: Object.fromEntries(this.errors),
       messagesIn: this.messagesIn,

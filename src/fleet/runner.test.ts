@@ -45,19 +45,21 @@ test('slices cover every node once (node g on worker g mod K), with their own st
   for (const [k, list] of nodes.entries()) for (const g of list) assert.equal((g - bigger[k]!.firstIndex) % bigger[k]!.stride!, 0);
   assert.deepEqual(s.map((p) => p.storePath), ['/d/edge-w0.db', '/d/edge-w1.db', '/d/edge-w2.db']);
   assert.equal(s[0]!.joinRate, 30);
+  assert.equal(s[0]!.maxJoining, undefined);
+  assert.deepEqual(slicePlan({ ...plan, maxJoining: 200 }, 3, (k) => `/d/${k}`).map((p) => p.maxJoining), [67, 67, 67]);
 });
 
 function summary(over: Partial<FleetSummary>): FleetSummary {
   return {
-    nodes: 0, states: Object.fromEntries(nodeStates.map((k) => [k, 0])) as FleetSummary['states'], started: 0, connected: 0, connectDurationMs: 0, connectRatePerSec: 0, connectCpuMs: 0, joined: 0, joinDurationMs: 0, joinRatePerSec: 0,
+    nodes: 0, states: Object.fromEntries(nodeStates.map((k) => [k, 0])) as FleetSummary['states'], started: 0, connected: 0, connectDurationMs: 0, connectRatePerSec: 0, connectCpuMs: 0, joined: 0, joinDurationMs: 0, joinRatePerSec: 0, joinWindow: { size: 0, waitedMs: 0 },
     reconnects: 0, errors: {}, messagesIn: 0, messagesOut: 0, messagesByRoute: {}, unserved: 0, pods: { running: 0, admitted: 0, rejected: 0 }, unservedNodes: [],
     durationMs: 0, eventLoopLagMs: { p50: 0, p99: 0, max: 0 }, ackLatencyMs: { p50: 0, p99: 0 }, rssBytes: 0, heapUsedBytes: 0, workers: 1, ...over,
   };
 }
 
 test('worker summaries merge: counts add up, the worst lag wins, the join rate spans the slowest worker', () => {
-  const a = summary({ nodes: 100, started: 100, connected: 100, connectDurationMs: 1000, connectCpuMs: 600, joined: 100, joinDurationMs: 2000, states: { ...summary({}).states, ready: 100 }, messagesByRoute: { 'out update lease': 5 }, errors: { connect: 1 }, eventLoopLagMs: { p50: 1, p99: 9, max: 20 }, rssBytes: 100 });
-  const b = summary({ nodes: 100, started: 100, connected: 100, connectDurationMs: 1600, connectCpuMs: 800, joined: 100, joinDurationMs: 4000, states: { ...summary({}).states, ready: 99, joining: 1 }, messagesByRoute: { 'out update lease': 7, 'in insert pod': 1 }, eventLoopLagMs: { p50: 2, p99: 4, max: 30 }, rssBytes: 50 });
+  const a = summary({ nodes: 100, started: 100, connected: 100, connectDurationMs: 1000, connectCpuMs: 600, joined: 100, joinDurationMs: 2000, states: { ...summary({}).states, ready: 100 }, messagesByRoute: { 'out update lease': 5 }, errors: { connect: 1 }, eventLoopLagMs: { p50: 1, p99: 9, max: 20 }, rssBytes: 100, joinWindow: { size: 100, waitedMs: 300 } });
+  const b = summary({ nodes: 100, started: 100, connected: 100, connectDurationMs: 1600, connectCpuMs: 800, joined: 100, joinDurationMs: 4000, states: { ...summary({}).states, ready: 99, joining: 1 }, messagesByRoute: { 'out update lease': 7, 'in insert pod': 1 }, eventLoopLagMs: { p50: 2, p99: 4, max: 30 }, rssBytes: 50, joinWindow: { size: 100, waitedMs: 900 } });
   const m = mergeSummaries([a, b]);
   assert.equal(m.nodes, 200);
   assert.equal(m.states.ready, 199);
@@ -70,4 +72,5 @@ test('worker summaries merge: counts add up, the worst lag wins, the join rate s
   assert.equal(m.connectCpuMs, 1400);
   assert.equal(m.rssBytes, 150);
   assert.equal(m.workers, 2);
+  assert.deepEqual(m.joinWindow, { size: 200, waitedMs: 900 });
 });

@@ -28,6 +28,8 @@ export interface RunPlan {
   token: string;
   /** Nodes started per second by this slice. */
   joinRate: number;
+  /** Nodes of this slice joining at once (started, not yet Ready); 0 = no limit. */
+  maxJoining?: number;
   certDir: string;
   storePath: string;
   stagePaths: string[];
@@ -125,6 +127,7 @@ export async function runFleet(plan: RunPlan, log: Logger, signal: AbortSignal, 
     https: plan.https,
     token: parseToken(plan.token),
     joinRate: plan.joinRate,
+    ...(plan.maxJoining !== undefined ? { maxJoining: plan.maxJoining } : {}),
     certDir: plan.certDir,
     storePath: plan.storePath,
     ...(plan.recordFrames ? { recordFrames: plan.recordFrames } : {}),
@@ -178,6 +181,7 @@ export function mergeSummaries(list: FleetSummary[]): FleetSummary {
     joined,
     joinDurationMs,
     joinRatePerSec: rate(joined, joinDurationMs),
+    joinWindow: { size: sum((s) => s.joinWindow.size), waitedMs: max((s) => s.joinWindow.waitedMs) },
     reconnects: sum((s) => s.reconnects),
     errors: addMaps((s) => s.errors),
     messagesIn: sum((s) => s.messagesIn),

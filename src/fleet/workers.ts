@@ -30,6 +30,7 @@ export function slicePlan(plan: RunPlan, workers: number, storePath: (k: number)
     const count = Math.floor(plan.count / workers) + (k < plan.count % workers ? 1 : 0);
     out.push({
       ...plan, count, firstIndex: plan.firstIndex + k, stride: workers, joinRate: plan.joinRate / workers, storePath: storePath(k),
+      ...(plan.maxJoining ? { maxJoining: Math.max(1, Math.ceil(plan.maxJoining / workers)) } : {}),
       ...(plan.tracePods ? { tracePods: `${plan.tracePods}.w${k}` } : {}),
     });
   }
