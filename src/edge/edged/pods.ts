@@ -13,7 +13,8 @@ import { podRequests, podStatus, parseQuantity, type PodSpecLite, type PodStep }
 import { allocatable, rfc3339 } from './objects.js';
 import type { StoredNode } from '../metamanager/store.js';
 import type { PodMeta } from '../../lifecycle/engine.js';
-import { depResource, podDependencies, waitingFor, type PodDependency, type PodSpecDeps } from './deps.js';
+import { depResource, waitingFor, type PodDependency, type PodSpecDeps } from './deps.js';
+import { sharedDependencies, sharedSpec } from './shared.js';
 
 /** The TokenRequest edged sends for a projected service-account token. */
 function tokenRequest(rec: PodRecord, d: PodDependency) {
@@ -65,7 +66,7 @@ export class PodRecord implements TimerTarget {
   reason: string | undefined;
   message: string | undefined;
   /** What the containers need from the cloud, and whether the token came. */
-  deps: PodDependency[] = [];
+  deps: readonly PodDependency[] = [];
   tokenReady = false;
   startScheduled = false;
   waitingReason: string | undefined;
@@ -152,13 +153,13 @@ export class PodManager {
       const saved = uid ? stored.podStates.get(uid) : undefined;
       if (!uid || !saved || !pod.spec || pod.spec.nodeName !== this.host.name) continue;
       const st = JSON.parse(saved) as ReturnType<typeof JSON.parse>;
-      const rec = new PodRecord(this, pod.metadata!.namespace!, pod.metadata!.name!, uid, { containers: pod.spec.containers ?? [], initContainers: pod.spec.initContainers, restartPolicy: pod.spec.restartPolicy }, st.podIP);
+      const rec = new PodRecord(this, pod.metadata!.namespace!, pod.metadata!.name!, uid, sharedSpec(pod.spec), st.podIP);
       Object.assign(rec, {
         step: st.step, startTime: st.startTime, startedAt: st.startedAt, finishedAt: st.finishedAt, deleting: st.deleting,
         reason: st.reason, message: st.message, lifecycle: st.lifecycle ?? 'default', stageIndex: st.stageIndex ?? -1,
         restartCount: st.restartCount ?? 0, exitCode: st.exitCode,
       });
-      rec.deps = podDependencies(pod.spec as PodSpecDeps);
+      rec.deps = sharedDependencies(pod.spec as PodSpecDeps);
       this.byUid.set(uid, rec);
       this.nextIp = Math.max(this.nextIp, Number(st.podIP.split('.')[3]) - 1);
       if (rec.step === 'creating' && !rec.deleting) rec.schedule(PodTimer.retry, 0);
@@ -239,7 +240,7 @@ export class PodManager {
   private admit(pod: PodObject): void {
     const md = pod.metadata!;
     const spec = pod.spec!;
-    const rec = new PodRecord(this, md.namespace!, md.name!, md.uid!, { containers: spec.containers ?? [], initContainers: spec.initContainers, restartPolicy: spec.restartPolicy }, this.allocateIp());
+    const rec = new PodRecord(this, md.namespace!, md.name!, md.uid!, sharedSpec(spec), this.allocateIp());
     const now = this.host.fleet.scheduler.now();
     rec.startTime = rfc3339(new Date(now));
     this.byUid.set(rec.uid, rec);
@@ -255,7 +256,7 @@ export class PodManager {
     this.admitted++;
     this.host.fleet.events.podTrace?.(rec.uid, 'admitted');
     rec.lifecycle = this.host.fleet.stages.select(md as PodMeta).metadata.name;
-    rec.deps = podDependencies(spec as PodSpecDeps);
+    rec.deps = sharedDependencies(spec as PodSpecDeps);
     if (md.deletionTimestamp) {
       this.sendStatus(rec);
       return this.beginDeletion(rec, pod);
