@@ -117,6 +117,8 @@ interface StepResult {
   podsRunningSeconds: number;
   runner: GroupUsage;
   rssPerNodeKiB: number;
+  /** The same by PSS: pages shared between the processes (the Node or Go binary) counted once. */
+  pssPerNodeKiB: number;
   coresPerNode: number;
   nodesPerCore: number;
   eventLoopLagP99Ms?: number;
@@ -228,10 +230,11 @@ function cores(u: Record<string, { cores: number }>): Record<string, number> {
   return Object.fromEntries(Object.entries(u).map(([k, v]) => [k, Math.round(v.cores * 100) / 100]));
 }
 
-function perNode(r: Omit<StepResult, 'rssPerNodeKiB' | 'coresPerNode' | 'nodesPerCore'>): StepResult {
+function perNode(r: Omit<StepResult, 'rssPerNodeKiB' | 'pssPerNodeKiB' | 'coresPerNode' | 'nodesPerCore'>): StepResult {
   return {
     ...r,
     rssPerNodeKiB: Math.round(r.runner.rssBytes / r.nodes / 1024),
+    pssPerNodeKiB: Math.round(r.runner.pssBytes / r.nodes / 1024),
     coresPerNode: r.runner.cores / r.nodes,
     nodesPerCore: r.runner.cores > 0 ? Math.round(r.nodes / r.runner.cores) : Infinity,
   };
@@ -381,13 +384,13 @@ function table(): string {
   const ours = results.filter((r) => r.implementation === 'edgemark');
   const theirs = results.find((r) => r.implementation === 'kubeedge-edgemark');
   const lines = [
-    '| implementation | nodes | pods | RSS per node | CPU per node (millicores) | nodes per core | Ready per s | connected per s | runner CPU per join (gross / net) | joins per core-second (net) | event-loop lag p99 |',
+    '| implementation | nodes | pods | RSS (PSS) per node | CPU per node (millicores) | nodes per core | Ready per s | connected per s | runner CPU per join (gross / net) | joins per core-second (net) | event-loop lag p99 |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of results) {
     const net = r.runnerNetCpuPerJoinMs ?? r.runnerCpuPerJoinMs;
     lines.push(
-      `| ${r.implementation} | ${r.nodes} | ${r.pods} | ${r.rssPerNodeKiB} KiB | ${(r.coresPerNode * 1000).toFixed(3)} | ${r.nodesPerCore} | ${r.joinRatePerSec} | ${r.connectRatePerSec ?? '-'} | ${r.runnerCpuPerJoinMs ?? '-'} / ${net ?? '-'} ms | ${net ? Math.round(1000 / net) : '-'} | ${r.eventLoopLagP99Ms !== undefined ? `${r.eventLoopLagP99Ms} ms` : 'n/a'} |`,
+      `| ${r.implementation} | ${r.nodes} | ${r.pods} | ${r.rssPerNodeKiB} (${r.pssPerNodeKiB}) KiB | ${(r.coresPerNode * 1000).toFixed(3)} | ${r.nodesPerCore} | ${r.joinRatePerSec} | ${r.connectRatePerSec ?? '-'} | ${r.runnerCpuPerJoinMs ?? '-'} / ${net ?? '-'} ms | ${net ? Math.round(1000 / net) : '-'} | ${r.eventLoopLagP99Ms !== undefined ? `${r.eventLoopLagP99Ms} ms` : 'n/a'} |`,
     );
   }
   if (ours.length >= 2) {
@@ -399,7 +402,7 @@ function table(): string {
     const big = ours[ours.length - 1]!;
     lines.push(
       '',
-      `KubeEdge edgemark / edgemark (at ${big.nodes} nodes): RSS per node x${(theirs.rssPerNodeKiB / big.rssPerNodeKiB).toFixed(1)}, ` +
+      `KubeEdge edgemark / edgemark (at ${big.nodes} nodes): RSS per node x${(theirs.rssPerNodeKiB / big.rssPerNodeKiB).toFixed(1)} (PSS x${(theirs.pssPerNodeKiB / big.pssPerNodeKiB).toFixed(1)}), ` +
         `CPU per node x${(theirs.coresPerNode / big.coresPerNode).toFixed(1)}, runner CPU per join x${((theirs.runnerCpuPerJoinMs ?? 0) / (ours[0]!.runnerCpuPerJoinMs ?? 1)).toFixed(1)} (gross, at ${ours[0]!.nodes}), ` +
         `observed join rate: ours x${(ours[0]!.joinRatePerSec / theirs.joinRatePerSec).toFixed(1)}`,
     );

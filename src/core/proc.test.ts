@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cpuSeconds, parseProcStat, parseRssBytes, readProcStat, isSameProcess } from './proc.js';
+import { cpuSeconds, parseProcStat, parsePssBytes, parseRssBytes, pssBytes, readProcStat, isSameProcess, rssBytes } from './proc.js';
 
 test('parseProcStat survives a command name with spaces and parentheses', () => {
   const text = '4242 (kube (api) server) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 12 0 987654 123456 789 ...';
@@ -16,6 +16,14 @@ test('parseProcStat survives a command name with spaces and parentheses', () => 
 test('parseRssBytes reads VmRSS in bytes', () => {
   assert.equal(parseRssBytes('Name:\tetcd\nVmRSS:\t   20480 kB\nThreads: 9\n'), 20480 * 1024);
   assert.equal(parseRssBytes('Name:\tkthreadd\n'), 0);
+});
+
+test('parsePssBytes reads Pss (not Pss_Anon) from smaps_rollup; our own PSS is at most our RSS', () => {
+  const rollup = '00400000-7ffe7 ---p 00000000 00:00 0  [rollup]\nRss:  137512 kB\nPss:  100951 kB\nPss_Dirty: 88460 kB\nPss_Anon: 88460 kB\n';
+  assert.equal(parsePssBytes(rollup), 100951 * 1024);
+  assert.equal(parsePssBytes('Rss: 1 kB\n'), 0);
+  const pss = pssBytes(process.pid);
+  assert.ok(pss > 0 && pss <= rssBytes(process.pid) * 1.05, `pss ${pss}`);
 });
 
 test('isSameProcess tells our own process from a recycled pid', () => {

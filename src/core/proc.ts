@@ -55,6 +55,26 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/**
+ * Proportional set size in bytes (smaps_rollup's Pss): resident memory with
+ * each page shared by n processes counted 1/n, so summing it over a group of
+ * processes (a runner and its workers, or many peer instances of one binary)
+ * does not count the shared executable and libraries once per process. 0 when
+ * unreadable.
+ */
+export function pssBytes(pid: number): number {
+  try {
+    return parsePssBytes(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  } catch {
+    return 0;
+  }
+}
+
+export function parsePssBytes(smapsRollup: string): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(smapsRollup);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
 export function bootTimeMs(): number {
   const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
   return Date.now() - uptime * 1000;

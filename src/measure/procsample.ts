@@ -4,7 +4,7 @@
  * a peer. Used by the benchmarks; the numbers are what the kernel accounts.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { cpuSeconds, readProcStat, rssBytes } from '../core/proc.js';
+import { cpuSeconds, pssBytes, readProcStat, rssBytes } from '../core/proc.js';
 
 /** The pid and every descendant of it (workers of a runner, children of a peer). */
 export function processTree(root: number): number[] {
@@ -41,11 +41,17 @@ export function groupRssBytes(pids: number[]): number {
   return pids.reduce((a, p) => a + rssBytes(p), 0);
 }
 
+export function groupPssBytes(pids: number[]): number {
+  return pids.reduce((a, p) => a + pssBytes(p), 0);
+}
+
 export interface GroupUsage {
   /** Cores used on average over the window. */
   cores: number;
-  /** Mean RSS over the samples, bytes. */
+  /** Mean RSS over the samples, bytes (summed over the group's processes). */
   rssBytes: number;
+  /** Mean PSS over the samples, bytes: the group's memory with shared pages counted once. */
+  pssBytes: number;
 }
 
 /**
@@ -57,15 +63,24 @@ export async function sampleGroups(groups: Record<string, () => number[]>, windo
   const t0 = Date.now();
   const cpu = new GroupSampler(groups);
   const rss: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  const pss: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   while (Date.now() - t0 < windowMs) {
-    for (const n of names) rss[n]!.push(groupRssBytes(groups[n]!()));
+    for (const n of names) {
+      const pids = groups[n]!();
+      rss[n]!.push(groupRssBytes(pids));
+      pss[n]!.push(groupPssBytes(pids));
+    }
     await new Promise((r) => setTimeout(r, Math.min(everyMs, Math.max(0, windowMs - (Date.now() - t0)))));
   }
   const used = cpu.read();
   const out: Record<string, GroupUsage> = {};
   for (const n of names) {
-    const list = rss[n]!.length ? rss[n]! : [groupRssBytes(groups[n]!())];
-    out[n] = { cores: used[n]!.cores, rssBytes: list.reduce((a, b) => a + b, 0) / list.length };
+    const mean = (l: number[]) => l.reduce((a, b) => a + b, 0) / l.length;
+    out[n] = {
+      cores: used[n]!.cores,
+      rssBytes: rss[n]!.length ? mean(rss[n]!) : groupRssBytes(groups[n]!()),
+      pssBytes: pss[n]!.length ? mean(pss[n]!) : groupPssBytes(groups[n]!()),
+    };
   }
   return out;
 }

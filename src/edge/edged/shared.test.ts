@@ -5,7 +5,7 @@ import { sharedDependencies, sharedSpec } from './shared.js';
 const apiPodSpec = (cpu: string) => ({
   restartPolicy: 'Always',
   containers: [{
-    name: 'c', image: 'registry.invalid/x:1', imagePullPolicy: 'IfNotPresent', terminationMessagePath: '/dev/termination-log',
+    name: 'c', image: 'registry.invalid/x:1', imagePullPolicy: 'IfNotPresent', terminationMessagePath: '/dev/termination-log', envFrom: [],
     resources: { requests: { cpu, memory: '1Mi' } },
     volumeMounts: [{ name: 'kube-api-access-abcde', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
   }],
