@@ -14,7 +14,8 @@
  *
  *   node dist/bench/density.js [--steps 1000,2000,5000] [--pods-per-node 10]
  *        [--max-pods 50000] [--workers 2] [--peer-count 20] [--steady 60]
- *        [--join-rate 200] [--max-joining 200] [--pods-ahead 300] [--peer-binary path]
+ *        [--join-rate 200] [--max-joining 200] [--pods-ahead 300] [--pods-deadline s]
+ *        [--peer-binary path]
  *
  * Loopback only; every wait is bounded; Ctrl-C stops, writes what was
  * measured (marked partial) and removes what it started.
@@ -42,6 +43,8 @@ const { values } = parseArgs({
     'max-pods': { type: 'string', default: '50000' },
     steady: { type: 'string', default: '60' },
     'join-rate': { type: 'string', default: '200' },
+    /** Seconds a step waits for its pods; then it is measured with those available (0: wait for all, bounded, else fail the step). */
+    'pods-deadline': { type: 'string', default: '0' },
     /** Pods created ahead of those available (fed at CloudCore's delivery pace). */
     'pods-ahead': { type: 'string', default: '300' },
     /** Nodes joining at once per run (nodes run --max-joining): joins keep to the pace the control plane answers at. */
@@ -60,8 +63,9 @@ const steadyMs = Number(values.steady) * 1000;
 const joinRate = Number(values['join-rate']);
 const maxJoining = Number(values['max-joining']);
 const podsAhead = Number(values['pods-ahead']);
-if (!steps.length || [podsPerNode, workers, peerCount, steadyMs, joinRate, maxJoining, podsAhead].some((n) => !Number.isFinite(n) || n < 0)) {
-  process.stderr.write('usage: density.js [--steps 1000,2000,5000] [--pods-per-node 10] [--workers K] [--peer-count N] [--steady s] [--join-rate r] [--max-joining n] [--pods-ahead n]\n');
+const podsDeadlineMs = Number(values['pods-deadline']) * 1000;
+if (!steps.length || [podsPerNode, workers, peerCount, steadyMs, joinRate, maxJoining, podsAhead, podsDeadlineMs].some((n) => !Number.isFinite(n) || n < 0)) {
+  process.stderr.write('usage: density.js [--steps 1000,2000,5000] [--pods-per-node 10] [--workers K] [--peer-count N] [--steady s] [--join-rate r] [--max-joining n] [--pods-ahead n] [--pods-deadline s]\n');
   process.exit(2);
 }
 
@@ -97,7 +101,9 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
 interface StepResult {
   implementation: 'edgemark' | 'kubeedge-edgemark';
   nodes: number;
+  /** Pods available during the steady window; podsTarget when --pods-deadline cut the pod phase short. */
   pods: number;
+  podsTarget?: number;
   processes: number;
   joinSeconds: number;
   joinRatePerSec: number;
@@ -153,7 +159,7 @@ const facts = {
   go: goVersion(),
   openFileLimit: /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1],
   versions: Object.fromEntries(Object.entries(resolvePins({})).map(([k, p]) => [k, p.version])),
-  settings: { steps, podsPerNode, maxPods, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, maxJoining, podsAhead, peerBinary: values['peer-binary'] ?? 'edgemark-startfix of edgemark setup --peers' },
+  settings: { steps, podsPerNode, maxPods, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, maxJoining, podsAhead, podsDeadlineSeconds: podsDeadlineMs / 1000, peerBinary: values['peer-binary'] ?? 'edgemark-startfix of edgemark setup --peers' },
 };
 
 log(`private control plane (node limit ${maxNodes}) in ${stateDir}; runner logs in ${logDir}`);
@@ -293,7 +299,7 @@ async function ourStep(n: number): Promise<void> {
     const joinSeconds = joined.joinDurationMs / 1000;
     const cpuPerJoinMs = (joinCpu.runner!.cpuSeconds / newNodes) * 1000;
     log(`  join phase: runner ${cpuPerJoinMs.toFixed(1)} ms CPU per new node; cores: ${Object.entries(joinCpu).map(([k, v]) => `${k} ${v.cores.toFixed(2)}`).join(', ')}`);
-    const pods = Math.min(n * podsPerNode, maxPods);
+    let pods = Math.min(n * podsPerNode, maxPods);
     log(`  ${n} Ready in ${joinSeconds.toFixed(1)} s (${joined.joinRatePerSec}/s runner-side); scaling to ${pods} pods`);
     const podsAt = Date.now();
     const podSampler = new GroupSampler({ runner: () => processTree(rootPid), ...componentGroups });
@@ -310,22 +316,34 @@ async function ourStep(n: number): Promise<void> {
       deployed = true;
     } else await scaleTo(ns, replicas);
     let lastLog = 0;
-    await until(`${pods} pods available`, async () => {
-      const a = await availablePods(ns);
-      const next = Math.min(pods, a + podsAhead);
+    let available = podsBefore;
+    const podsWait = podsDeadlineMs > 0 ? podsDeadlineMs : 300_000 + pods * 150;
+    const complete = await until(`${pods} pods available`, async () => {
+      available = await availablePods(ns);
+      const next = Math.min(pods, available + podsAhead);
       if (next > replicas) {
         replicas = next;
         await scaleTo(ns, replicas);
       }
       if (Date.now() - lastLog >= 30_000) {
         lastLog = Date.now();
-        log(`  ${a}/${pods} pods available (${((a - podsBefore) / ((Date.now() - podsAt) / 1000)).toFixed(1)}/s)`);
+        log(`  ${available}/${pods} pods available (${((available - podsBefore) / ((Date.now() - podsAt) / 1000)).toFixed(1)}/s)`);
       }
-      return a >= pods ? true : undefined;
-    }, 300_000 + pods * 150, 2000);
+      return available >= pods ? true : undefined;
+    }, podsWait, 2000).catch(async (e: Error) => {
+      if (podsDeadlineMs <= 0 || ac.signal.aborted) throw e;
+      // --pods-deadline: measure with the pods the control plane made available
+      // by then, and stop feeding it so that the window is steady.
+      available = await availablePods(ns);
+      await scaleTo(ns, available);
+      log(`  pods deadline (${podsDeadlineMs / 1000} s): ${available} of ${pods} pods available; measuring with those`);
+      return false;
+    });
+    const podsTarget = pods;
+    pods = complete ? pods : available;
     const podsRunningSeconds = (Date.now() - podsAt) / 1000;
     const podCpu = podSampler.read();
-    const podsPerSecond = Math.round(((pods - podsBefore) / podsRunningSeconds) * 10) / 10;
+    const podsPerSecond = Math.round(((available - podsBefore) / podsRunningSeconds) * 10) / 10;
     log(`  pods available after ${podsRunningSeconds.toFixed(0)} s (${podsPerSecond}/s); cores: ${Object.entries(podCpu).map(([k, v]) => `${k} ${v.cores.toFixed(2)}`).join(', ')}; steady window ${steadyMs / 1000} s`);
     const usage = await sampleGroups({ runner: () => processTree(rootPid), ...componentGroups }, steadyMs);
     const s = readSummary(summaryFile)!;
@@ -333,7 +351,7 @@ async function ourStep(n: number): Promise<void> {
     const netCpuPerJoinMs = ((joinCpu.runner!.cpuSeconds - (r!.cores / n) * nodeSeconds) / newNodes) * 1000;
     log(`  join phase net of the Ready nodes' steady work (${Math.round(nodeSeconds)} node-seconds): ${netCpuPerJoinMs.toFixed(1)} ms per new node`);
     results.push(perNode({
-      implementation: 'edgemark', nodes: n, pods, processes: processTree(rootPid).length, joinSeconds,
+      implementation: 'edgemark', nodes: n, pods, ...(pods < podsTarget ? { podsTarget } : {}), processes: processTree(rootPid).length, joinSeconds,
       joinRatePerSec: joined.joinRatePerSec, newNodes, runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
       runnerNetCpuPerJoinMs: Math.round(netCpuPerJoinMs * 10) / 10,
       connectRatePerSec: joined.connectRatePerSec,
@@ -412,7 +430,7 @@ function table(): string {
   for (const r of results) {
     const net = r.runnerNetCpuPerJoinMs ?? r.runnerCpuPerJoinMs;
     lines.push(
-      `| ${r.implementation} | ${r.nodes} | ${r.pods} | ${r.rssPerNodeKiB} (${r.pssPerNodeKiB}) KiB | ${(r.coresPerNode * 1000).toFixed(3)} | ${r.nodesPerCore} | ${r.joinRatePerSec} | ${r.connectRatePerSec ?? '-'} | ${r.runnerCpuPerJoinMs ?? '-'} / ${net ?? '-'} ms | ${net ? Math.round(1000 / net) : '-'} | ${r.eventLoopLagP99Ms !== undefined ? `${r.eventLoopLagP99Ms} ms` : 'n/a'} |`,
+      `| ${r.implementation} | ${r.nodes} | ${r.pods}${r.podsTarget ? ` of ${r.podsTarget}` : ''} | ${r.rssPerNodeKiB} (${r.pssPerNodeKiB}) KiB | ${(r.coresPerNode * 1000).toFixed(3)} | ${r.nodesPerCore} | ${r.joinRatePerSec} | ${r.connectRatePerSec ?? '-'} | ${r.runnerCpuPerJoinMs ?? '-'} / ${net ?? '-'} ms | ${net ? Math.round(1000 / net) : '-'} | ${r.eventLoopLagP99Ms !== undefined ? `${r.eventLoopLagP99Ms} ms` : 'n/a'} |`,
     );
   }
   if (ours.length >= 2) {

@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
 import { cli, runCli, upTestCluster, type TestCluster } from './harness.js';
@@ -36,8 +39,10 @@ function metricValue(text: string, name: string, labels = ''): number | undefine
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : undefined;
 }
 
-test(`${COUNT} nodes on 2 workers: all Ready, and /metrics reports them`, async () => {
-  runner = spawn(process.execPath, [cli, ...cluster.args, 'nodes', 'run', '-n', String(COUNT), '--prefix', PREFIX, '--workers', '2', '--join-rate', '100', '--duration', '240'], {
+test(`${COUNT} nodes on 2 workers: all Ready, and /metrics reports them; joins keep inside the join window`, async () => {
+  // A window of 20 (10 per worker) against a join rate of 100/s: the runner must wait for CloudCore's answers.
+  const summaryFile = join(mkdtempSync(join(tmpdir(), 'em-density-smoke-')), 'summary.json');
+  runner = spawn(process.execPath, [cli, ...cluster.args, 'nodes', 'run', '-n', String(COUNT), '--prefix', PREFIX, '--workers', '2', '--join-rate', '100', '--max-joining', '20', '--summary-json', summaryFile, '--duration', '240'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   runner.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -63,6 +68,15 @@ test(`${COUNT} nodes on 2 workers: all Ready, and /metrics reports them`, async 
   assert.equal(await gone, 0, out);
   assert.match(out, /runner: 2 processes/);
   assert.match(out, /ready at least once 200/);
+  const summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as { joinWindow: { size: number; waitedMs: number } };
+  assert.equal(summary.joinWindow.size, 20);
+  assert.ok(summary.joinWindow.waitedMs > 0, 'the window held joins back');
+  assert.match(out, /joins waited .* for CloudCore's answers \(at most 20 joining at once/);
+  // Nodes not yet registered (dialling, or connected and waiting for the answer) are always inside the window.
+  for (const m of out.matchAll(/started: ([^|]*)\|/g)) {
+    const count = (state: string) => Number(new RegExp(`\\b${state} (\\d+)`).exec(m[1]!)?.[1] ?? 0);
+    assert.ok(count('joining') + count('connected') <= 20, `live line beyond the window: ${m[0]}`);
+  }
 });
 
 test('a plan beyond the node limit, more workers than nodes, or a bad metrics address is refused before anything starts', async () => {
