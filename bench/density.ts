@@ -124,6 +124,8 @@ interface StepResult {
   /** The same while the step's pods came up, and how many became available per second. */
   podPhaseCores?: Record<string, number>;
   podsPerSecond?: number;
+  /** Seconds new pods were held back because some nodes waited for a lease answer (CloudCore's dispatcher saturated). */
+  podsHeldSeconds?: number;
   podsRunningSeconds: number;
   runner: GroupUsage;
   rssPerNodeKiB: number;
@@ -309,25 +311,33 @@ async function ourStep(n: number): Promise<void> {
     // through one dispatcher that writes an ObjectSync (create, then status)
     // for each new pod before the next message, lease answers included; a
     // backlog of thousands of pods there would hold the nodes' lease answers
-    // for minutes and make the step measure that queue instead.
+    // for minutes and make the step measure that queue instead. At 5,000 nodes
+    // even 300 ahead saturated it, so no pod is added while any node waits
+    // for its lease answer (below).
     let replicas = Math.min(pods, podsBefore + podsAhead);
     if (!deployed) {
       await deployPods(ns, label, replicas);
       deployed = true;
     } else await scaleTo(ns, replicas);
     let lastLog = 0;
+    let heldSeconds = 0;
     let available = podsBefore;
     const podsWait = podsDeadlineMs > 0 ? podsDeadlineMs : 300_000 + pods * 150;
     const complete = await until(`${pods} pods available`, async () => {
       available = await availablePods(ns);
+      // Back-pressure: more pods only while every node has its lease answered
+      // in time (Ready in the runner's view). When CloudCore's dispatcher is
+      // saturated the answers are late, and more pods would starve them further.
+      const readyNow = readSummary(summaryFile)?.states.ready ?? n;
+      if (readyNow < n) heldSeconds += 2;
       const next = Math.min(pods, available + podsAhead);
-      if (next > replicas) {
+      if (next > replicas && readyNow >= n) {
         replicas = next;
         await scaleTo(ns, replicas);
       }
       if (Date.now() - lastLog >= 30_000) {
         lastLog = Date.now();
-        log(`  ${available}/${pods} pods available (${((available - podsBefore) / ((Date.now() - podsAt) / 1000)).toFixed(1)}/s)`);
+        log(`  ${available}/${pods} pods available (${((available - podsBefore) / ((Date.now() - podsAt) / 1000)).toFixed(1)}/s)${readyNow < n ? `; held: ${n - readyNow} nodes wait for a lease answer` : ''}`);
       }
       return available >= pods ? true : undefined;
     }, podsWait, 2000).catch(async (e: Error) => {
@@ -357,7 +367,7 @@ async function ourStep(n: number): Promise<void> {
       connectRatePerSec: joined.connectRatePerSec,
       runnerCpuPerConnectMs: joined.connected ? Math.round((joined.connectCpuMs / joined.connected) * 10) / 10 : undefined,
       runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: cores(joinCpu), joinWindowWaitSeconds: Math.round(joined.joinWindow.waitedMs / 100) / 10,
-      podPhaseCores: cores(podCpu), podsPerSecond, podsRunningSeconds, runner: r!, eventLoopLagP99Ms: s.eventLoopLagMs.p99, ackLatencyP99Ms: s.ackLatencyMs.p99, controlPlane: cp,
+      podPhaseCores: cores(podCpu), podsPerSecond, podsHeldSeconds: heldSeconds, podsRunningSeconds, runner: r!, eventLoopLagP99Ms: s.eventLoopLagMs.p99, ackLatencyP99Ms: s.ackLatencyMs.p99, controlPlane: cp,
     }));
     log(`  runner ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB; lag p99 ${s.eventLoopLagMs.p99} ms`);
   } finally {
