@@ -18,7 +18,9 @@ install_and_build() {
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "==> npm ci"
     # better-sqlite3 compiles from source (about a minute): no prebuilt binary is fetched.
-    npm_config_build_from_source=true npm ci --no-audit --no-fund
+    # prebuild-install reads this from its own rc prefix; npm itself never sees it,
+    # so npm does not warn about an unknown config as it does for npm_config_*.
+    env 'prebuild-install_buildFromSource=true' npm ci --no-audit --no-fund
   fi
   echo "==> tsc"
   npm run --silent build
