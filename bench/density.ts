@@ -267,6 +267,8 @@ function perNode(r: Omit<StepResult, 'rssPerNodeKiB' | 'pssPerNodeKiB' | 'coresP
  */
 const label = 'em';
 const ns = 'density';
+/** How often a step's pod phase reads the Deployment and the runner's summary. */
+const POD_POLL_MS = 2000;
 const dataDir = join(stateDir, 'runner');
 let deployed = false;
 
@@ -329,7 +331,7 @@ async function ourStep(n: number): Promise<void> {
       // in time (Ready in the runner's view). When CloudCore's dispatcher is
       // saturated the answers are late, and more pods would starve them further.
       const readyNow = readSummary(summaryFile)?.states.ready ?? n;
-      if (readyNow < n) heldSeconds += 2;
+      if (readyNow < n) heldSeconds += POD_POLL_MS / 1000;
       const next = Math.min(pods, available + podsAhead);
       if (next > replicas && readyNow >= n) {
         replicas = next;
@@ -340,7 +342,7 @@ async function ourStep(n: number): Promise<void> {
         log(`  ${available}/${pods} pods available (${((available - podsBefore) / ((Date.now() - podsAt) / 1000)).toFixed(1)}/s)${readyNow < n ? `; held: ${n - readyNow} nodes wait for a lease answer` : ''}`);
       }
       return available >= pods ? true : undefined;
-    }, podsWait, 2000).catch(async (e: Error) => {
+    }, podsWait, POD_POLL_MS).catch(async (e: Error) => {
       if (podsDeadlineMs <= 0 || ac.signal.aborted) throw e;
       // --pods-deadline: measure with the pods the control plane made available
       // by then, and stop feeding it so that the window is steady.

@@ -33,6 +33,14 @@ export function parsePositiveInt(flag: string): (v: string) => number {
   };
 }
 
+/** A whole number, 0 included; `zero` says what 0 means (for the error message). */
+export function parseNonNegativeInt(flag: string, zero: string): (v: string) => number {
+  return (v) => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${flag} takes a whole number (0 for ${zero}), not "${v}"`);
+    return Number(v);
+  };
+}
+
 export function versionOptions(cmd: Command): Command {
   return cmd
     .option('--kubernetes-version <v>', 'Kubernetes version to build (see `edgemark versions`)')

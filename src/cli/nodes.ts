@@ -20,7 +20,7 @@ import { k8s, loadKubeConfig } from '../kube/client.js';
 import { parseToken } from '../transport/token.js';
 import { loadLifecycles } from '../lifecycle/schema.js';
 import { packageRoot } from '../core/paths.js';
-import { cliContext, interruptible, parsePositiveInt } from './context.js';
+import { cliContext, interruptible, parseNonNegativeInt, parsePositiveInt } from './context.js';
 
 interface RunOptions {
   count: number;
@@ -83,14 +83,6 @@ function parseRate(v: string): number {
   return n;
 }
 
-function parseCount(flag: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a whole number of nodes (0 for no limit), not "${v}"`);
-    return n;
-  };
-}
-
 function parsePrefix(v: string): string {
   if (!/^[a-z0-9]([a-z0-9.-]{0,40}[a-z0-9.-])?$/.test(v)) {
     throw new InvalidArgumentError(`--prefix must be lowercase letters, digits, "-" or "." (a node name is <prefix><index>), not "${v}"`);
@@ -109,7 +101,7 @@ export function registerNodes(program: Command): void {
     .option('--cloudcore-https <host:port>', "CloudHub's certificate server (default: same host, port 10002, or the local cluster's)", parseHostPort('--cloudcore-https'))
     .option('--token <token>', "join token (default: read from the local cluster's secret kubeedge/tokensecret); never logged")
     .option('--join-rate <r>', 'nodes started per second', parseRate, 50)
-    .option('--max-joining <n>', 'nodes joining at once (started, not yet Ready); the next starts when one is Ready, so joins keep to the pace CloudCore answers at (0: no limit)', parseCount('--max-joining'), 200)
+    .option('--max-joining <n>', 'nodes joining at once (started, not yet Ready); the next starts when one is Ready, so joins keep to the pace CloudCore answers at (0: no limit)', parseNonNegativeInt('--max-joining', 'no limit'), 200)
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveInt('--duration'))
     .option('--data-dir <dir>', "node certificates and the runner's store, edge.db (default: <state-dir>/runner)")
     .option('--summary-json <file>', 'write the summary as JSON to this file (rewritten every 2 s while running)')

@@ -51,8 +51,3 @@ export function sharedSpec(spec: { containers?: ContainerSpec[]; initContainers?
 export function sharedDependencies(spec: PodSpecDeps): readonly PodDependency[] {
   return share(depLists, podDependencies(spec));
 }
-
-/** Distinct specs and dependency lists held (for tests and metrics). */
-export function sharedCounts(): { specs: number; dependencies: number } {
-  return { specs: specs.size, dependencies: depLists.size };
-}
