@@ -1,33 +1,27 @@
 /**
- * `edgemark nodes run`: N hollow edge nodes in this process against a real
- * CloudCore (the local cluster's by default), with a live line and a summary.
+ * `edgemark nodes run`: N hollow nodes against a real control plane (the local
+ * cluster's by default, or an existing one), through a runtime (this process
+ * or local worker processes), with a live line and a summary. The flags build
+ * a FleetPlan; `--dry-run` prints it and what would start, and `--plan` runs
+ * one from a file.
  */
-import { renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { TOKEN_SECRET } from '../cluster/health.js';
-import { readState } from '../cluster/state.js';
-import { EdgemarkError } from '../core/errors.js';
+import { parse as parseYaml, stringify } from 'yaml';
+import { EdgemarkError, type ErrorCode } from '../core/errors.js';
 import { formatBytes, formatDuration, type Logger } from '../core/log.js';
 import { defaultNodeProfile, type NodeProfile } from '../edge/edged/objects.js';
-import { defaultTimings } from '../edge/timings.js';
-import { nodeStates, type FleetSummary } from '../fleet/fleet.js';
-import { fleetRegistry, serveMetrics, type MetricsServer } from '../fleet/metrics.js';
-import { ephemeralPorts, openFileLimit, planCapacity, runFleet, sourceAddressOf, type RunPlan } from '../fleet/runner.js';
-import { slicePlan, startWorkers } from '../fleet/workers.js';
-import { k8s, loadKubeConfig } from '../kube/client.js';
-import { parseToken } from '../transport/token.js';
-import { loadLifecycles } from '../lifecycle/schema.js';
-import { packageRoot } from '../core/paths.js';
+import type { FleetSummary } from '../fleet/summary.js';
+import { createRuntime, parsePlan, planNodeCount, runtimeNames, type FleetPlan, type Runtime } from '../runtime/index.js';
+import { stagesOf } from '../runtime/shard.js';
+import { checkNodeLimit, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
+import { join } from 'node:path';
 import { cliContext, interruptible, parseNonNegativeInt, parsePositiveInt } from './context.js';
 
-interface RunOptions {
-  count: number;
+interface NodesFlags extends TargetFlags {
+  count?: number;
   prefix: string;
-  cloudcore?: string;
-  cloudcoreHttps?: string;
-  token?: string;
   joinRate: number;
   maxJoining: number;
   duration?: number;
@@ -41,9 +35,13 @@ interface RunOptions {
   ephemeralStorage: string;
   labels?: Record<string, string>;
   taints?: NodeProfile['taints'];
+  timings?: Record<string, number>;
   workers?: number;
+  runtime?: string;
   metrics: string | false;
-  tracePods?: string;
+  tracePods?: boolean;
+  plan?: string;
+  dryRun?: boolean;
 }
 
 export function parseHostPort(flag: string): (v: string) => string {
@@ -54,6 +52,12 @@ export function parseHostPort(flag: string): (v: string) => string {
     }
     return v;
   };
+}
+
+/** host:port, or several comma-separated. */
+export function parseHostPorts(flag: string): (v: string) => string {
+  const one = parseHostPort(flag);
+  return (v) => v.split(',').map((s) => one(s.trim())).join(',');
 }
 
 export function parseLabels(v: string): Record<string, string> {
@@ -77,6 +81,17 @@ export function parseTaints(v: string): NodeProfile['taints'] {
     });
 }
 
+/** key=milliseconds[,key=...]: overrides of the node kind's timings. */
+export function parseTimings(v: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pair of v.split(',').filter(Boolean)) {
+    const m = /^([A-Za-z]+)=(\d+(\.\d+)?)$/.exec(pair);
+    if (!m) throw new InvalidArgumentError(`--timings takes name=number[,name=number] (for example leaseRenewMs=10000), and "${pair}" is not one`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
 function parseRate(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`--join-rate takes nodes per second above 0, not "${v}"`);
@@ -90,16 +105,29 @@ function parsePrefix(v: string): string {
   return v;
 }
 
+function parseRuntimeName(v: string): string {
+  if (!runtimeNames().includes(v)) throw new InvalidArgumentError(`--runtime takes one of ${runtimeNames().join(', ')}, not "${v}"`);
+  return v;
+}
+
+/** The target flags every verb that runs nodes takes. */
+export function targetOptions(cmd: Command): Command {
+  return cmd
+    .option('--kubeconfig <file>', 'an existing cluster under test (default: the local cluster); needs --cloudcore')
+    .option('--cloudcore <host:port,...>', "CloudHub's websocket address(es) (default: the local cluster's); nodes spread over several", parseHostPorts('--cloudcore'))
+    .option('--cloudcore-https <host:port>', "CloudHub's certificate server (default: the CloudCore's host, port 10002, or the local cluster's)", parseHostPort('--cloudcore-https'))
+    .option('--token <token>', 'join token (default: read from secret kubeedge/tokensecret of the target); never logged')
+    .option('--token-file <file>', 'read the join token from this file');
+}
+
 export function registerNodes(program: Command): void {
-  const nodes = program.command('nodes').description('hollow edge nodes that speak KubeEdge\'s protocol to a real CloudCore');
-  nodes
+  const nodes = program.command('nodes').description('hollow nodes that speak their real protocol to a real control plane');
+  const run = nodes
     .command('run')
-    .description('run N hollow edge nodes in this process until Ctrl-C (or --duration)')
-    .requiredOption('-n, --count <n>', 'how many nodes', parsePositiveInt('--count'))
-    .option('--prefix <p>', 'node names are <prefix><index>', parsePrefix, 'hollow-edge-')
-    .option('--cloudcore <host:port>', "CloudHub's websocket address (default: the local cluster's)", parseHostPort('--cloudcore'))
-    .option('--cloudcore-https <host:port>', "CloudHub's certificate server (default: same host, port 10002, or the local cluster's)", parseHostPort('--cloudcore-https'))
-    .option('--token <token>', "join token (default: read from the local cluster's secret kubeedge/tokensecret); never logged")
+    .description('run N hollow edge nodes until Ctrl-C (or --duration)')
+    .option('-n, --count <n>', 'how many nodes', parsePositiveInt('--count'))
+    .option('--prefix <p>', 'node names are <prefix><index>', parsePrefix, 'hollow-edge-');
+  targetOptions(run)
     .option('--join-rate <r>', 'nodes started per second', parseRate, 50)
     .option('--max-joining <n>', 'nodes joining at once (started, not yet Ready); the next starts when one is Ready, so joins keep to the pace CloudCore answers at (0: no limit)', parseNonNegativeInt('--max-joining', 'no limit'), 200)
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveInt('--duration'))
@@ -113,169 +141,115 @@ export function registerNodes(program: Command): void {
     .option('--ephemeral-storage <q>', 'node capacity: ephemeral-storage', defaultNodeProfile.ephemeralStorage)
     .option('--labels <k=v,...>', 'extra node labels', parseLabels)
     .option('--taints <k=v:Effect,...>', 'node taints', parseTaints)
-    .option('--workers <k>', 'spread the nodes over K worker processes (one summary, one /metrics)', parsePositiveInt('--workers'))
+    .option('--timings <name=ms,...>', 'override node timings (see docs/architecture.md; e.g. leaseRenewMs=10000)', parseTimings)
+    .option('--workers <k>', 'spread the nodes over K worker processes (one summary, one /metrics); implies --runtime workers', parsePositiveInt('--workers'))
+    .option('--runtime <name>', `where the nodes run: ${runtimeNames().join(', ')} (default inprocess, or workers with --workers)`, parseRuntimeName)
     .option('--metrics <host:port>', 'serve Prometheus metrics of the runner at http://<host:port>/metrics (loopback; port 0 picks a free one)', parseHostPort('--metrics'), '127.0.0.1:0')
     .option('--no-metrics', 'do not serve /metrics')
-    .option('--trace-pods <file>', 'append pod milestones at the edge (admitted, running-sent) as JSONL, for delivery latency (workers write <file>.w<k>)')
-    .action(async (opts: RunOptions, cmd: Command) => {
+    .option('--plan <file>', 'run this FleetPlan (YAML or JSON, as --dry-run prints it) instead of building one from the flags')
+    .option('--dry-run', 'print the plan and what would start; start nothing, read no token')
+    .action(async (opts: NodesFlags, cmd: Command) => {
       const { log, stateDir } = cliContext(cmd);
-      const summary = await runNodes(opts, log, stateDir);
+      const target = resolveTarget(opts, stateDir);
+      const plan = opts.plan ? planFromFile(opts.plan, cmd) : planFromFlags(opts, target, stateDir);
+      checkNodeLimit(target, planNodeCount(plan), 'nodes');
+      // Bad stage files are refused before anything starts (each runner process compiles them again).
+      stagesOf(plan.stagePaths);
+      const runtime = runtimeFor(opts);
+      if (opts.dryRun) {
+        printDryRun(runtime, plan, target);
+        return;
+      }
+      const summary = await runPlan(runtime, plan, target, log, opts.summaryJson);
       printSummary(log, summary);
       if (opts.summaryJson) writeSummary(opts.summaryJson, summary);
-      if (summary.fatal) {
-        throw new EdgemarkError(summary.fatal.code as `EM_${string}`, summary.fatal.message, fixFor(summary.fatal.code));
-      }
+      if (summary.fatal) throw new EdgemarkError(summary.fatal.code as ErrorCode, summary.fatal.message, summary.fatal.fix);
     });
 }
 
-function fixFor(code: string): string | undefined {
-  if (code.startsWith('EM_TOKEN')) return 'read the current token from secret kubeedge/tokensecret, or leave --token out on the local cluster';
-  if (code === 'EM_CA_HASH_MISMATCH') return 'use the token of the CloudCore you point --cloudcore at';
-  return undefined;
+function runtimeFor(opts: NodesFlags): Runtime {
+  const name = opts.runtime ?? (opts.workers ? 'workers' : 'inprocess');
+  if (opts.workers && name !== 'workers') throw new EdgemarkError('EM_BAD_FLAG', `[nodes] --workers goes with --runtime workers, not ${name}`, 'leave --runtime out, or drop --workers');
+  return createRuntime(name, { ...(opts.workers ? { workers: opts.workers } : {}) });
 }
 
-async function readLocalToken(kubeconfig: string): Promise<string> {
-  const core = loadKubeConfig(kubeconfig).makeApiClient(k8s.CoreV1Api);
-  const s = await core.readNamespacedSecret({ name: TOKEN_SECRET.name, namespace: TOKEN_SECRET.namespace });
-  const data = s.data?.[TOKEN_SECRET.key];
-  if (!data) throw new Error('the token secret is empty');
-  return Buffer.from(data, 'base64').toString('utf8');
+/** Flags that build the plan, refused beside --plan (the plan says it all). */
+const planFlags = ['count', 'prefix', 'joinRate', 'maxJoining', 'duration', 'dataDir', 'recordFrames', 'stages', 'cpu', 'memory', 'pods', 'ephemeralStorage', 'labels', 'taints', 'timings', 'metrics', 'kubeconfig', 'cloudcore', 'cloudcoreHttps'];
+
+function planFromFile(file: string, cmd: Command): FleetPlan {
+  const clash = planFlags.filter((f) => cmd.getOptionValueSource(f) === 'cli');
+  if (clash.length) throw new EdgemarkError('EM_BAD_FLAG', `[nodes] --plan says what to run; --${clash.map(kebab).join(', --')} cannot go with it`, 'edit the plan file instead, or leave --plan out');
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new EdgemarkError('EM_PLAN_INVALID', `[plan] cannot read ${file}: ${(err as Error).message}`, 'pass a FleetPlan in YAML or JSON, as `edgemark nodes run --dry-run` prints one', { cause: err });
+  }
+  return parsePlan(raw);
 }
 
-async function runNodes(opts: RunOptions, log: Logger, stateDir: string): Promise<FleetSummary> {
-  // Bad stage files are refused before anything starts.
-  // (Each runner process compiles them again into its StageEngine: runFleet.)
-  loadLifecycles([join(packageRoot(), 'stages'), ...(opts.stages ?? [])]);
-  const local = readState(stateDir);
-  const websocket = opts.cloudcore ?? (local ? `127.0.0.1:${local.ports.cloudhubWebsocket}` : undefined);
-  if (!websocket) {
-    throw new EdgemarkError(
-      'EM_NO_CLOUDCORE',
-      `[nodes] no CloudCore to join: no local cluster in ${stateDir} and no --cloudcore`,
-      'start the local cluster with `edgemark cluster up`, or pass --cloudcore <host:port> and --token',
-    );
-  }
-  const host = websocket.slice(0, websocket.lastIndexOf(':'));
-  const https = `https://${
-    opts.cloudcoreHttps ?? (opts.cloudcore || !local ? `${host}:10002` : `127.0.0.1:${local.ports.cloudhubHttps}`)
-  }`;
-  if (local && !opts.cloudcore && opts.count > local.nodeLimit) {
-    throw new EdgemarkError(
-      'EM_NODE_LIMIT',
-      `[nodes] ${opts.count} nodes asked for, but the local CloudCore takes at most ${local.nodeLimit} (cloudHub.nodeLimit)`,
-      `restart it with a higher limit: \`edgemark cluster down && edgemark cluster up --node-limit ${opts.count}\``,
-    );
-  }
-  let tokenText = opts.token;
-  if (!tokenText) {
-    if (!local || opts.cloudcore) {
-      throw new EdgemarkError('EM_NO_TOKEN', '[nodes] --token is required when --cloudcore is not the local cluster', 'pass the join token of that CloudCore (secret kubeedge/tokensecret, key tokendata)');
-    }
-    try {
-      tokenText = await readLocalToken(local.kubeconfig);
-    } catch (err) {
-      throw new EdgemarkError('EM_NO_TOKEN', `[nodes] cannot read the join token from the local cluster: ${(err as Error).message}`, 'is the cluster up? `edgemark cluster status`', { cause: err });
-    }
-  }
-  parseToken(tokenText); // a malformed token is refused here, before anything starts
-  const workers = opts.workers ?? 1;
-  if (workers > opts.count) {
-    throw new EdgemarkError('EM_BAD_FLAG', `[nodes] --workers ${workers} is more than --count ${opts.count}`, `use --workers ${Math.max(1, Math.min(opts.count, 2))} or fewer`);
-  }
-  const { perSourceAddress } = planCapacity(opts.count, workers, host, { fdLimit: openFileLimit(), ports: ephemeralPorts() });
-  const dataDir = opts.dataDir ?? join(stateDir, 'runner');
-  const plan: RunPlan = {
-    count: opts.count,
-    firstIndex: 0,
-    prefix: opts.prefix,
-    websocket,
-    https,
-    token: tokenText,
-    joinRate: opts.joinRate,
-    maxJoining: opts.maxJoining,
-    certDir: join(dataDir, 'certs'),
-    storePath: join(dataDir, 'edge.db'),
+const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+export function planFromFlags(opts: NodesFlags, target: Target, stateDir: string): FleetPlan {
+  if (!opts.count) throw new EdgemarkError('EM_BAD_FLAG', '[nodes] how many nodes? --count is missing', 'pass -n <count>, or --plan <file>');
+  return parsePlan({
+    apiVersion: 'edgemark.io/v1alpha1',
+    kind: 'FleetPlan',
+    target: { name: target.name, cloudcore: target.cloudcore, ...(target.apiserver ? { apiserver: target.apiserver } : {}) },
+    groups: [
+      {
+        name: 'nodes',
+        kind: 'edge',
+        count: opts.count,
+        prefix: opts.prefix,
+        profile: { cpu: opts.cpu, memory: opts.memory, pods: opts.pods, ephemeralStorage: opts.ephemeralStorage, labels: opts.labels ?? {}, taints: opts.taints ?? [] },
+        timings: opts.timings ?? {},
+      },
+    ],
+    pacing: { joinRate: opts.joinRate, maxJoining: opts.maxJoining },
     stagePaths: opts.stages ?? [],
-    ...(opts.recordFrames ? { recordFrames: opts.recordFrames } : {}),
-    ...(opts.tracePods ? { tracePods: opts.tracePods } : {}),
-    timings: defaultTimings,
-    profile: {
-      ...defaultNodeProfile,
-      cpu: opts.cpu,
-      memory: opts.memory,
-      pods: opts.pods,
-      ephemeralStorage: opts.ephemeralStorage,
-      labels: opts.labels ?? {},
-      taints: opts.taints ?? [],
-    },
-    perSourceAddress,
-  };
-  log.info(
-    `${opts.count} hollow edge nodes (${opts.prefix}0..${opts.count - 1}) -> CloudHub ${websocket}, certificates from ${https}, ${opts.joinRate}/s` +
-      (opts.maxJoining ? ` with at most ${opts.maxJoining} joining at once` : '') +
-      (workers > 1 ? `, ${workers} worker processes` : '') +
-      (perSourceAddress ? `, source addresses 127.0.0.1..${sourceAddressOf(opts.count - 1, perSourceAddress)}` : ''),
-  );
-  return interruptible(log, async (signal) => {
-    const stop = new Promise<void>((resolve) => {
-      signal.addEventListener('abort', () => resolve(), { once: true });
-      if (opts.duration) setTimeout(resolve, opts.duration * 1000).unref();
-    });
-    return workers > 1 ? runWithWorkers(plan, workers, dataDir, opts, log, stop) : runInProcess(plan, opts, log, signal, stop);
+    dataDir: opts.dataDir ?? join(stateDir, 'runner'),
+    observe: { tracePods: opts.tracePods ?? false, metrics: opts.metrics, ...(opts.recordFrames ? { recordFrames: opts.recordFrames } : {}) },
+    ...(opts.duration ? { durationSeconds: opts.duration } : {}),
   });
 }
 
-async function startMetrics(opts: RunOptions, log: Logger, text: () => Promise<string>, contentType: string): Promise<MetricsServer | undefined> {
-  if (opts.metrics === false) return undefined;
-  const [h, p] = [opts.metrics.slice(0, opts.metrics.lastIndexOf(':')), Number(opts.metrics.slice(opts.metrics.lastIndexOf(':') + 1))];
-  const server = await serveMetrics({ host: h, port: p }, text, contentType);
-  log.info(`metrics: ${server.url}`);
-  return server;
+function printDryRun(runtime: Runtime, plan: FleetPlan, target: Target): void {
+  const d = runtime.dryRun(plan);
+  process.stdout.write(`# dry run: nothing started, no token read\n# runtime: ${d.runtime}\n`);
+  for (const a of d.actions) process.stdout.write(`#   ${a}\n`);
+  process.stdout.write(`#   token: from ${target.tokenSource}\n`);
+  process.stdout.write(stringify(d.plan));
 }
 
-async function runInProcess(plan: RunPlan, opts: RunOptions, log: Logger, signal: AbortSignal, stop: Promise<void>): Promise<FleetSummary & { metricsUrl?: string }> {
-  let ticker: NodeJS.Timeout | undefined;
-  let metrics: Promise<MetricsServer | undefined> = Promise.resolve(undefined);
-  try {
-    const { summary } = await runFleet(plan, log, signal, stop, {
-      onFleet(fleet) {
-        const registry = fleetRegistry(fleet);
-        metrics = startMetrics(opts, log, () => registry.metrics(), registry.contentType);
-        metrics.catch(() => undefined);
-        ticker = setInterval(() => {
-          const s = fleet.summary();
-          log.info(liveLine(s));
-          if (opts.summaryJson) writeSummary(opts.summaryJson, s);
-        }, 2000);
-      },
+/** Runs the plan until Ctrl-C, its duration, or a fatal error; live line every 2 s. */
+async function runPlan(runtime: Runtime, plan: FleetPlan, target: Target, log: Logger, summaryJson: string | undefined): Promise<FleetSummary & { metricsUrl?: string }> {
+  const count = planNodeCount(plan);
+  const token = await target.token();
+  const first = plan.groups[0]!;
+  log.info(
+    `${count} hollow edge nodes (${first.prefix}0..${first.count - 1}${plan.groups.length > 1 ? `, and ${plan.groups.length - 1} more group(s)` : ''}) -> ${target.name}: CloudHub ${plan.target.cloudcore.map((c) => c.websocket).join(', ')}, ${plan.pacing.joinRate}/s` +
+      (plan.pacing.maxJoining ? ` with at most ${plan.pacing.maxJoining} joining at once` : '') +
+      `, runtime ${runtime.name}; token from ${target.tokenSource}`,
+  );
+  return interruptible(log, async (signal) => {
+    const fleet = await runtime.start(plan, { token }, { log, signal });
+    if (fleet.metricsUrl) log.info(`metrics: ${fleet.metricsUrl}`);
+    fleet.on((e) => {
+      if (e.type === 'status') {
+        log.info(liveLine(e.summary));
+        if (summaryJson) writeSummary(summaryJson, e.summary);
+      } else if (e.type === 'fatal') log.warn(`stopping: ${e.error.message}`);
     });
-    const server = await metrics;
-    return { ...summary, ...(server ? { metricsUrl: server.url } : {}) };
-  } finally {
-    if (ticker) clearInterval(ticker);
-    await (await metrics.catch(() => undefined))?.close();
-  }
-}
-
-async function runWithWorkers(plan: RunPlan, workers: number, dataDir: string, opts: RunOptions, log: Logger, stop: Promise<void>): Promise<FleetSummary & { metricsUrl?: string }> {
-  const pool = startWorkers(slicePlan(plan, workers, (k) => join(dataDir, `edge-w${k}.db`)), log);
-  let server: MetricsServer | undefined;
-  const ticker = setInterval(() => {
-    const s = pool.summary();
-    if (!s) return;
-    log.info(liveLine(s));
-    if (opts.summaryJson) writeSummary(opts.summaryJson, s);
-  }, 2000);
-  try {
-    server = await startMetrics(opts, log, () => pool.metrics(), pool.contentType);
-    const failure = await Promise.race([stop.then(() => undefined), pool.failed]);
-    if (failure) log.warn(`a worker stopped: ${failure.message}; stopping the others`);
-    const summary = await pool.stop();
-    return { ...summary, ...(failure && !summary.fatal ? { fatal: { code: failure.code, message: failure.message } } : {}), ...(server ? { metricsUrl: server.url } : {}) };
-  } finally {
-    clearInterval(ticker);
-    await server?.close();
-  }
+    const result = await fleet.done;
+    for (const p of result.problems) log.warn(`not cleaned up: ${p}`);
+    const summary = result.summary;
+    if (!summary) {
+      const f = result.fatal ?? { code: 'EM_INTERNAL', message: '[nodes] the runner ended without a summary' };
+      throw new EdgemarkError(f.code as ErrorCode, f.message, f.fix);
+    }
+    return { ...summary, ...(result.fatal && !summary.fatal ? { fatal: result.fatal } : {}), ...(fleet.metricsUrl ? { metricsUrl: fleet.metricsUrl } : {}) };
+  });
 }
 
 function writeSummary(file: string, s: FleetSummary): void {
@@ -284,10 +258,11 @@ function writeSummary(file: string, s: FleetSummary): void {
   renameSync(tmp, file);
 }
 
-function liveLine(s: FleetSummary): string {
-  const states = nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`);
+const stateList = (s: FleetSummary) => Object.entries(s.states).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+
+export function liveLine(s: FleetSummary): string {
   const errors = Object.values(s.errors).reduce((a, b) => a + b, 0);
-  return `[${formatDuration(s.durationMs)}] ${s.started}/${s.nodes} started: ${states.join(', ') || 'none yet'} | pods running ${s.pods.running} | reconnects ${s.reconnects} | errors ${errors} | msgs in ${s.messagesIn} out ${s.messagesOut} | lag p99 ${s.eventLoopLagMs.p99}ms | rss ${formatBytes(s.rssBytes)}`;
+  return `[${formatDuration(s.durationMs)}] ${s.started}/${s.nodes} started: ${stateList(s).join(', ') || 'none yet'} | pods running ${s.pods.running} | reconnects ${s.reconnects} | errors ${errors} | msgs in ${s.messagesIn} out ${s.messagesOut} | lag p99 ${s.eventLoopLagMs.p99}ms | rss ${formatBytes(s.rssBytes)}`;
 }
 
 function printSummary(log: Logger, s: FleetSummary): void {
@@ -302,7 +277,8 @@ function printSummary(log: Logger, s: FleetSummary): void {
         `runner CPU until then ${(s.connectCpuMs / s.connected).toFixed(1)} ms per node)`,
     );
   }
-  log.info(`  at stop: ${nodeStates.filter((k) => s.states[k] > 0).map((k) => `${k} ${s.states[k]}`).join(', ')}`);
+  log.info(`  at stop: ${stateList(s).join(', ')}`);
+  if (Object.keys(s.groups).length > 1) log.info(`  groups: ${Object.entries(s.groups).map(([g, v]) => `${g} (${v.kind}) ${v.ready}/${v.nodes} ready`).join(', ')}`);
   log.info(`  reconnects ${s.reconnects}; messages in ${s.messagesIn}, out ${s.messagesOut}`);
   log.info(`  pods: running ${s.pods.running}, admitted ${s.pods.admitted}, rejected ${s.pods.rejected}`);
   log.info(`  runner: ${s.workers} process${s.workers > 1 ? 'es' : ''}, RSS ${formatBytes(s.rssBytes)}, event-loop lag p99 ${s.eventLoopLagMs.p99} ms (max ${s.eventLoopLagMs.max} ms), ACK latency p99 ${s.ackLatencyMs.p99} ms`);

@@ -1,7 +1,8 @@
 /**
- * A hollow edge node: edgehub, metamanager and edged wired together, plus its
- * timers. It is a TimerTarget of the runner's one scheduler; its timers are
- * (kind, token) pairs, and a newer schedule of a kind supersedes the older.
+ * A hollow edge node: edgehub, metamanager, edged and devicetwin wired
+ * together, plus its timers. It is a TimerTarget of the runner's one
+ * scheduler; its timers are (kind, token) pairs, and a newer schedule of a
+ * kind supersedes the older.
  */
 import type { SecureContext } from 'node:tls';
 import type { TimerTarget } from '../core/scheduler.js';
@@ -10,9 +11,10 @@ import { DeviceTwin } from './devicetwin/devicetwin.js';
 import { EdgeHub } from './edgehub/edgehub.js';
 import { Edged } from './edged/edged.js';
 import type { NodeIdentity } from './edged/objects.js';
-import { TIMER_KINDS, Timer, type FleetContext, type TimerKind } from './host.js';
-import { MetaManager, Req } from './metamanager/metamanager.js';
 import type { PodHost, PodRecord, PodRequestKind } from './edged/pods.js';
+import { TIMER_KINDS, Timer, type EdgeContext, type TimerKind } from './host.js';
+import { MetaManager, Req } from './metamanager/metamanager.js';
+import type { StoredNode } from './metamanager/store.js';
 
 const podRequests = {
   patch: [Req.patchPodStatus, 'patch'],
@@ -20,11 +22,15 @@ const podRequests = {
   'query-object': [Req.queryObject, 'query'],
   'query-token': [Req.queryToken, 'query'],
 } as const;
-import type { StoredNode } from './metamanager/store.js';
 
-export type NodeState = 'joining' | 'connected' | 'registered' | 'ready' | 'disconnected' | 'stopped' | 'failed';
+/** The states of an edge node, in display order. */
+export const edgeStates = ['joining', 'connected', 'registered', 'ready', 'disconnected', 'stopped', 'failed'] as const;
+export type NodeState = (typeof edgeStates)[number];
 
 export class HollowEdgeNode implements PodHost, TimerTarget {
+  readonly name: string;
+  readonly hostIP: string;
+  readonly podCidrPrefix: string;
   readonly hub: EdgeHub;
   readonly meta: MetaManager;
   readonly edged: Edged;
@@ -34,7 +40,7 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
   failed = false;
 
   constructor(
-    readonly fleet: FleetContext,
+    readonly ctx: EdgeContext,
     identity: NodeIdentity,
     secureContext: () => Promise<SecureContext>,
     stored?: StoredNode,
@@ -57,24 +63,20 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
       host: this,
       secureContext,
       onConnected: () => {
-        this.fleet.events.changed(this);
+        this.ctx.events.changed(this);
         this.edged.onConnected();
         this.twin.onConnected();
-        this.schedule(Timer.sweep, this.fleet.timings.requestTimeoutMs / 4);
+        this.schedule(Timer.sweep, this.ctx.timings.requestTimeoutMs / 4);
       },
       onDisconnected: () => {
         this.meta.failAll();
-        this.fleet.events.changed(this);
+        this.ctx.events.changed(this);
       },
       onMessage: (m) => {
         if (!this.twin.receive(m)) this.meta.receive(m);
       },
     });
   }
-
-  readonly name: string;
-  readonly hostIP: string;
-  readonly podCidrPrefix: string;
 
   podRequest(kind: PodRequestKind, resource: string, content: unknown, subject: PodRecord | string): void {
     const [req, op] = podRequests[kind];
@@ -88,6 +90,13 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
     if (this.edged.ready) return 'ready';
     if (this.edged.phase === 'registered') return 'registered';
     return 'connected';
+  }
+
+  podCounts(): { running: number; admitted: number; rejected: number } {
+    const p = this.edged.pods;
+    let running = 0;
+    for (const r of p.byUid.values()) if (r.step === 'running') running++;
+    return { running, admitted: p.admitted, rejected: p.rejected };
   }
 
   start(): void {
@@ -108,7 +117,7 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
 
   schedule(kind: TimerKind, delayMs: number): void {
     if (this.stopped) return;
-    this.fleet.scheduler.after(delayMs, this, kind, ++this.tokens[kind]!);
+    this.ctx.scheduler.after(delayMs, this, kind, ++this.tokens[kind]!);
   }
 
   cancel(kind: TimerKind): void {
@@ -129,7 +138,7 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
         break;
       case Timer.sweep:
         this.meta.sweep(now);
-        if (this.hub.connected) this.schedule(Timer.sweep, this.fleet.timings.requestTimeoutMs / 4);
+        if (this.hub.connected) this.schedule(Timer.sweep, this.ctx.timings.requestTimeoutMs / 4);
         break;
       default:
         this.edged.onTimer(kind);

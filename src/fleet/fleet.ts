@@ -1,137 +1,86 @@
 /**
- * Many hollow edge nodes in one process: one scheduler, one CA, one profile,
- * paced joins, and counters for the live line and the summary. The first node
- * bootstraps alone, so a bad token is reported once instead of by every node.
+ * Many hollow nodes in one process, of any kind: one scheduler, paced starts
+ * (join rate, a cap on dials in flight, the join window), and the counters of
+ * the live line, the summary and /metrics. What a node is, how it joins and
+ * what it sends belong to its kind (src/kind/kind.ts); the fleet only counts.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { monitorEventLoopDelay, createHistogram, type RecordableHistogram, type IntervalHistogram } from 'node:perf_hooks';
-import { appendFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createHistogram, monitorEventLoopDelay, type IntervalHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgemarkError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { Scheduler } from '../core/scheduler.js';
-import type { BeehiveMessage } from '../protocol/message.js';
-import { CertStore, fetchCloudCa, requestEdgeCertificate, type CloudCa } from '../transport/bootstrap.js';
-import type { JoinToken } from '../transport/token.js';
-import type { NodeProfile } from '../edge/edged/objects.js';
-import type { FleetContext, FleetEvents, NodeHost } from '../edge/host.js';
-import { HollowEdgeNode, type NodeState } from '../edge/node.js';
-import { EdgeStore } from '../edge/metamanager/store.js';
+import type { HollowNode, KindContext, KindGroup, NodeErrorKind, NodeKind, NodeKindDefinition, PodMilestone, RunnerEvents } from '../kind/kind.js';
 import type { StageEngine } from '../lifecycle/engine.js';
-import { reconnectDelay, type EdgeTimings } from '../edge/timings.js';
 import { JoinWindow } from './joinwindow.js';
+import { rate, type FleetSummary } from './summary.js';
+
+export { mergeSummaries, rate, type FleetSummary } from './summary.js';
+
+/** The nodes of one group that this process runs: global indices firstIndex, firstIndex + stride, ... */
+export interface FleetGroup {
+  kind: string;
+  group: KindGroup;
+  count: number;
+  firstIndex: number;
+  stride: number;
+  /** Global index of the group's node 0 (fake addresses derive from the global index). */
+  indexBase: number;
+}
 
 export interface FleetOptions {
-  count: number;
-  prefix: string;
-  /** host:port of CloudHub's websocket server. */
-  websocket: string;
-  /** https://host:port of CloudHub's certificate server. */
-  https: string;
-  token: JoinToken;
+  groups: FleetGroup[];
+  /** The node kinds this process may run, by name. */
+  kinds: Record<string, NodeKindDefinition>;
+  /** What every kind is given (the runner supplies scheduler and events). */
+  kindContext: Omit<KindContext, 'scheduler' | 'events' | 'log' | 'random' | 'stages'>;
+  stages: StageEngine;
   /** Nodes started per second. */
   joinRate: number;
-  certDir: string;
-  /** The runner's SQLite database (pods, configmaps, secrets, node state). */
-  storePath: string;
-  /** Append a sample of the frames CloudCore sends (a few per route) to this JSONL file. */
-  recordFrames?: string;
-  timings: EdgeTimings;
-  profile: NodeProfile;
-  stages: StageEngine;
+  /** Dials (credentials, TLS, upgrade) in flight at once while starting; default 64. */
+  maxDialing?: number;
+  /** Nodes started but not yet Ready (nor given up on by the control plane) at once; 0 = no limit. */
+  maxJoining?: number;
+  /** The local address node `g` dials from (spreads source ports over 127.0.0.0/8). */
+  sourceAddress?: (globalIndex: number) => string | undefined;
+  /** Keep pod milestones for `takeMilestones` (delivery latency). */
+  traceMilestones?: boolean;
   log: Logger;
   random?: () => number;
-  /** Global index of this fleet's first node and the step between its nodes (workers each take a slice). */
-  firstIndex?: number;
-  stride?: number;
-  /** Append pod milestones (admitted, running-sent, duplicate-insert) with their time to this JSONL file. */
-  tracePods?: string;
-  /** Dials (bootstrap, TLS, websocket upgrade) in flight at once while starting; default 64. */
-  maxDialing?: number;
-  /** Nodes started but not yet Ready (nor given up on by CloudCore) at once; 0 = no limit. */
-  maxJoining?: number;
-  /** The local address a node dials from (spreads source ports over 127.0.0.0/8). */
-  sourceAddress?: (globalIndex: number) => string | undefined;
 }
 
-const fatalCodes = new Set(['EM_TOKEN_REJECTED', 'EM_TOKEN_EXPIRED', 'EM_TOKEN_MALFORMED', 'EM_CA_HASH_MISMATCH']);
-
-export const nodeStates: NodeState[] = ['joining', 'connected', 'registered', 'ready', 'disconnected', 'stopped', 'failed'];
-
-export interface FleetSummary {
-  nodes: number;
-  states: Record<NodeState, number>;
-  started: number;
-  /**
-   * Nodes whose websocket opened at least once (certificate bootstrap, TLS and
-   * upgrade done: the runner's side of a join), how fast, and the runner's CPU
-   * from its start until the last of them (ms, every process of the runner).
-   */
-  connected: number;
-  connectDurationMs: number;
-  connectRatePerSec: number;
-  connectCpuMs: number;
-  /** Nodes that reached Ready at least once, and how fast they did. */
-  joined: number;
-  /**
-   * The join window (--max-joining; 0 = none): its size, and how long the
-   * runner waited for it, i.e. for the control plane to answer registrations.
-   */
-  joinWindow: { size: number; waitedMs: number };
-  joinDurationMs: number;
-  joinRatePerSec: number;
-  reconnects: number;
-  errors: Record<string, number>;
-  messagesIn: number;
-  messagesOut: number;
-  messagesByRoute: Record<string, number>;
-  /** Nodes connected whose registration CloudCore never answered (node limit?). */
-  unserved: number;
-  pods: { running: number; admitted: number; rejected: number };
-  /** Their names (the first 50). */
-  unservedNodes: string[];
-  durationMs: number;
-  /** The runner's own health: event-loop delay over the run, memory now. */
-  eventLoopLagMs: { p50: number; p99: number; max: number };
-  ackLatencyMs: { p50: number; p99: number };
-  rssBytes: number;
-  heapUsedBytes: number;
-  /** Worker processes behind this summary (1 without --workers). */
-  workers: number;
-  fatal?: { code: string; message: string };
+export interface Milestone {
+  uid: string;
+  event: PodMilestone;
+  ms: number;
 }
 
-export class Fleet implements FleetEvents {
+const LOOP_RESOLUTION_MS = 10;
+
+export class Fleet implements RunnerEvents {
   readonly scheduler = new Scheduler();
-  readonly store: EdgeStore;
-  readonly nodes: HollowEdgeNode[] = [];
-  private readonly ctx: FleetContext;
-  private readonly certs: CertStore;
-  private ca: CloudCa | undefined;
-  private firstIdentity: Promise<unknown> | undefined;
-  private readonly contexts = new Map<string, SecureContext>();
-  private readonly bootId = randomUUID();
+  readonly nodes: HollowNode[] = [];
+  readonly kinds = new Map<string, NodeKind>();
   readonly joinWindow: JoinWindow;
+  private readonly groupOf = new Map<HollowNode, string>();
   private readonly startedAt = Date.now();
-  private firstReadyAt = new Map<string, number>();
+  private readonly firstReadyAt = new Map<string, number>();
   reconnects = 0;
   private connectedOnce = 0;
   private lastFirstConnectAt = 0;
   private readonly cpuAtStart = process.cpuUsage();
   private connectCpuMs = 0;
-  /** Dials in flight (bootstrap included). */
+  /** Dials in flight (credentials included). */
   inFlightDials = 0;
+  private dialWaiter: (() => void) | undefined;
   readonly errors = new Map<string, number>();
   private readonly warned = new Set<string>();
   messagesIn = 0;
   messagesOut = 0;
   readonly byRoute = new Map<string, number>();
   private readonly unservedNodes = new Set<string>();
-  fatal: EdgemarkError | undefined;
-  private readonly recorded = new Map<string, number>();
+  fatalError: EdgemarkError | undefined;
   private onFatal: ((e: EdgemarkError) => void) | undefined;
+  private milestones: Milestone[] = [];
   /** Event-loop delay (ns) since the fleet began: the runner's own slowness. */
   readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   /** Push arrival to ACK sent (µs), i.e. store commit latency included. */
@@ -140,67 +89,72 @@ export class Fleet implements FleetEvents {
   onAck: ((ms: number) => void) | undefined;
 
   constructor(private readonly o: FleetOptions) {
-    const url = new URL(o.https);
-    this.store = new EdgeStore(o.storePath, this.scheduler);
-    this.ctx = {
-      scheduler: this.scheduler,
-      store: this.store,
-      stages: o.stages,
-      timings: o.timings,
-      profile: o.profile,
-      // SNI must not carry an IP; the certificate is then checked against the IP itself.
-      dial: { server: o.websocket, ...(isIP(url.hostname) ? {} : { servername: url.hostname }) },
-      random: o.random ?? Math.random,
-      events: this,
-      isFatal: (err) => err instanceof EdgemarkError && fatalCodes.has(err.code),
-    };
-    this.certs = new CertStore(o.certDir);
+    const random = o.random ?? Math.random;
+    for (const g of o.groups) {
+      const def = o.kinds[g.kind];
+      if (!def) throw new EdgemarkError('EM_KIND_UNKNOWN', `[nodes] no node kind "${g.kind}" in this runner`, `use one of: ${Object.keys(o.kinds).join(', ')}`);
+      def.validate(g.group);
+      if (this.kinds.has(g.kind)) continue;
+      this.kinds.set(g.kind, def.create({ ...o.kindContext, scheduler: this.scheduler, events: this, log: o.log, random, stages: o.stages }));
+    }
     this.joinWindow = new JoinWindow(o.maxJoining ?? 0);
     this.loopDelay.enable();
   }
 
-  /** Fetches and checks CloudCore's CA, retrying quietly while it is unreachable. */
+  /** Every state of every kind in this fleet, in display order. */
+  get states(): string[] {
+    const out: string[] = [];
+    for (const k of this.kinds.values()) for (const s of k.states) if (!out.includes(s)) out.push(s);
+    return out;
+  }
+
+  /** Each kind fetches what all its nodes need (a CA, say), retrying while unreachable. */
   async prepare(signal: AbortSignal): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        this.ca = await fetchCloudCa(this.o.https, this.o.token);
-        this.certs.saveCa(this.ca);
-        return;
-      } catch (err) {
-        if (!(err instanceof EdgemarkError) || err.code !== 'EM_CLOUDCORE_UNREACHABLE') throw err;
-        this.warnOnce('unreachable', `${err.message}; retrying with backoff (Ctrl-C to stop)`);
-        const wait = reconnectDelay(this.o.timings, attempt, this.ctx.random);
-        await sleep(wait, undefined, { signal }).catch(() => undefined);
-        if (signal.aborted) throw new EdgemarkError('EM_INTERRUPTED', '[nodes] interrupted while waiting for CloudCore');
+    for (const k of this.kinds.values()) await k.prepare(signal);
+  }
+
+  /** Starts the nodes at the join rate, group after group; resolves when all are started. */
+  async start(signal: AbortSignal): Promise<void> {
+    const gapMs = 1000 / this.o.joinRate;
+    const t0 = Date.now();
+    const maxDialing = this.o.maxDialing ?? 64;
+    let i = 0;
+    for (const g of this.o.groups) {
+      const kind = this.kinds.get(g.kind)!;
+      for (let j = 0; j < g.count; j++, i++) {
+        if (signal.aborted || this.fatalError) return;
+        const local = g.firstIndex + j * g.stride;
+        const name = `${g.group.prefix}${local}`;
+        const index = g.indexBase + local;
+        // Only so many nodes join at once: the next starts when one is Ready.
+        await this.joinWindow.free(signal);
+        if (signal.aborted || this.fatalError) return;
+        const source = this.o.sourceAddress?.(index);
+        const node = kind.createNode({ group: g.group, name, index, ...(source ? { sourceAddress: source } : {}) });
+        this.nodes.push(node);
+        this.groupOf.set(node, g.group.name);
+        this.joinWindow.enter(name);
+        node.start();
+        const wait = t0 + (i + 1) * gapMs - Date.now();
+        if (wait > 1) await sleep(wait);
+        else if (i % 200 === 199) await sleep(0); // let sockets breathe during a burst
+        // However fast the join rate, only so many handshakes run at once: a
+        // burst of them would stall this event loop and time out at the server.
+        while (this.inFlightDials >= maxDialing && !signal.aborted && !this.fatalError) await this.dialFree(signal);
       }
     }
   }
 
-  /** Starts the nodes at the join rate; resolves when all are started. */
-  async start(signal: AbortSignal): Promise<void> {
-    const gapMs = 1000 / this.o.joinRate;
-    const t0 = Date.now();
-    const first = this.o.firstIndex ?? 0;
-    const stride = this.o.stride ?? 1;
-    for (let i = 0; i < this.o.count; i++) {
-      if (signal.aborted || this.fatal) return;
-      const g = first + i * stride;
-      const name = `${this.o.prefix}${g}`;
-      // Only so many nodes join at once: the next starts when one is Ready.
-      await this.joinWindow.free(signal);
-      if (signal.aborted || this.fatal) return;
-      const node = new HollowEdgeNode(this.ctx, this.identity(name, g), () => this.secureContext(name), this.store.load(name), this.o.sourceAddress?.(g));
-      this.nodes.push(node);
-      this.joinWindow.enter(name);
-      node.start();
-      const due = t0 + (i + 1) * gapMs;
-      const wait = due - Date.now();
-      if (wait > 1) await sleep(wait);
-      else if (i % 200 === 199) await sleep(0); // let sockets breathe during a burst
-      // However fast the join rate, only so many handshakes run at once: a
-      // burst of them would stall this event loop and time out at CloudCore.
-      while (this.inFlightDials >= (this.o.maxDialing ?? 64) && !signal.aborted && !this.fatal) await sleep(10);
-    }
+  private dialFree(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        this.dialWaiter = undefined;
+        resolve();
+      };
+      this.dialWaiter = done;
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   whenFatal(cb: (e: EdgemarkError) => void): void {
@@ -208,97 +162,34 @@ export class Fleet implements FleetEvents {
   }
 
   stop(): void {
-    this.flushTrace();
     for (const n of this.nodes) n.stop();
     this.scheduler.stop();
-    this.store.close();
+    for (const k of this.kinds.values()) k.close();
     this.loopDelay.disable();
   }
 
-  private identity(name: string, index: number) {
-    const machineId = createHash('md5').update(`edgemark/${name}`).digest('hex');
-    return {
-      name,
-      // A fake InternalIP per node; never dialled.
-      ip: `10.${128 + ((index >> 16) & 63)}.${(index >> 8) & 255}.${index & 255}`,
-      machineId,
-      bootId: this.bootId,
-      // A fake /24 pod CIDR per node.
-      podCidrPrefix: `10.${(index >> 8) & 255}.${index & 255}`,
-    };
+  /** Pod milestones since the last call (empty unless traceMilestones). */
+  takeMilestones(): Milestone[] {
+    const m = this.milestones;
+    this.milestones = [];
+    return m;
   }
 
-  private async secureContext(name: string): Promise<SecureContext> {
-    const cached = this.contexts.get(name);
-    if (cached) return cached;
-    if (!this.ca) throw new Error('CloudCore CA not fetched yet');
-    let id = this.certs.load(name);
-    if (!id) {
-      // The first bootstrap goes alone; the rest wait for its verdict.
-      if (!this.firstIdentity) {
-        this.firstIdentity = requestEdgeCertificate(this.o.https, this.ca, this.o.token, name);
-        id = (await this.firstIdentity) as Awaited<ReturnType<typeof requestEdgeCertificate>>;
-      } else {
-        await this.firstIdentity;
-        id = await requestEdgeCertificate(this.o.https, this.ca, this.o.token, name);
-      }
-      this.certs.save(name, id);
-    }
-    const ctx = createSecureContext({ ca: this.ca.pem, cert: id.certPem, key: id.keyPem, minVersion: 'TLSv1.2' });
-    this.contexts.set(name, ctx);
-    return ctx;
+  // RunnerEvents
+  traffic(direction: 'in' | 'out', key: string): void {
+    if (direction === 'in') this.messagesIn++;
+    else this.messagesOut++;
+    const k = `${direction} ${key}`;
+    this.byRoute.set(k, (this.byRoute.get(k) ?? 0) + 1);
   }
 
-  // FleetEvents
-  frameIn(text: string): void {
-    if (!this.o.recordFrames) return;
-    let key: string;
-    try {
-      const m = JSON.parse(text) as { header?: { parent_msg_id?: string }; route?: { operation?: string; group?: string; resource?: string } };
-      key = `${m.header?.parent_msg_id ? 'reply' : 'push'} ${m.route?.group} ${m.route?.operation} ${m.route?.resource?.split('/')[1]}`;
-    } catch {
-      key = 'unparsable';
-    }
-    const seen = this.recorded.get(key) ?? 0;
-    if (seen >= 2) return;
-    this.recorded.set(key, seen + 1);
-    // CloudHub's Go encoder ends each frame with a newline; one frame per line here.
-    appendFileSync(this.o.recordFrames, `${text.trimEnd()}\n`);
-  }
-
-  messageIn(m: BeehiveMessage): void {
-    this.messagesIn++;
-    this.countRoute('in', m);
-  }
-
-  messageOut(m: BeehiveMessage): void {
-    this.messagesOut++;
-    this.countRoute('out', m);
-  }
-
-  private countRoute(dir: string, m: BeehiveMessage): void {
-    const type = m.route.resource?.split('/')[1] ?? m.route.resource ?? '';
-    const key = `${dir} ${m.route.operation ?? ''} ${type}`;
-    this.byRoute.set(key, (this.byRoute.get(key) ?? 0) + 1);
-  }
-
-  private traceLines: string[] = [];
-
-  podTrace(uid: string, event: string): void {
-    if (!this.o.tracePods) return;
-    this.traceLines.push(`{"uid":"${uid}","event":"${event}","ms":${Date.now()}}`);
-    // Written in batches, off the hot path.
-    if (this.traceLines.length === 1) setTimeout(() => this.flushTrace(), 200);
-  }
-
-  private flushTrace(): void {
-    if (!this.o.tracePods || this.traceLines.length === 0) return;
-    appendFileSync(this.o.tracePods, `${this.traceLines.join('\n')}\n`);
-    this.traceLines = [];
+  podMilestone(uid: string, event: PodMilestone): void {
+    if (this.o.traceMilestones) this.milestones.push({ uid, event, ms: Date.now() });
   }
 
   dialing(delta: 1 | -1): void {
     this.inFlightDials += delta;
+    if (delta < 0) this.dialWaiter?.();
   }
 
   acked(ms: number): void {
@@ -306,54 +197,49 @@ export class Fleet implements FleetEvents {
     this.onAck?.(ms);
   }
 
-  reconnected(_node: NodeHost): void {
+  reconnected(_node: HollowNode): void {
     this.reconnects++;
   }
 
-  firstConnect(_node: NodeHost): void {
+  firstConnect(_node: HollowNode): void {
     this.connectedOnce++;
     this.lastFirstConnectAt = Date.now();
     const c = process.cpuUsage(this.cpuAtStart);
     this.connectCpuMs = (c.user + c.system) / 1000;
   }
 
-  changed(node: NodeHost): void {
-    const n = node as HollowEdgeNode;
-    if (n.state === 'ready') {
-      if (!this.firstReadyAt.has(n.name)) this.firstReadyAt.set(n.name, Date.now());
-      this.unservedNodes.delete(n.name);
-      this.joinWindow.leave(n.name);
+  changed(node: HollowNode): void {
+    if (node.state === 'ready') {
+      if (!this.firstReadyAt.has(node.name)) this.firstReadyAt.set(node.name, Date.now());
+      this.unservedNodes.delete(node.name);
+      this.joinWindow.leave(node.name);
     }
   }
 
-  error(node: NodeHost, kind: string, err: unknown): void {
+  error(node: HollowNode, kind: NodeErrorKind, err: unknown): void {
     this.errors.set(kind, (this.errors.get(kind) ?? 0) + 1);
-    if (this.ctx.isFatal(err)) {
-      if (!this.fatal) {
-        this.fatal = err as EdgemarkError;
-        this.onFatal?.(this.fatal);
-      }
-      this.joinWindow.leave(node.name);
-      (node as HollowEdgeNode).fail();
-      return;
-    }
     if (kind === 'register-timeout') {
       // It retries by itself; the window makes room rather than wait on it.
       this.joinWindow.leave(node.name);
       this.unservedNodes.add(node.name);
-      this.warnOnce(
-        kind,
-        `node ${node.name} is connected but CloudCore never answered its registration: its node limit (cloudHub.nodeLimit) is probably reached`,
-      );
       return;
     }
     const msg = err instanceof Error ? err.message : String(err);
     this.warnOnce(kind, `${kind} error on ${node.name}: ${msg} (further ${kind} errors are counted, not printed)`);
   }
 
-  private warnOnce(kind: string, message: string): void {
-    if (this.warned.has(kind)) return;
-    this.warned.add(kind);
+  fatal(node: HollowNode, err: EdgemarkError): void {
+    if (!this.fatalError) {
+      this.fatalError = err;
+      this.onFatal?.(err);
+    }
+    this.joinWindow.leave(node.name);
+    node.fail();
+  }
+
+  warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
     this.o.log.warn(message);
   }
 
@@ -366,29 +252,36 @@ export class Fleet implements FleetEvents {
   }
 
   podCounts(): FleetSummary['pods'] {
-    let running = 0;
-    let admitted = 0;
-    let rejected = 0;
+    const out = { running: 0, admitted: 0, rejected: 0 };
     for (const n of this.nodes) {
-      const p = n.edged.pods;
-      admitted += p.admitted;
-      rejected += p.rejected;
-      for (const r of p.byUid.values()) if (r.step === 'running') running++;
+      const p = n.podCounts();
+      out.running += p.running;
+      out.admitted += p.admitted;
+      out.rejected += p.rejected;
     }
-    return { running, admitted, rejected };
+    return out;
   }
 
-  counts(): Record<NodeState, number> {
-    const c = Object.fromEntries(nodeStates.map((s) => [s, 0])) as Record<NodeState, number>;
-    for (const n of this.nodes) c[n.state]++;
+  counts(): Record<string, number> {
+    const c: Record<string, number> = Object.fromEntries(this.states.map((s) => [s, 0]));
+    for (const n of this.nodes) c[n.state] = (c[n.state] ?? 0) + 1;
     return c;
+  }
+
+  private groupCounts(): FleetSummary['groups'] {
+    const out: FleetSummary['groups'] = {};
+    for (const g of this.o.groups) out[g.group.name] = { kind: g.kind, nodes: g.count, ready: 0 };
+    for (const n of this.nodes) if (n.state === 'ready') out[this.groupOf.get(n)!]!.ready++;
+    return out;
   }
 
   summary(): FleetSummary {
     const readyTimes = [...this.firstReadyAt.values()];
     const joinDurationMs = readyTimes.length ? Math.max(...readyTimes) - this.startedAt : 0;
+    const f = this.fatalError;
     return {
-      nodes: this.o.count,
+      summaryVersion: 1,
+      nodes: this.o.groups.reduce((a, g) => a + g.count, 0),
       states: this.counts(),
       started: this.nodes.length,
       connected: this.connectedOnce,
@@ -400,13 +293,15 @@ export class Fleet implements FleetEvents {
       joinRatePerSec: rate(readyTimes.length, joinDurationMs),
       joinWindow: { size: this.joinWindow.size, waitedMs: this.joinWindow.waitedMs },
       reconnects: this.reconnects,
-      errors: Object.fromEntries(this.errors),
+      errors: Object.fromEntries([...this.errors].sort()),
       messagesIn: this.messagesIn,
       messagesOut: this.messagesOut,
       messagesByRoute: Object.fromEntries([...this.byRoute].sort()),
       unserved: this.unservedNodes.size,
-      pods: this.podCounts(),
       unservedNodes: [...this.unservedNodes].sort().slice(0, 50),
+      pods: this.podCounts(),
+      groups: this.groupCounts(),
+      kinds: Object.fromEntries([...this.kinds].map(([name, k]) => [name, k.extras()])),
       durationMs: Date.now() - this.startedAt,
       eventLoopLagMs: this.summaryLag(),
       ackLatencyMs: this.ackLatency.count
@@ -415,17 +310,10 @@ export class Fleet implements FleetEvents {
       rssBytes: process.memoryUsage.rss(),
       heapUsedBytes: process.memoryUsage().heapUsed,
       workers: 1,
-      ...(this.fatal ? { fatal: { code: this.fatal.code, message: this.fatal.message } } : {}),
+      ...(f ? { fatal: { code: f.code, message: f.message, ...(f.fix ? { fix: f.fix } : {}) } } : {}),
     };
   }
 }
-
-/** Events per second over a duration in ms, one decimal; 0 for no time. */
-export function rate(count: number, ms: number): number {
-  return ms > 0 ? Math.round((count / ms) * 10_000) / 10 : 0;
-}
-
-const LOOP_RESOLUTION_MS = 10;
 
 /**
  * A monitorEventLoopDelay reading (ns, which includes the sampling period) as

@@ -1,14 +1,16 @@
 /**
  * The runner observes itself: a Prometheus registry (prom-client) over a
  * fleet's counters, and the loopback HTTP server that serves it at /metrics.
- * Values are read from the fleet when scraped, so nothing is counted twice and
- * the hot path pays nothing for metrics it does not ask for.
+ * Values are read from the fleet when scraped, so nothing is counted twice;
+ * only the ACK-latency histogram is observed as ACKs go out. Names and labels
+ * are kind-neutral: node states are those of the kinds in the run, and each
+ * kind's own figures go in edgemark_kind_figures.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { EdgemarkError } from '../core/errors.js';
-import { nodeStates, type Fleet } from './fleet.js';
+import type { Fleet } from './fleet.js';
 
 export function fleetRegistry(fleet: Fleet, labels: Record<string, string> = {}): Registry {
   const register = new Registry();
@@ -17,12 +19,21 @@ export function fleetRegistry(fleet: Fleet, labels: Record<string, string> = {})
   collectDefaultMetrics({ register, eventLoopMonitoringPrecision: 10 });
   new Gauge({
     name: 'edgemark_nodes',
-    help: 'Hollow edge nodes of this runner by state',
+    help: 'Hollow nodes of this runner by state (the states of their kinds)',
     labelNames: ['state'],
     registers: [register],
     collect() {
       const c = fleet.counts();
-      for (const s of nodeStates) this.set({ state: s }, c[s]);
+      for (const [s, n] of Object.entries(c)) this.set({ state: s }, n);
+    },
+  });
+  new Gauge({
+    name: 'edgemark_kind_figures',
+    help: "Each node kind's own figures (certificate requests, store transactions, ...)",
+    labelNames: ['kind', 'figure'],
+    registers: [register],
+    collect() {
+      for (const [kind, k] of fleet.kinds) for (const [figure, v] of Object.entries(k.extras())) this.set({ kind, figure }, v);
     },
   });
   new Gauge({
@@ -35,7 +46,7 @@ export function fleetRegistry(fleet: Fleet, labels: Record<string, string> = {})
   });
   new Counter({
     name: 'edgemark_messages_total',
-    help: 'Beehive messages by direction, operation and resource type',
+    help: 'Messages by direction, operation and resource type',
     labelNames: ['direction', 'operation', 'resource'],
     registers: [register],
     collect() {
@@ -48,7 +59,7 @@ export function fleetRegistry(fleet: Fleet, labels: Record<string, string> = {})
   });
   new Counter({
     name: 'edgemark_reconnects_total',
-    help: 'Websocket reconnects after a first connection',
+    help: 'Reconnects after a first connection',
     registers: [register],
     collect() {
       this.reset();

@@ -57,7 +57,7 @@ export class DeviceTwin {
   }
 
   private query(): void {
-    const f = this.host.fleet;
+    const f = this.host.ctx;
     if (!this.send(membershipDetailRequest(this.host.name, f.scheduler.now()))) return;
     if (f.timings.twinMembershipResendMs > 0) this.host.schedule(Timer.twinMembership, f.timings.twinMembershipResendMs);
   }
@@ -69,7 +69,7 @@ export class DeviceTwin {
     if (!resource.includes('membership')) return true; // twin updates of devices a hollow node does not have
     const d = membershipDevices(m.content);
     if (!d) {
-      this.host.fleet.events.error(this.host, 'twin-message', new Error(`membership message ${m.header.msg_id} has no device list`));
+      this.host.ctx.events.error(this.host, 'twin-message', new Error(`membership message ${m.header.msg_id} has no device list`));
       return true;
     }
     const detail = resource.includes(MEMBERSHIP_DETAIL);

@@ -3,7 +3,7 @@
  * itself. Registers the Node (retrying with backoff; AlreadyExists means it is
  * ours from an earlier run), renews the node Lease in kube-node-lease, and
  * patches node status when it changes or when the report period has passed.
- * Pods come in issue "Pods on hollow edge nodes".
+ * Its pods are the PodManager's (pods.ts).
  */
 import { Op, isObjectResponse, responseError, type BeehiveMessage } from '../../protocol/message.js';
 import { jittered } from '../timings.js';
@@ -49,8 +49,6 @@ export class Edged {
   /** lastTransitionTime of our conditions (ms): when we last told the API they changed. */
   private conditionsSince = 0;
   private registerBackoff = 0;
-  registrationErrors = 0;
-  leaseErrors = 0;
 
   readonly pods: PodManager;
 
@@ -73,7 +71,7 @@ export class Edged {
 
   /** Ready as the node sees it: registered, with a lease renewed within its duration. */
   get ready(): boolean {
-    const f = this.host.fleet;
+    const f = this.host.ctx;
     return this.phase === 'registered' && f.scheduler.now() - this.leaseRenewedAt < f.timings.leaseDurationSeconds * 1000;
   }
 
@@ -98,7 +96,7 @@ export class Edged {
         this.renewLease();
         break;
       case Timer.nodeStatus: {
-        const f = this.host.fleet;
+        const f = this.host.ctx;
         if (f.scheduler.now() - this.lastStatusSentAt >= f.timings.nodeStatusReportMs) this.sendStatus();
         this.host.schedule(Timer.nodeStatus, f.timings.nodeStatusUpdateMs);
         break;
@@ -108,13 +106,13 @@ export class Edged {
 
   private register(): void {
     this.phase = 'registering';
-    const node = initialNode(this.host.fleet.profile, this.identity, new Date(this.host.fleet.scheduler.now()));
+    const node = initialNode(this.host.ctx.profile, this.identity, new Date(this.host.ctx.scheduler.now()));
     this.meta.request(Req.registerNode, Op.insert, `null/node/${this.host.name}`, node);
   }
 
   private retryRegister(): void {
     this.phase = 'unregistered';
-    const t = this.host.fleet.timings;
+    const t = this.host.ctx.timings;
     const delay = Math.min(t.registerRetryMaxMs, t.registerRetryInitialMs * 2 ** this.registerBackoff++);
     this.host.schedule(Timer.register, delay);
   }
@@ -137,8 +135,7 @@ export class Edged {
           // Ours from an earlier run: read it back to learn its uid.
           this.meta.request(Req.queryNode, Op.query, `null/node/${this.host.name}`, null);
         } else if (err) {
-          this.registrationErrors++;
-          this.host.fleet.events.error(this.host, 'register', new Error(err.message ?? err.reason ?? 'error'));
+          this.host.ctx.events.error(this.host, 'register', new Error(err.message ?? err.reason ?? 'error'));
           this.retryRegister();
         } else {
           this.registered(replyObject<ApiObject>(m.content));
@@ -147,7 +144,6 @@ export class Edged {
       case Req.queryNode: {
         const node = replyObject<ApiObject>(m.content);
         if (err || !node) {
-          this.registrationErrors++;
           this.retryRegister();
         } else this.registered(node);
         break;
@@ -181,7 +177,7 @@ export class Edged {
         break;
       }
       case Req.patchNodeStatus:
-        if (err) this.host.fleet.events.error(this.host, 'nodestatus', new Error(err.message ?? 'patch failed'));
+        if (err) this.host.ctx.events.error(this.host, 'nodestatus', new Error(err.message ?? 'patch failed'));
         else if (subject === true) this.statusDirty = false;
         break;
     }
@@ -200,11 +196,10 @@ export class Edged {
       return;
     }
     if (kind === Req.registerNode || kind === Req.queryNode) {
-      if (why === 'timeout') this.host.fleet.events.error(this.host, 'register-timeout', new Error('no answer to the node registration'));
+      if (why === 'timeout') this.host.ctx.events.error(this.host, 'register-timeout', new Error('no answer to the node registration'));
       this.retryRegister();
     } else if (kind !== Req.patchNodeStatus) {
       this.leaseInFlight = false;
-      this.leaseErrors++;
     }
   }
 
@@ -226,7 +221,7 @@ export class Edged {
       // long absence): as the kubelet, patch them back at once.
       if (this.phase === 'registered' && node?.status && conditionsDiffer(node) && !this.statusDirty) {
         this.statusDirty = true;
-        this.conditionsSince = this.host.fleet.scheduler.now();
+        this.conditionsSince = this.host.ctx.scheduler.now();
         this.sendStatus();
       }
     }
@@ -236,24 +231,24 @@ export class Edged {
     this.phase = 'registered';
     this.registerBackoff = 0;
     this.nodeUid = node?.metadata?.uid;
-    if (this.nodeUid) this.host.fleet.store.putNode(this.host.name, this.nodeUid, null);
+    if (this.nodeUid) this.host.ctx.store.putNode(this.host.name, this.nodeUid, null);
     this.statusDirty = true;
-    if (!this.conditionsSince || conditionsDiffer(node)) this.conditionsSince = this.host.fleet.scheduler.now();
-    this.host.fleet.events.changed(this.host);
+    if (!this.conditionsSince || conditionsDiffer(node)) this.conditionsSince = this.host.ctx.scheduler.now();
+    this.host.ctx.events.changed(this.host);
     this.renewLease();
     this.sendStatus();
-    this.host.schedule(Timer.nodeStatus, this.host.fleet.timings.nodeStatusUpdateMs);
+    this.host.schedule(Timer.nodeStatus, this.host.ctx.timings.nodeStatusUpdateMs);
   }
 
   private createLease(): void {
-    const f = this.host.fleet;
+    const f = this.host.ctx;
     this.leaseInFlight = true;
     const lease = newLease(this.host.name, f.timings.leaseDurationSeconds, new Date(f.scheduler.now()), this.nodeUid);
     this.meta.request(Req.createLease, Op.insert, `kube-node-lease/lease/${this.host.name}`, lease);
   }
 
   private renewLease(): void {
-    const f = this.host.fleet;
+    const f = this.host.ctx;
     this.host.schedule(Timer.lease, jittered(f.timings.leaseRenewMs, f.timings.leaseJitter, f.random));
     // As the kubelet's lease controller, one renewal at a time: a slow answer
     // is waited for, not raced by a second update with the same resourceVersion.
@@ -273,18 +268,17 @@ export class Edged {
   private leaseAnswered(lease: LeaseObject): void {
     const wasReady = this.ready;
     this.lease = lease;
-    this.leaseRenewedAt = this.host.fleet.scheduler.now();
-    if (!wasReady) this.host.fleet.events.changed(this.host);
-    this.host.schedule(Timer.lease, jittered(this.host.fleet.timings.leaseRenewMs, this.host.fleet.timings.leaseJitter, this.host.fleet.random));
+    this.leaseRenewedAt = this.host.ctx.scheduler.now();
+    if (!wasReady) this.host.ctx.events.changed(this.host);
+    this.host.schedule(Timer.lease, jittered(this.host.ctx.timings.leaseRenewMs, this.host.ctx.timings.leaseJitter, this.host.ctx.random));
   }
 
   private leaseFailed(why: string): void {
-    this.leaseErrors++;
-    this.host.fleet.events.error(this.host, 'lease', new Error(why));
+    this.host.ctx.events.error(this.host, 'lease', new Error(why));
   }
 
   private sendStatus(): void {
-    const now = this.host.fleet.scheduler.now();
+    const now = this.host.ctx.scheduler.now();
     this.lastStatusSentAt = now;
     const full = this.statusDirty;
     const patch = full ? fullStatusPatch(new Date(now), new Date(this.conditionsSince || now)) : heartbeatPatch(new Date(now));

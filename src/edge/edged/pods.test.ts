@@ -6,7 +6,7 @@ import { FakeClock, Scheduler } from '../../core/scheduler.js';
 import { StageEngine } from '../../lifecycle/engine.js';
 import { loadLifecycles } from '../../lifecycle/schema.js';
 import type { BeehiveMessage } from '../../protocol/message.js';
-import type { FleetContext, NodeHost } from '../host.js';
+import type { EdgeContext, NodeHost } from '../host.js';
 import { Req } from '../metamanager/metamanager.js';
 import { EdgeStore } from '../metamanager/store.js';
 import { HollowEdgeNode } from '../node.js';
@@ -18,7 +18,7 @@ function harness() {
   const clock = new FakeClock();
   const scheduler = new Scheduler(clock);
   const errors: { node: string; kind: string; message: string }[] = [];
-  const ctx: FleetContext = {
+  const ctx: EdgeContext = {
     scheduler,
     store: new EdgeStore(':memory:', scheduler),
     stages: new StageEngine(loadLifecycles([join(packageRoot(), 'stages')])),

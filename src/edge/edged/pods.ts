@@ -112,7 +112,7 @@ export class PodRecord implements TimerTarget {
   }
 
   schedule(kind: PodTimer, ms: number): void {
-    this.pods.host.fleet.scheduler.after(ms, this, kind, ++this.token);
+    this.pods.host.ctx.scheduler.after(ms, this, kind, ++this.token);
   }
 
   cancel(): void {
@@ -163,7 +163,7 @@ export class PodManager {
       this.byUid.set(uid, rec);
       this.nextIp = Math.max(this.nextIp, Number(st.podIP.split('.')[3]) - 1);
       if (rec.step === 'creating' && !rec.deleting) rec.schedule(PodTimer.retry, 0);
-      else if (rec.deleting && !rec.terminal) rec.schedule(PodTimer.stop, this.host.fleet.timings.podStopMs);
+      else if (rec.deleting && !rec.terminal) rec.schedule(PodTimer.stop, this.host.ctx.timings.podStopMs);
       else if (!rec.terminal) this.scheduleNext(rec);
     }
   }
@@ -203,12 +203,12 @@ export class PodManager {
       return;
     }
     if (!pod || !uid || !pod.metadata?.name || !pod.metadata.namespace || !pod.spec) {
-      this.host.fleet.events.error(this.host, 'pod-message', new Error(`pod message ${m.header.msg_id} has no usable pod`));
+      this.host.ctx.events.error(this.host, 'pod-message', new Error(`pod message ${m.header.msg_id} has no usable pod`));
       return;
     }
     if (pod.spec.nodeName !== this.host.name) return;
     const existing = this.byUid.get(uid);
-    if (existing && m.route.operation === Op.insert) this.host.fleet.events.podTrace?.(uid, 'duplicate-insert');
+    if (existing && m.route.operation === Op.insert) this.host.ctx.events.podTrace?.(uid, 'duplicate-insert');
     if (existing) {
       if (pod.metadata.deletionTimestamp && !existing.deleting) this.beginDeletion(existing, pod);
       else if (!existing.deleting && existing.lastSent && this.apiDisagrees(existing, pod)) {
@@ -241,7 +241,7 @@ export class PodManager {
     const md = pod.metadata!;
     const spec = pod.spec!;
     const rec = new PodRecord(this, md.namespace!, md.name!, md.uid!, sharedSpec(spec), this.allocateIp());
-    const now = this.host.fleet.scheduler.now();
+    const now = this.host.ctx.scheduler.now();
     rec.startTime = rfc3339(new Date(now));
     this.byUid.set(rec.uid, rec);
     const refusal = this.admissionRefusal(rec);
@@ -254,8 +254,8 @@ export class PodManager {
       return;
     }
     this.admitted++;
-    this.host.fleet.events.podTrace?.(rec.uid, 'admitted');
-    rec.lifecycle = this.host.fleet.stages.select(md as PodMeta).metadata.name;
+    this.host.ctx.events.podTrace?.(rec.uid, 'admitted');
+    rec.lifecycle = this.host.ctx.stages.select(md as PodMeta).metadata.name;
     rec.deps = sharedDependencies(spec as PodSpecDeps);
     if (md.deletionTimestamp) {
       this.sendStatus(rec);
@@ -290,7 +290,7 @@ export class PodManager {
       }
       if (!d.optional) blocking ??= d;
     }
-    const t = this.host.fleet.timings;
+    const t = this.host.ctx.timings;
     if (blocking) {
       const w = blocking.kind === 'token' ? { reason: 'ContainerCreating' } : waitingFor(blocking);
       rec.waitingReason = w.reason;
@@ -310,14 +310,14 @@ export class PodManager {
 
   /** Arms the pod's next lifecycle transition, if it has one. */
   private scheduleNext(rec: PodRecord): void {
-    const f = this.host.fleet;
+    const f = this.host.ctx;
     const next = f.stages.next(f.stages.get(rec.lifecycle), rec.stageIndex, rec.restartCount, f.random);
     if (next) rec.schedule(PodTimer.advance, next.afterMs);
   }
 
   /** Applies the pod's next transition (the fake runtime acting). */
   private advance(rec: PodRecord, now: string): void {
-    const f = this.host.fleet;
+    const f = this.host.ctx;
     const next = f.stages.next(f.stages.get(rec.lifecycle), rec.stageIndex, rec.restartCount, f.random);
     if (!next) return;
     rec.stageIndex = next.index;
@@ -362,7 +362,7 @@ export class PodManager {
     const resource = subject as string;
     this.inflight.delete(resource);
     if (!err && m) {
-      this.host.fleet.store.putObject(this.host.name, resource, m.header.resourceversion ?? '', m.content);
+      this.host.ctx.store.putObject(this.host.name, resource, m.header.resourceversion ?? '', m.content);
       this.have.add(resource);
       this.wakeWaiting();
     }
@@ -370,7 +370,7 @@ export class PodManager {
 
   /** The kubelet's resource admission: pods, cpu and memory against allocatable. */
   private admissionRefusal(rec: PodRecord): { reason: string; message: string } | undefined {
-    const p = this.host.fleet.profile;
+    const p = this.host.ctx.profile;
     const used = this.usage();
     const req = podRequests(rec.spec);
     // `usage` already counts this pod: compare what was used before it.
@@ -394,7 +394,7 @@ export class PodManager {
   }
 
   onPodTimer(rec: PodRecord, kind: number): void {
-    const now = rfc3339(new Date(this.host.fleet.scheduler.now()));
+    const now = rfc3339(new Date(this.host.ctx.scheduler.now()));
     if (kind === PodTimer.retry) {
       this.resolve(rec);
       return;
@@ -414,8 +414,8 @@ export class PodManager {
     rec.cancel();
     if (rec.terminal) return this.deleteFromApi(rec);
     const grace = (pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
-    const t = this.host.fleet.timings;
-    rec.schedule(PodTimer.stop, Math.min(grace, jittered(t.podStopMs, t.podStopJitter, this.host.fleet.random)));
+    const t = this.host.ctx.timings;
+    rec.schedule(PodTimer.stop, Math.min(grace, jittered(t.podStopMs, t.podStopJitter, this.host.ctx.random)));
   }
 
   private statusOf(rec: PodRecord) {
@@ -442,11 +442,11 @@ export class PodManager {
     const digest = createHash('md5').update(patch).digest('base64');
     if (digest === rec.lastSent) return; // only when something changed
     rec.lastSent = digest;
-    this.host.fleet.store.putPodState(this.host.name, rec.uid, rec.persisted());
+    this.host.ctx.store.putPodState(this.host.name, rec.uid, rec.persisted());
     this.host.podRequest('patch', `${rec.namespace}/podpatch/${rec.name}`, patch, rec);
     if (rec.step === 'running' && !rec.tracedRunning) {
       rec.tracedRunning = true;
-      this.host.fleet.events.podTrace?.(rec.uid, 'running-sent');
+      this.host.ctx.events.podTrace?.(rec.uid, 'running-sent');
     }
   }
 
@@ -468,7 +468,7 @@ export class PodManager {
       if (err?.code === 404) return this.forget(rec);
       if (err) {
         rec.lastSent = ''; // resend on the next change
-        this.host.fleet.events.error(this.host, 'podpatch', new Error(err.message ?? 'patch failed'));
+        this.host.ctx.events.error(this.host, 'podpatch', new Error(err.message ?? 'patch failed'));
         return;
       }
       // The kubelet deletes once the API holds the terminal status.
@@ -491,6 +491,6 @@ export class PodManager {
   private forget(rec: PodRecord): void {
     rec.cancel();
     this.byUid.delete(rec.uid);
-    this.host.fleet.store.deletePodState(this.host.name, rec.uid);
+    this.host.ctx.store.deletePodState(this.host.name, rec.uid);
   }
 }

@@ -55,7 +55,7 @@ export class EdgeHub implements FrameSink {
   send(m: BeehiveMessage): boolean {
     if (this.state !== 'connected') return false;
     const ok = this.socket.send(encode(m));
-    if (ok) this.d.host.fleet.events.messageOut(m);
+    if (ok) this.d.host.ctx.events.messageOut(m);
     return ok;
   }
 
@@ -63,19 +63,19 @@ export class EdgeHub implements FrameSink {
     if (this.stopped) return;
     this.state = 'dialing';
     this.dialCounted = true;
-    this.d.host.fleet.events.dialing?.(1);
+    this.d.host.ctx.events.dialing?.(1);
     let ctx: SecureContext;
     try {
       ctx = await this.d.secureContext();
     } catch (err) {
       if (this.stopped) return;
       this.endDial();
-      this.d.host.fleet.events.error(this.d.host, 'bootstrap', err);
-      if (this.d.host.fleet.isFatal(err)) return this.stop();
+      this.d.host.ctx.events.error(this.d.host, 'bootstrap', err);
+      if (this.d.host.ctx.isFatal(err)) return this.stop();
       return this.scheduleReconnect('bootstrap failed');
     }
     if (this.stopped) return; // stop() ended the dial
-    const f = this.d.host.fleet;
+    const f = this.d.host.ctx;
     this.socket.dial({
       server: f.dial.server,
       nodeName: this.d.host.name,
@@ -90,7 +90,7 @@ export class EdgeHub implements FrameSink {
   private endDial(): void {
     if (!this.dialCounted) return;
     this.dialCounted = false;
-    this.d.host.fleet.events.dialing?.(-1);
+    this.d.host.ctx.events.dialing?.(-1);
   }
 
   onOpen(): void {
@@ -98,23 +98,23 @@ export class EdgeHub implements FrameSink {
     this.state = 'connected';
     this.attempt = 0;
     this.connects++;
-    if (this.everConnected) this.d.host.fleet.events.reconnected(this.d.host);
-    else this.d.host.fleet.events.firstConnect?.(this.d.host);
+    if (this.everConnected) this.d.host.ctx.events.reconnected(this.d.host);
+    else this.d.host.ctx.events.firstConnect?.(this.d.host);
     this.everConnected = true;
     this.sendKeepalive();
     this.d.onConnected();
   }
 
   onFrame(text: string): void {
-    this.d.host.fleet.events.frameIn?.(text);
+    this.d.host.ctx.events.frameIn?.(text);
     let m: BeehiveMessage;
     try {
       m = decode(text);
     } catch (err) {
-      this.d.host.fleet.events.error(this.d.host, 'decode', err instanceof ProtocolError ? err : new ProtocolError(String(err)));
+      this.d.host.ctx.events.error(this.d.host, 'decode', err instanceof ProtocolError ? err : new ProtocolError(String(err)));
       return;
     }
-    this.d.host.fleet.events.messageIn(m);
+    this.d.host.ctx.events.messageIn(m);
     this.d.onMessage(m);
   }
 
@@ -123,7 +123,7 @@ export class EdgeHub implements FrameSink {
     this.endDial();
     this.d.host.cancel(Timer.keepalive);
     if (wasConnected) this.d.onDisconnected(reason);
-    else this.d.host.fleet.events.error(this.d.host, 'connect', new Error(reason));
+    else this.d.host.ctx.events.error(this.d.host, 'connect', new Error(reason));
     if (!this.stopped) this.scheduleReconnect(reason);
   }
 
@@ -136,13 +136,13 @@ export class EdgeHub implements FrameSink {
   }
 
   private sendKeepalive(): void {
-    this.send(keepalive(this.d.host.fleet.scheduler.now()));
-    this.d.host.schedule(Timer.keepalive, this.d.host.fleet.timings.keepaliveMs);
+    this.send(keepalive(this.d.host.ctx.scheduler.now()));
+    this.d.host.schedule(Timer.keepalive, this.d.host.ctx.timings.keepaliveMs);
   }
 
   private scheduleReconnect(_reason: string): void {
     this.state = 'waiting';
-    const f = this.d.host.fleet;
+    const f = this.d.host.ctx;
     this.d.host.schedule(Timer.reconnect, reconnectDelay(f.timings, this.attempt++, f.random));
   }
 }

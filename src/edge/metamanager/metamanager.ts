@@ -48,7 +48,7 @@ export class MetaManager {
 
   /** Sends an edged request; the reply (or failure) comes back by kind. */
   request(kind: ReqKind, operation: string, resource: string, content: unknown, subject?: unknown): void {
-    const m = edgedRequest(operation, resource, content, this.d.host.fleet.scheduler.now());
+    const m = edgedRequest(operation, resource, content, this.d.host.ctx.scheduler.now());
     if (!this.d.send(m)) {
       this.d.onRequestFailed(kind, 'not-connected', subject);
       return;
@@ -67,7 +67,7 @@ export class MetaManager {
       const p = this.pending.get(parent);
       if (!p) return; // nobody waits for it any more (timed out, or a duplicate)
       this.pending.delete(parent);
-      if (ackedReplies.has(p.kind)) this.d.send(ack(m, this.d.host.fleet.scheduler.now()));
+      if (ackedReplies.has(p.kind)) this.d.send(ack(m, this.d.host.ctx.scheduler.now()));
       this.d.onReply(p.kind, m, p.subject);
       return;
     }
@@ -79,19 +79,19 @@ export class MetaManager {
     const resource = m.route.resource ?? '';
     const ref = parseResource(resource);
     if (!ref) {
-      this.d.host.fleet.events.error(this.d.host, 'push', new Error(`push ${m.header.msg_id} has resource "${resource}"`));
-      this.d.send(ack(m, this.d.host.fleet.scheduler.now()));
+      this.d.host.ctx.events.error(this.d.host, 'push', new Error(`push ${m.header.msg_id} has resource "${resource}"`));
+      this.d.send(ack(m, this.d.host.ctx.scheduler.now()));
       return;
     }
-    const store = this.d.host.fleet.store;
+    const store = this.d.host.ctx.store;
     if (m.route.operation === Op.delete) store.deleteObject(this.d.host.name, resource);
     else store.putObject(this.d.host.name, resource, m.header.resourceversion ?? '', m.content);
     // Stored, then ACKed (after the batch commits). Every push that reaches
     // metamanager is ACKed; CloudHub ignores ACKs of no-ACK messages and
     // resends ACK-mode ones until it sees one.
-    const arrived = this.d.host.fleet.scheduler.now();
+    const arrived = this.d.host.ctx.scheduler.now();
     store.afterCommit(() => {
-      const f = this.d.host.fleet;
+      const f = this.d.host.ctx;
       const now = f.scheduler.now();
       if (this.d.send(ack(m, now))) f.events.acked?.(now - arrived);
     });
@@ -100,7 +100,7 @@ export class MetaManager {
 
   /** Fails requests older than the remote query timeout. */
   sweep(now: number): void {
-    const limit = this.d.host.fleet.timings.requestTimeoutMs;
+    const limit = this.d.host.ctx.timings.requestTimeoutMs;
     for (const [id, p] of this.pending) {
       if (now - p.sentAt < limit) continue;
       this.pending.delete(id);

@@ -1,0 +1,126 @@
+/**
+ * The runner's summary: kind-neutral figures of every node of a runner process
+ * (or, merged, of every process of a runner), with per-kind extras. Plain JSON:
+ * it crosses process boundaries as it is.
+ */
+export interface FleetSummary {
+  /** Version of this shape: readers refuse a summary of another. */
+  summaryVersion: 1;
+  nodes: number;
+  /** Nodes by state (the states of every kind in the run). */
+  states: Record<string, number>;
+  started: number;
+  /**
+   * Nodes whose connection opened at least once (credentials, TLS and the
+   * upgrade done: the runner's side of a join), how fast, and the runner's CPU
+   * from its start until the last of them (ms, every process of the runner).
+   */
+  connected: number;
+  connectDurationMs: number;
+  connectRatePerSec: number;
+  connectCpuMs: number;
+  /** Nodes that reached Ready at least once, and how fast they did. */
+  joined: number;
+  joinDurationMs: number;
+  joinRatePerSec: number;
+  /**
+   * The join window (--max-joining; 0 = none): its size, and how long the
+   * runner waited for it, i.e. for the control plane to answer registrations.
+   */
+  joinWindow: { size: number; waitedMs: number };
+  reconnects: number;
+  errors: Record<string, number>;
+  messagesIn: number;
+  messagesOut: number;
+  /** Messages by `<direction> <operation> <resource type>`. */
+  messagesByRoute: Record<string, number>;
+  /** Nodes connected whose registration the control plane never answered (node limit?). */
+  unserved: number;
+  /** Their names (the first 50). */
+  unservedNodes: string[];
+  pods: { running: number; admitted: number; rejected: number };
+  /** Per node group: its kind, its nodes and how many are Ready now. */
+  groups: Record<string, { kind: string; nodes: number; ready: number }>;
+  /** Per-kind extras (certificate requests, store transactions, ...). */
+  kinds: Record<string, Record<string, number>>;
+  durationMs: number;
+  /** The runner's own health: event-loop delay over the run, memory now. */
+  eventLoopLagMs: { p50: number; p99: number; max: number };
+  ackLatencyMs: { p50: number; p99: number };
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Runner processes behind this summary. */
+  workers: number;
+  /** The error that stopped the run, with its fix (it survives the process boundary). */
+  fatal?: { code: string; message: string; fix?: string };
+}
+
+/** Events per second over a duration in ms, one decimal; 0 for no time. */
+export function rate(count: number, ms: number): number {
+  return ms > 0 ? Math.round((count / ms) * 10_000) / 10 : 0;
+}
+
+/** State names in display order over several summaries (first seen first). */
+function stateOrder(list: FleetSummary[]): string[] {
+  const out: string[] = [];
+  for (const s of list) for (const k of Object.keys(s.states)) if (!out.includes(k)) out.push(k);
+  return out;
+}
+
+/** One summary of several runner processes (each a slice of the nodes). */
+export function mergeSummaries(list: FleetSummary[]): FleetSummary {
+  const sum = (f: (s: FleetSummary) => number) => list.reduce((a, s) => a + f(s), 0);
+  const max = (f: (s: FleetSummary) => number) => list.reduce((a, s) => Math.max(a, f(s)), 0);
+  const addMaps = (f: (s: FleetSummary) => Record<string, number>) => {
+    const out: Record<string, number> = {};
+    for (const s of list) for (const [k, v] of Object.entries(f(s))) out[k] = (out[k] ?? 0) + v;
+    return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+  };
+  const groups: FleetSummary['groups'] = {};
+  for (const s of list) {
+    for (const [name, g] of Object.entries(s.groups)) {
+      const m = (groups[name] ??= { kind: g.kind, nodes: 0, ready: 0 });
+      m.nodes += g.nodes;
+      m.ready += g.ready;
+    }
+  }
+  const kinds: FleetSummary['kinds'] = {};
+  for (const name of new Set(list.flatMap((s) => Object.keys(s.kinds)))) kinds[name] = addMaps((s) => s.kinds[name] ?? {});
+  const joined = sum((s) => s.joined);
+  const joinDurationMs = max((s) => s.joinDurationMs);
+  const connected = sum((s) => s.connected);
+  const connectDurationMs = max((s) => s.connectDurationMs);
+  const fatal = list.find((s) => s.fatal)?.fatal;
+  return {
+    summaryVersion: 1,
+    nodes: sum((s) => s.nodes),
+    states: Object.fromEntries(stateOrder(list).map((k) => [k, sum((s) => s.states[k] ?? 0)])),
+    started: sum((s) => s.started),
+    connected,
+    connectDurationMs,
+    connectRatePerSec: rate(connected, connectDurationMs),
+    connectCpuMs: sum((s) => s.connectCpuMs),
+    joined,
+    joinDurationMs,
+    joinRatePerSec: rate(joined, joinDurationMs),
+    joinWindow: { size: sum((s) => s.joinWindow.size), waitedMs: max((s) => s.joinWindow.waitedMs) },
+    reconnects: sum((s) => s.reconnects),
+    errors: addMaps((s) => s.errors),
+    messagesIn: sum((s) => s.messagesIn),
+    messagesOut: sum((s) => s.messagesOut),
+    messagesByRoute: addMaps((s) => s.messagesByRoute),
+    unserved: sum((s) => s.unserved),
+    unservedNodes: list.flatMap((s) => s.unservedNodes).sort().slice(0, 50),
+    pods: { running: sum((s) => s.pods.running), admitted: sum((s) => s.pods.admitted), rejected: sum((s) => s.pods.rejected) },
+    groups,
+    kinds,
+    durationMs: max((s) => s.durationMs),
+    // The worst process is the runner's lag: a slow process slows its nodes.
+    eventLoopLagMs: { p50: max((s) => s.eventLoopLagMs.p50), p99: max((s) => s.eventLoopLagMs.p99), max: max((s) => s.eventLoopLagMs.max) },
+    ackLatencyMs: { p50: max((s) => s.ackLatencyMs.p50), p99: max((s) => s.ackLatencyMs.p99) },
+    rssBytes: sum((s) => s.rssBytes),
+    heapUsedBytes: sum((s) => s.heapUsedBytes),
+    workers: sum((s) => s.workers),
+    ...(fatal ? { fatal } : {}),
+  };
+}

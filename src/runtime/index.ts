@@ -1,0 +1,13 @@
+/**
+ * The runtime registry, filled: callers import runtimes from here. A new
+ * runtime is one registration here and a file (or folder) of its own.
+ */
+import { InProcessRuntime } from './inprocess.js';
+import { registerRuntime } from './runtime.js';
+import { WorkersRuntime } from './workers.js';
+
+registerRuntime({ name: 'inprocess', description: 'every node in this process', create: () => new InProcessRuntime() });
+registerRuntime({ name: 'workers', description: 'the nodes over K local worker processes (--workers K)', create: (o) => new WorkersRuntime(o.workers ?? 2) });
+
+export { createRuntime, runtimeEntries, runtimeNames, type Credentials, type DryRun, type FleetResult, type Runtime, type RunningFleet, type RuntimeEvent } from './runtime.js';
+export { parsePlan, planNodeCount, PLAN_API_VERSION, type FleetPlan, type FleetPlanInput } from './plan.js';

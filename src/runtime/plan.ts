@@ -1,0 +1,177 @@
+/**
+ * The fleet plan: what hollow nodes to run and against what, as one typed,
+ * versioned, serialisable document (validated with zod). Every runtime takes
+ * the same plan; a runtime decides only where the nodes run. The plan holds no
+ * secret: credentials (the join token) travel beside it, so that a runtime can
+ * put the plan in a ConfigMap and the token in a Secret.
+ */
+import { z } from 'zod';
+import { EdgemarkError } from '../core/errors.js';
+
+export const PLAN_API_VERSION = 'edgemark.io/v1alpha1';
+
+const hostPort = z.string().regex(/^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):\d{1,5}$/, 'host:port');
+/** Node names are <prefix><index>: the prefix is the start of a DNS-1123 name. */
+const prefix = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,40}[a-z0-9.-])?$/, 'lowercase letters, digits, "-" or "."');
+
+const groupSchema = z
+  .object({
+    /** A name for the group (reports and faults address groups by it). */
+    name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS label'),
+    /** The node kind (edge: a KubeEdge edgecore). */
+    kind: z.string().min(1).default('edge'),
+    count: z.number().int().positive(),
+    prefix,
+    /** Node profile (capacity, labels, taints, ...), checked by the kind. */
+    profile: z.record(z.string(), z.unknown()).default({}),
+    /** Overrides of the kind's default timings (ms and fractions), checked by the kind. */
+    timings: z.record(z.string(), z.number()).default({}),
+    /** The link between these nodes and the cloud: faults and impairments (none yet). */
+    link: z.object({}).strict().default({}),
+  })
+  .strict();
+
+export const fleetPlanSchema = z
+  .object({
+    apiVersion: z.literal(PLAN_API_VERSION),
+    kind: z.literal('FleetPlan'),
+    target: z
+      .object({
+        /** What the target is, for messages and reports (local, or the kubeconfig's context). */
+        name: z.string().min(1),
+        /** CloudHub addresses for edge nodes: node g dials address g mod n. */
+        cloudcore: z.array(z.object({ websocket: hostPort, https: z.string().url() }).strict()).default([]),
+        /** kube-apiserver URL (for kinds that talk to it directly). */
+        apiserver: z.string().url().optional(),
+      })
+      .strict(),
+    groups: z.array(groupSchema).min(1),
+    pacing: z
+      .object({
+        /** Nodes started per second over the whole fleet. */
+        joinRate: z.number().positive(),
+        /** Nodes joining at once (started, not yet Ready); 0 = no limit. */
+        maxJoining: z.number().int().min(0).default(200),
+        /** Dials in flight at once per runner process. */
+        maxDialing: z.number().int().positive().default(64),
+      })
+      .strict(),
+    /** Extra PodLifecycle files or directories, on top of the built-in stages/. */
+    stagePaths: z.array(z.string()).default([]),
+    /** Where a local runner keeps node certificates and its store. */
+    dataDir: z.string().min(1),
+    observe: z
+      .object({
+        /** Report pod milestones at the node (delivery latency). */
+        tracePods: z.boolean().default(false),
+        /** Append a sample of the frames the control plane sends to this JSONL file. */
+        recordFrames: z.string().optional(),
+        /** Serve the runner's /metrics here (loopback; port 0 picks one), or not at all. */
+        metrics: z.union([z.literal(false), hostPort]).default('127.0.0.1:0'),
+      })
+      .strict()
+      .default({ tracePods: false, metrics: '127.0.0.1:0' }),
+    /** Stop by itself after this many seconds. */
+    durationSeconds: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export type FleetPlan = z.infer<typeof fleetPlanSchema>;
+export type PlanGroup = FleetPlan['groups'][number];
+/** A plan as written: defaults may be left out. */
+export type FleetPlanInput = z.input<typeof fleetPlanSchema>;
+
+/** Validates a plan (from a file, IPC or a ConfigMap); EM_PLAN_INVALID names the field. */
+export function parsePlan(input: unknown): FleetPlan {
+  const r = fleetPlanSchema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new EdgemarkError('EM_PLAN_INVALID', `[plan] ${issue.path.join('.') || '(root)'}: ${issue.message}`, `a FleetPlan has apiVersion ${PLAN_API_VERSION}; see docs/architecture.md`);
+  }
+  const plan = r.data;
+  const names = new Set<string>();
+  for (const g of plan.groups) {
+    if (names.has(g.name)) throw new EdgemarkError('EM_PLAN_INVALID', `[plan] two groups are named ${g.name}`, 'give every group its own name');
+    names.add(g.name);
+  }
+  for (const a of plan.groups) {
+    for (const b of plan.groups) {
+      // prefix "a-" and "a-1" would both name a node "a-10".
+      if (a !== b && b.prefix.startsWith(a.prefix) && /^[0-9]*$/.test(b.prefix.slice(a.prefix.length))) {
+        throw new EdgemarkError('EM_PLAN_INVALID', `[plan] groups ${a.name} and ${b.name} have prefixes ${a.prefix} and ${b.prefix}, which can name the same node`, 'give every group a prefix that no other prefix starts with');
+      }
+    }
+  }
+  return plan;
+}
+
+export function planNodeCount(plan: FleetPlan): number {
+  return plan.groups.reduce((a, g) => a + g.count, 0);
+}
+
+/** The nodes of one group that one runner process holds: local indices first, first + stride, ... */
+export interface ShardGroup {
+  group: PlanGroup;
+  count: number;
+  firstIndex: number;
+  stride: number;
+  /** Global index of the group's node 0 (fake addresses derive from the global index). */
+  indexBase: number;
+}
+
+/** What one runner process runs. */
+export interface Shard {
+  plan: FleetPlan;
+  /** Worker index; undefined for a runner that is the only process. */
+  index: number | undefined;
+  groups: ShardGroup[];
+  joinRate: number;
+  maxJoining: number;
+  /** Nodes per loopback source address; 0 lets the kernel choose. */
+  perSourceAddress: number;
+}
+
+/**
+ * Splits a plan into K shards. Node j of a group goes to shard j mod K, so
+ * with the same K a node always lands in the same shard (and its store)
+ * whatever the count: a restarted run with more nodes keeps the pods of the
+ * nodes it had.
+ */
+export function shardPlan(plan: FleetPlan, shards: number | undefined, perSourceAddress: number): Shard[] {
+  if (shards === undefined) {
+    let base = 0;
+    const groups = plan.groups.map((group) => {
+      const g = { group, count: group.count, firstIndex: 0, stride: 1, indexBase: base };
+      base += group.count;
+      return g;
+    });
+    return [{ plan, index: undefined, groups, joinRate: plan.pacing.joinRate, maxJoining: plan.pacing.maxJoining, perSourceAddress }];
+  }
+  const out: Shard[] = [];
+  for (let k = 0; k < shards; k++) {
+    let base = 0;
+    const groups: ShardGroup[] = [];
+    for (const group of plan.groups) {
+      const count = Math.floor(group.count / shards) + (k < group.count % shards ? 1 : 0);
+      if (count > 0) groups.push({ group, count, firstIndex: k, stride: shards, indexBase: base });
+      base += group.count;
+    }
+    if (groups.length === 0) continue;
+    out.push({
+      plan,
+      index: k,
+      groups,
+      joinRate: plan.pacing.joinRate / shards,
+      maxJoining: plan.pacing.maxJoining ? Math.max(1, Math.ceil(plan.pacing.maxJoining / shards)) : 0,
+      perSourceAddress,
+    });
+  }
+  return out;
+}
+
+/** Node names of a plan, in start order (dry runs and tests). */
+export function nodeNames(plan: FleetPlan, limit = Infinity): string[] {
+  const out: string[] = [];
+  for (const g of plan.groups) for (let i = 0; i < g.count && out.length < limit; i++) out.push(`${g.prefix}${i}`);
+  return out;
+}

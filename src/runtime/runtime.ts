@@ -1,0 +1,182 @@
+/**
+ * Where hollow nodes run: one interface, several implementations (this
+ * process, local worker processes, and next pods on a Kubernetes cluster).
+ * A caller builds a FleetPlan, asks the registry for a runtime by name, and
+ * either dry-runs the plan (what would start, touching nothing) or starts it.
+ * A started fleet reports through typed events and a promise of its end;
+ * stopping it returns the final summary and what could not be cleaned up.
+ */
+import { EdgemarkError, type ErrorCode } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Milestone } from '../fleet/fleet.js';
+import type { FleetSummary } from '../fleet/summary.js';
+import type { FleetPlan } from './plan.js';
+
+/** Secrets that go with a plan, never inside it. */
+export interface Credentials {
+  /** The join token (KubeEdge: secret kubeedge/tokensecret, key tokendata). */
+  token: string;
+}
+
+/** An error as it crosses a process boundary: the fix goes with it. */
+export interface ErrorJson {
+  code: string;
+  message: string;
+  fix?: string;
+}
+
+export function errorJson(e: EdgemarkError): ErrorJson {
+  return { code: e.code, message: e.message, ...(e.fix ? { fix: e.fix } : {}) };
+}
+
+export function errorOf(j: ErrorJson): EdgemarkError {
+  return new EdgemarkError((/^EM_[A-Z0-9_]+$/.test(j.code) ? j.code : 'EM_INTERNAL') as ErrorCode, j.message, j.fix);
+}
+
+export type RuntimeEvent =
+  /** The fleet's summary now (every 2 s while it runs). */
+  | { type: 'status'; summary: FleetSummary }
+  /** Pod milestones at the nodes since the last batch (plan.observe.tracePods). */
+  | { type: 'milestones'; milestones: Milestone[] }
+  | { type: 'warning'; message: string }
+  /** An error that stops the fleet (a refused token, a foreign CA, a runner process that died). */
+  | { type: 'fatal'; error: ErrorJson }
+  /** The last event. */
+  | { type: 'stopped'; result: FleetResult };
+
+export interface FleetResult {
+  /** The final summary (the latest one of a process that did not report at the end). */
+  summary: FleetSummary | undefined;
+  fatal?: ErrorJson;
+  /** What could not be stopped or cleaned up, one line each; empty when all went. */
+  problems: string[];
+}
+
+export interface RunningFleet {
+  readonly runtime: string;
+  /** Events from now on; the iteration ends after `stopped`. */
+  events(): AsyncIterable<RuntimeEvent>;
+  /** Calls `fn` for every event from now on (no buffering). */
+  on(fn: (e: RuntimeEvent) => void): void;
+  /** The latest summary, if any arrived. */
+  latest(): FleetSummary | undefined;
+  /** The runner's /metrics, when served. */
+  readonly metricsUrl: string | undefined;
+  /** Local pids of the processes that hold nodes (for /proc sampling); empty when none are local. */
+  processes(): number[];
+  /** Resolves when the fleet ended: stopped, its duration passed, or a fatal error. */
+  readonly done: Promise<FleetResult>;
+  /** Stops every node (idempotent); resolves with the result. */
+  stop(): Promise<FleetResult>;
+}
+
+export interface DryRun {
+  runtime: string;
+  plan: FleetPlan;
+  /** What would start, one line each. */
+  actions: string[];
+}
+
+export interface StartOptions {
+  log: Logger;
+  /** Aborting it stops the fleet, as stop() does. */
+  signal?: AbortSignal;
+}
+
+export interface Runtime {
+  readonly name: string;
+  /** What start() would do with this plan; checks it, touches nothing. */
+  dryRun(plan: FleetPlan): DryRun;
+  start(plan: FleetPlan, credentials: Credentials, o: StartOptions): Promise<RunningFleet>;
+}
+
+/** Settings of a runtime that are not part of the plan (where, not what). */
+export interface RuntimeOptions {
+  /** Local worker processes (the workers runtime). */
+  workers?: number;
+}
+
+export interface RuntimeEntry {
+  name: string;
+  description: string;
+  create(o: RuntimeOptions): Runtime;
+}
+
+const registry = new Map<string, RuntimeEntry>();
+
+export function registerRuntime(e: RuntimeEntry): void {
+  registry.set(e.name, e);
+}
+
+export function runtimeNames(): string[] {
+  return [...registry.keys()];
+}
+
+export function runtimeEntries(): RuntimeEntry[] {
+  return [...registry.values()];
+}
+
+/** The runtime of that name, or EM_RUNTIME_UNKNOWN listing the ones there are. */
+export function createRuntime(name: string, o: RuntimeOptions = {}): Runtime {
+  const e = registry.get(name);
+  if (!e) throw new EdgemarkError('EM_RUNTIME_UNKNOWN', `[runtime] no runtime "${name}"`, `use one of: ${runtimeNames().join(', ')}`);
+  return e.create(o);
+}
+
+/**
+ * Events to several listeners and async iterators. Iterators buffer what
+ * arrives while they are not being read; `close` ends them all.
+ */
+export class EventHub<T> {
+  private readonly listeners = new Set<(e: T) => void>();
+  private closed = false;
+  private readonly enders = new Set<() => void>();
+
+  emit(e: T): void {
+    if (this.closed) return;
+    for (const l of this.listeners) l(e);
+  }
+
+  on(fn: (e: T) => void): void {
+    this.listeners.add(fn);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const end of this.enders) end();
+    this.enders.clear();
+  }
+
+  iterate(): AsyncIterable<T> {
+    const queue: T[] = [];
+    let wake: (() => void) | undefined;
+    let ended = this.closed;
+    const push = (e: T) => {
+      queue.push(e);
+      wake?.();
+    };
+    this.listeners.add(push);
+    const end = () => {
+      ended = true;
+      wake?.();
+    };
+    this.enders.add(end);
+    const listeners = this.listeners;
+    return {
+      [Symbol.asyncIterator]: () => ({
+        async next(): Promise<IteratorResult<T>> {
+          while (queue.length === 0 && !ended) await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+          if (queue.length) return { value: queue.shift()!, done: false };
+          listeners.delete(push);
+          return { value: undefined, done: true };
+        },
+        async return(): Promise<IteratorResult<T>> {
+          listeners.delete(push);
+          ended = true;
+          return { value: undefined, done: true };
+        },
+      }),
+    };
+  }
+}
