@@ -20,15 +20,18 @@
  * Loopback only; every wait is bounded; Ctrl-C stops, writes what was
  * measured (marked partial) and removes what it started.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir, totalmem, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterDown, clusterUp } from '../src/cluster/cluster.js';
 import { resolvePins } from '../src/cluster/pins.js';
 import { defaultCacheDir, packageRoot } from '../src/core/paths.js';
-import type { FleetSummary } from '../src/fleet/fleet.js';
+import { createLogger } from '../src/core/log.js';
+import type { FleetSummary } from '../src/fleet/summary.js';
+import { createRuntime, oneGroupPlan, type RunningFleet } from '../src/runtime/index.js';
+import { resolveTarget } from '../src/target/target.js';
 import { k8s, loadKubeConfig } from '../src/kube/client.js';
 import { GroupSampler, groupCpuSeconds, processTree, sampleGroups, type GroupUsage } from '../src/measure/procsample.js';
 import { findEdgemarkBinary, startKubeEdgeEdgemark, type PeerFleet } from './lib/kubeedge-edgemark.js';
@@ -143,7 +146,7 @@ const stateDir = mkdtempSync(join(tmpdir(), 'em-density-'));
 // Runner and peer logs outlive the private cluster's state.
 const logDir = mkdtempSync(join(tmpdir(), 'em-density-logs-'));
 const maxNodes = Math.max(...steps) + peerCount + 100;
-let runner: ChildProcess | undefined;
+let runner: RunningFleet | undefined;
 let peer: PeerFleet | undefined;
 let partial = false;
 
@@ -164,7 +167,7 @@ const facts = {
   settings: { steps, podsPerNode, maxPods, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, maxJoining, podsAhead, podsDeadlineSeconds: podsDeadlineMs / 1000, peerBinary: values['peer-binary'] ?? 'edgemark-startfix of edgemark setup --peers' },
 };
 
-log(`private control plane (node limit ${maxNodes}) in ${stateDir}; runner logs in ${logDir}`);
+log(`private control plane (node limit ${maxNodes}) in ${stateDir}; peer logs in ${logDir}`);
 const state = await clusterUp({ stateDir, cacheDir: defaultCacheDir(), ports: 'auto', nodeLimit: maxNodes, signal: ac.signal });
 const kc = loadKubeConfig(state.kubeconfig);
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -228,23 +231,6 @@ async function removeStep(ns: string, label: string): Promise<void> {
   }, 600_000, 3000).catch((e: Error) => log(`warning: ${e.message}`));
 }
 
-function readSummary(file: string): FleetSummary | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as FleetSummary;
-  } catch {
-    return undefined;
-  }
-}
-
-async function stopChild(child: ChildProcess | undefined, ms = 30_000): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGINT');
-  const t = setTimeout(() => child.kill('SIGKILL'), ms);
-  await gone;
-  clearTimeout(t);
-}
-
 function cores(u: Record<string, { cores: number }>): Record<string, number> {
   return Object.fromEntries(Object.entries(u).map(([k, v]) => [k, Math.round(v.cores * 100) / 100]));
 }
@@ -273,25 +259,26 @@ const dataDir = join(stateDir, 'runner');
 let deployed = false;
 
 async function ourStep(n: number): Promise<void> {
-  const summaryFile = join(stateDir, `summary-${n}.json`);
   const w = Math.max(1, Math.min(workers, n));
-  log(`edgemark: ${n} nodes on ${w} worker(s), joining at ${joinRate}/s`);
-  runner = spawn(
-    process.execPath,
-    [join(packageRoot(), 'dist/src/cli/main.js'), '--state-dir', stateDir, 'nodes', 'run', '-n', String(n), '--prefix', `${label}-`, '--workers', String(w),
-      '--join-rate', String(joinRate), '--max-joining', String(maxJoining), '--labels', `edgemark.io/bench=${label}`, '--data-dir', dataDir, '--summary-json', summaryFile, '--duration', '7200'],
-    { stdio: ['ignore', 'ignore', openSync(join(logDir, `runner-${n}.log`), 'a')] },
-  );
-  const rootPid = runner.pid!;
+  log(`edgemark: ${n} nodes on ${w} worker process(es), joining at ${joinRate}/s`);
+  // Worker processes even for one: the runner's CPU and memory are its own, apart from this script's.
+  const target = resolveTarget({}, stateDir);
+  const plan = oneGroupPlan({
+    target, count: n, prefix: `${label}-`, joinRate, maxJoining, profile: { labels: { 'edgemark.io/bench': label } }, dataDir, durationSeconds: 7200,
+  });
+  const fleet = await createRuntime('workers', { workers: w }).start(plan, { token: await target.token() }, { log: createLogger({ level: 'warn', prefix: `[runner ${n}] ` }) });
+  runner = fleet;
+  const readSummary = () => fleet.latest();
+  const runnerPids = () => fleet.processes().flatMap((pid) => processTree(pid));
   const newNodes = n - (results.filter((r) => r.implementation === 'edgemark').at(-1)?.nodes ?? 0);
-  const joinSampler = new GroupSampler({ runner: () => processTree(rootPid), ...componentGroups });
+  const joinSampler = new GroupSampler({ runner: () => runnerPids(), ...componentGroups });
   try {
     // Node-seconds of Ready nodes during the join phase, to separate their steady work from the joins'.
     let nodeSeconds = 0;
     let lastAt = Date.now();
     let lastJoined = 0;
     const joined = await until(`${n} nodes Ready`, async () => {
-      const s = readSummary(summaryFile);
+      const s = readSummary();
       const now = Date.now();
       nodeSeconds += (lastJoined * (now - lastAt)) / 1000;
       lastAt = now;
@@ -306,7 +293,7 @@ async function ourStep(n: number): Promise<void> {
     let pods = Math.min(n * podsPerNode, maxPods);
     log(`  ${n} Ready in ${joinSeconds.toFixed(1)} s (${joined.joinRatePerSec}/s runner-side); scaling to ${pods} pods`);
     const podsAt = Date.now();
-    const podSampler = new GroupSampler({ runner: () => processTree(rootPid), ...componentGroups });
+    const podSampler = new GroupSampler({ runner: () => runnerPids(), ...componentGroups });
     const podsBefore = deployed ? await availablePods(ns) : 0;
     // Pods are fed at the pace CloudCore delivers them: at most --pods-ahead
     // more than are available. CloudCore hands every message to the edge
@@ -330,7 +317,7 @@ async function ourStep(n: number): Promise<void> {
       // Back-pressure: more pods only while every node has its lease answered
       // in time (Ready in the runner's view). When CloudCore's dispatcher is
       // saturated the answers are late, and more pods would starve them further.
-      const readyNow = readSummary(summaryFile)?.states.ready ?? n;
+      const readyNow = readSummary()?.states.ready ?? n;
       if (readyNow < n) heldSeconds += POD_POLL_MS / 1000;
       const next = Math.min(pods, available + podsAhead);
       if (next > replicas && readyNow >= n) {
@@ -357,13 +344,13 @@ async function ourStep(n: number): Promise<void> {
     const podCpu = podSampler.read();
     const podsPerSecond = Math.round(((available - podsBefore) / podsRunningSeconds) * 10) / 10;
     log(`  pods available after ${podsRunningSeconds.toFixed(0)} s (${podsPerSecond}/s); cores: ${Object.entries(podCpu).map(([k, v]) => `${k} ${v.cores.toFixed(2)}`).join(', ')}; steady window ${steadyMs / 1000} s`);
-    const usage = await sampleGroups({ runner: () => processTree(rootPid), ...componentGroups }, steadyMs);
-    const s = readSummary(summaryFile)!;
+    const usage = await sampleGroups({ runner: () => runnerPids(), ...componentGroups }, steadyMs);
+    const s = readSummary()!;
     const { runner: r, ...cp } = usage;
     const netCpuPerJoinMs = ((joinCpu.runner!.cpuSeconds - (r!.cores / n) * nodeSeconds) / newNodes) * 1000;
     log(`  join phase net of the Ready nodes' steady work (${Math.round(nodeSeconds)} node-seconds): ${netCpuPerJoinMs.toFixed(1)} ms per new node`);
     results.push(perNode({
-      implementation: 'edgemark', nodes: n, pods, ...(pods < podsTarget ? { podsTarget } : {}), processes: processTree(rootPid).length, joinSeconds,
+      implementation: 'edgemark', nodes: n, pods, ...(pods < podsTarget ? { podsTarget } : {}), processes: runnerPids().length, joinSeconds,
       joinRatePerSec: joined.joinRatePerSec, newNodes, runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
       runnerNetCpuPerJoinMs: Math.round(netCpuPerJoinMs * 10) / 10,
       connectRatePerSec: joined.connectRatePerSec,
@@ -373,7 +360,8 @@ async function ourStep(n: number): Promise<void> {
     }));
     log(`  runner ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB; lag p99 ${s.eventLoopLagMs.p99} ms`);
   } finally {
-    await stopChild(runner);
+    const { problems } = await fleet.stop();
+    for (const p of problems) log(`warning: not cleaned up: ${p}`);
     runner = undefined;
   }
 }
@@ -473,7 +461,7 @@ try {
   partial = true;
   log(`stopped early: ${(err as Error).message}`);
 } finally {
-  await stopChild(runner);
+  await runner?.stop();
   await peer?.stop();
   const out = { facts, partial, results };
   mkdirSync(values.out, { recursive: true });

@@ -7,13 +7,15 @@
  *
  *   node dist/bench/pod-startup.js [--nodes 20] [--pods 100]
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterDown, clusterUp } from '../src/cluster/cluster.js';
-import { defaultCacheDir, packageRoot } from '../src/core/paths.js';
+import { createLogger } from '../src/core/log.js';
+import { defaultCacheDir } from '../src/core/paths.js';
+import { createRuntime, oneGroupPlan } from '../src/runtime/index.js';
+import { resolveTarget } from '../src/target/target.js';
 import { k8s, loadKubeConfig, waitFor } from '../src/kube/client.js';
 import { pct, PodTimeline } from '../src/run/measure.js';
 
@@ -23,7 +25,10 @@ const pods = Number(values.pods);
 const stateDir = mkdtempSync(join(tmpdir(), 'em-bench-'));
 
 const state = await clusterUp({ stateDir, cacheDir: defaultCacheDir(), ports: 'auto' });
-const runner = spawn(process.execPath, [join(packageRoot(), 'dist/src/cli/main.js'), '--state-dir', stateDir, 'nodes', 'run', '-n', String(nodes), '--prefix', 'bench-', '--duration', '600'], { stdio: 'ignore' });
+const target = resolveTarget({}, stateDir);
+const plan = oneGroupPlan({ target, count: nodes, prefix: 'bench-', dataDir: join(stateDir, 'runner'), durationSeconds: 600 });
+// One worker process: the nodes' event loop is not this script's.
+const runner = await createRuntime('workers', { workers: 1 }).start(plan, { token: await target.token() }, { log: createLogger({ level: 'warn' }) });
 try {
   const kc = loadKubeConfig(state.kubeconfig);
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -57,8 +62,7 @@ try {
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.stdout.write(`pod startup (created -> Running and Ready, seen by a watch), ${pods} pods on ${nodes} hollow edge nodes: p50 ${result.p50Ms} ms, p90 ${result.p90Ms} ms, p99 ${result.p99Ms} ms\n`);
 } finally {
-  runner.kill('SIGINT');
-  await new Promise((r) => runner.once('exit', r));
+  await runner.stop();
   await clusterDown({ stateDir, purge: true });
   rmSync(stateDir, { recursive: true, force: true });
 }

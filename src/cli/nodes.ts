@@ -13,7 +13,7 @@ import { EdgemarkError, type ErrorCode } from '../core/errors.js';
 import { formatBytes, formatDuration, type Logger } from '../core/log.js';
 import { defaultNodeProfile, type NodeProfile } from '../edge/edged/objects.js';
 import type { FleetSummary } from '../fleet/summary.js';
-import { createRuntime, parsePlan, planNodeCount, runtimeNames, type FleetPlan, type Runtime } from '../runtime/index.js';
+import { createRuntime, oneGroupPlan, parsePlan, planNodeCount, runtimeNames, type FleetPlan, type Runtime } from '../runtime/index.js';
 import { stagesOf } from '../runtime/shard.js';
 import { checkNodeLimit, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
 import { join } from 'node:path';
@@ -39,7 +39,6 @@ interface NodesFlags extends TargetFlags {
   workers?: number;
   runtime?: string;
   metrics: string | false;
-  tracePods?: boolean;
   plan?: string;
   dryRun?: boolean;
 }
@@ -192,24 +191,18 @@ const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 export function planFromFlags(opts: NodesFlags, target: Target, stateDir: string): FleetPlan {
   if (!opts.count) throw new EdgemarkError('EM_BAD_FLAG', '[nodes] how many nodes? --count is missing', 'pass -n <count>, or --plan <file>');
-  return parsePlan({
-    apiVersion: 'edgemark.io/v1alpha1',
-    kind: 'FleetPlan',
-    target: { name: target.name, cloudcore: target.cloudcore, ...(target.apiserver ? { apiserver: target.apiserver } : {}) },
-    groups: [
-      {
-        name: 'nodes',
-        kind: 'edge',
-        count: opts.count,
-        prefix: opts.prefix,
-        profile: { cpu: opts.cpu, memory: opts.memory, pods: opts.pods, ephemeralStorage: opts.ephemeralStorage, labels: opts.labels ?? {}, taints: opts.taints ?? [] },
-        timings: opts.timings ?? {},
-      },
-    ],
-    pacing: { joinRate: opts.joinRate, maxJoining: opts.maxJoining },
+  return oneGroupPlan({
+    target,
+    count: opts.count,
+    prefix: opts.prefix,
+    profile: { cpu: opts.cpu, memory: opts.memory, pods: opts.pods, ephemeralStorage: opts.ephemeralStorage, labels: opts.labels ?? {}, taints: opts.taints ?? [] },
+    timings: opts.timings ?? {},
+    joinRate: opts.joinRate,
+    maxJoining: opts.maxJoining,
     stagePaths: opts.stages ?? [],
     dataDir: opts.dataDir ?? join(stateDir, 'runner'),
-    observe: { tracePods: opts.tracePods ?? false, metrics: opts.metrics, ...(opts.recordFrames ? { recordFrames: opts.recordFrames } : {}) },
+    metrics: opts.metrics,
+    ...(opts.recordFrames ? { recordFrames: opts.recordFrames } : {}),
     ...(opts.duration ? { durationSeconds: opts.duration } : {}),
   });
 }

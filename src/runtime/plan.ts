@@ -175,3 +175,37 @@ export function nodeNames(plan: FleetPlan, limit = Infinity): string[] {
   for (const g of plan.groups) for (let i = 0; i < g.count && out.length < limit; i++) out.push(`${g.prefix}${i}`);
   return out;
 }
+
+/** The common plan: one group of one kind against a target's addresses. */
+export interface OneGroupPlan {
+  target: { name: string; cloudcore: { websocket: string; https: string }[]; apiserver?: string | undefined };
+  count: number;
+  prefix: string;
+  kind?: string;
+  groupName?: string;
+  profile?: Record<string, unknown>;
+  timings?: Record<string, number>;
+  joinRate?: number;
+  maxJoining?: number;
+  maxDialing?: number;
+  stagePaths?: string[];
+  dataDir: string;
+  tracePods?: boolean;
+  recordFrames?: string;
+  metrics?: string | false;
+  durationSeconds?: number;
+}
+
+export function oneGroupPlan(o: OneGroupPlan): FleetPlan {
+  return parsePlan({
+    apiVersion: PLAN_API_VERSION,
+    kind: 'FleetPlan',
+    target: { name: o.target.name, cloudcore: o.target.cloudcore, ...(o.target.apiserver ? { apiserver: o.target.apiserver } : {}) },
+    groups: [{ name: o.groupName ?? 'nodes', kind: o.kind ?? 'edge', count: o.count, prefix: o.prefix, profile: o.profile ?? {}, timings: o.timings ?? {} }],
+    pacing: { joinRate: o.joinRate ?? 50, ...(o.maxJoining !== undefined ? { maxJoining: o.maxJoining } : {}), ...(o.maxDialing !== undefined ? { maxDialing: o.maxDialing } : {}) },
+    stagePaths: o.stagePaths ?? [],
+    dataDir: o.dataDir,
+    observe: { tracePods: o.tracePods ?? false, metrics: o.metrics ?? '127.0.0.1:0', ...(o.recordFrames ? { recordFrames: o.recordFrames } : {}) },
+    ...(o.durationSeconds ? { durationSeconds: o.durationSeconds } : {}),
+  });
+}

@@ -5,6 +5,7 @@
  * shards: in this process, or one per worker process.
  */
 import { join } from 'node:path';
+import { EdgemarkError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { Fleet } from '../fleet/fleet.js';
@@ -68,8 +69,11 @@ export async function runShard(shard: Shard, credentials: Credentials, log: Logg
     await Promise.race([fleet.start(signal), stopped]);
     await stopped;
   } catch (err) {
-    fleet.stop();
-    throw err;
+    // Told to stop while waiting for the control plane: a clean stop, not a failure.
+    if (!(signal.aborted && err instanceof EdgemarkError && err.code === 'EM_INTERRUPTED')) {
+      fleet.stop();
+      throw err;
+    }
   }
   const summary = fleet.summary();
   fleet.stop();

@@ -5,20 +5,16 @@
  * anything starts. No timing assertions: figures belong to bench/density.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import type { FleetSummary } from '../../src/fleet/summary.js';
 import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
-import { cli, runCli, upTestCluster, type TestCluster } from './harness.js';
+import { runCli, startTestFleet, upTestCluster, type TestCluster, type TestFleet } from './harness.js';
 
 const COUNT = 200;
 const PREFIX = 'dens-';
 let cluster: TestCluster;
 let core: k8s.CoreV1Api;
-let runner: ChildProcess | undefined;
-let out = '';
+let runner: TestFleet | undefined;
 
 before(async () => {
   cluster = await upTestCluster(['--node-limit', '300']);
@@ -26,11 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (runner && runner.exitCode === null) {
-    const gone = new Promise((r) => runner!.once('exit', r));
-    runner.kill('SIGINT');
-    await gone;
-  }
+  await runner?.stop();
   if (cluster) await cluster.down();
 });
 
@@ -41,13 +33,13 @@ function metricValue(text: string, name: string, labels = ''): number | undefine
 
 test(`${COUNT} nodes on 2 workers: all Ready, and /metrics reports them; joins keep inside the join window`, async () => {
   // A window of 20 (10 per worker) against a join rate of 100/s: the runner must wait for CloudCore's answers.
-  const summaryFile = join(mkdtempSync(join(tmpdir(), 'em-density-smoke-')), 'summary.json');
-  runner = spawn(process.execPath, [cli, ...cluster.args, 'nodes', 'run', '-n', String(COUNT), '--prefix', PREFIX, '--workers', '2', '--join-rate', '100', '--max-joining', '20', '--summary-json', summaryFile, '--duration', '240'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  runner = await startTestFleet(cluster, { count: COUNT, prefix: PREFIX, workers: 2, joinRate: 100, maxJoining: 20, durationSeconds: 240 });
+  const statuses: FleetSummary[] = [];
+  runner.fleet.on((e) => {
+    if (e.type === 'status') statuses.push(e.summary);
   });
-  runner.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  runner.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await waitFor('the metrics URL', async () => /metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(out)?.[1], { timeoutMs: 30_000, intervalMs: 200 });
+  const url = runner.fleet.metricsUrl;
+  assert.ok(url && /^http:\/\/127\.0\.0\.1:\d+\/metrics$/.test(url), `metrics served on loopback: ${url}`);
   await waitFor(`${COUNT} Ready nodes`, async () => {
     const nodes = (await core.listNode({ labelSelector: 'node-role.kubernetes.io/edge' })).items.filter((n) => n.metadata?.name?.startsWith(PREFIX));
     const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
@@ -63,20 +55,18 @@ test(`${COUNT} nodes on 2 workers: all Ready, and /metrics reports them; joins k
   assert.ok((metricValue(text, 'process_resident_memory_bytes') ?? 0) > 0, 'RSS is exported');
   assert.ok(/^nodejs_heap_size_used_bytes \d/m.test(text), 'heap is exported');
   // Two workers, one summary.
-  const gone = new Promise<number | null>((r) => runner!.once('exit', (c) => r(c)));
-  runner.kill('SIGINT');
-  assert.equal(await gone, 0, out);
-  assert.match(out, /runner: 2 processes/);
-  assert.match(out, /ready at least once 200/);
-  const summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as { joinWindow: { size: number; waitedMs: number } };
+  const result = await runner.stop();
+  runner = undefined;
+  assert.deepEqual(result.problems, [], 'both workers stopped when told');
+  const summary = result.summary!;
+  assert.equal(summary.workers, 2);
+  assert.equal(summary.joined, COUNT);
+  assert.equal(summary.states.stopped, COUNT);
   assert.equal(summary.joinWindow.size, 20);
   assert.ok(summary.joinWindow.waitedMs > 0, 'the window held joins back');
-  assert.match(out, /joins waited .* for CloudCore's answers \(at most 20 joining at once/);
   // Nodes not yet registered (dialling, or connected and waiting for the answer) are always inside the window.
-  for (const m of out.matchAll(/started: ([^|]*)\|/g)) {
-    const count = (state: string) => Number(new RegExp(`\\b${state} (\\d+)`).exec(m[1]!)?.[1] ?? 0);
-    assert.ok(count('joining') + count('connected') <= 20, `live line beyond the window: ${m[0]}`);
-  }
+  assert.ok(statuses.length > 2, `status events arrived every 2 s: ${statuses.length}`);
+  for (const st of statuses) assert.ok((st.states.joining ?? 0) + (st.states.connected ?? 0) <= 20, `beyond the window: ${JSON.stringify(st.states)}`);
 });
 
 test('a plan beyond the node limit, more workers than nodes, or a bad metrics address is refused before anything starts', async () => {
@@ -90,4 +80,33 @@ test('a plan beyond the node limit, more workers than nodes, or a bad metrics ad
   const badMetrics = await runCli([...cluster.args, 'nodes', 'run', '-n', '1', '--metrics', 'nowhere']);
   assert.equal(badMetrics.code, 2);
   assert.match(badMetrics.stderr, /--metrics takes host:port/);
+});
+
+test('nodes run --dry-run prints the plan and what would start, and starts nothing; the plan runs again from a file', async () => {
+  const dry = await runCli([...cluster.args, 'nodes', 'run', '-n', '7', '--prefix', 'dry-', '--workers', '2', '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^# dry run: nothing started, no token read$/m);
+  assert.match(dry.stdout, /^# runtime: workers$/m);
+  assert.match(dry.stdout, /worker 0: 4 of nodes/);
+  assert.match(dry.stdout, /token: from secret kubeedge\/tokensecret of the local cluster/);
+  assert.match(dry.stdout, /^apiVersion: edgemark\.io\/v1alpha1$/m);
+  assert.match(dry.stdout, /^kind: FleetPlan$/m);
+  const nodes = (await core.listNode()).items.filter((n) => n.metadata?.name?.startsWith('dry-'));
+  assert.equal(nodes.length, 0, 'no node was created');
+  // The printed plan is a plan: it runs (here, dry again) from a file.
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const file = join(mkdtempSync(join(tmpdir(), 'em-plan-')), 'plan.yaml');
+  writeFileSync(file, dry.stdout);
+  const again = await runCli([...cluster.args, 'nodes', 'run', '--plan', file, '--dry-run']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout.slice(again.stdout.indexOf('apiVersion')), dry.stdout.slice(dry.stdout.indexOf('apiVersion')));
+  const clash = await runCli([...cluster.args, 'nodes', 'run', '--plan', file, '-n', '3']);
+  assert.equal(clash.code, 1);
+  assert.match(clash.stderr, /--plan says what to run; --count cannot go with it/);
+  writeFileSync(file, dry.stdout.replace('joinRate: 50', 'joinRate: -1'));
+  const bad = await runCli([...cluster.args, 'nodes', 'run', '--plan', file]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /EM_PLAN_INVALID: \[plan\] pacing\.joinRate/);
 });

@@ -7,27 +7,28 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import type { FleetSummary } from '../../src/fleet/fleet.js';
 import { isSameProcess } from '../../src/core/proc.js';
 import { packageRoot } from '../../src/core/paths.js';
+import { defaultTimings } from '../../src/edge/timings.js';
 import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
-import { cli, runCli, upTestCluster, type TestCluster } from './harness.js';
+import { cli, runCli, startTestFleet, upTestCluster, type TestCluster, type TestFleet } from './harness.js';
 
 const COUNT = 50;
 const PREFIX = 'it-edge-';
 let cluster: TestCluster;
 let core: k8s.CoreV1Api;
 let coord: k8s.CoordinationV1Api;
-let runnerA: ChildProcess;
-let runnerAOut = '';
-let summaryA: string;
+let runnerA: TestFleet | undefined;
 const framesFile = join(packageRoot(), 'test', 'fixtures', 'frames', 'cloudcore-v1.23.1.jsonl');
+/** One lease interval at its longest (renewal period plus its jitter), and a margin. */
+const LEASE_INTERVAL_MS = defaultTimings.leaseRenewMs * (1 + defaultTimings.leaseJitter) + 500;
 
-function startRunner(args: string[]): { child: ChildProcess; output: () => string } {
+/** The CLI itself, for the tests of its flags, errors and Ctrl-C. */
+function startCli(args: string[]): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, [cli, ...cluster.args, 'nodes', 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -35,19 +36,27 @@ function startRunner(args: string[]): { child: ChildProcess; output: () => strin
   return { child, output: () => out };
 }
 
-function readSummary(file: string): FleetSummary | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as FleetSummary;
-  } catch {
-    return undefined;
-  }
-}
-
-async function stopRunner(child: ChildProcess): Promise<number | null> {
+async function interrupt(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode;
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   child.kill('SIGINT');
   return exited;
+}
+
+/** Runner A: the test's 50 nodes, in this process through the runtime. */
+async function startRunnerA(): Promise<TestFleet> {
+  const record = process.env.EDGEMARK_RECORD_FIXTURES === '1' ? framesFile : join(cluster.stateDir, 'frames.jsonl');
+  if (record === framesFile) rmSync(framesFile, { force: true });
+  return startTestFleet(cluster, { count: COUNT, prefix: PREFIX, joinRate: 25, recordFrames: record });
+}
+
+async function stopRunnerA(): Promise<void> {
+  const r = runnerA;
+  runnerA = undefined;
+  if (r) {
+    const result = await r.stop();
+    assert.deepEqual(result.problems, [], 'the runtime stopped everything it started');
+  }
 }
 
 async function edgeNodes(): Promise<k8s.V1Node[]> {
@@ -71,18 +80,12 @@ before(async () => {
   const kc = loadKubeConfig(cluster.state().kubeconfig);
   core = kc.makeApiClient(k8s.CoreV1Api);
   coord = kc.makeApiClient(k8s.CoordinationV1Api);
-  summaryA = join(cluster.stateDir, 'summary-a.json');
   mkdirSync(join(packageRoot(), 'test', 'fixtures', 'frames'), { recursive: true });
-  const record = process.env.EDGEMARK_RECORD_FIXTURES === '1' ? framesFile : join(cluster.stateDir, 'frames.jsonl');
-  if (record === framesFile) rmSync(framesFile, { force: true });
-  const r = startRunner(['-n', String(COUNT), '--prefix', PREFIX, '--join-rate', '25', '--summary-json', summaryA, '--record-frames', record]);
-  runnerA = r.child;
-  runnerA.stdout!.on('data', (d: Buffer) => (runnerAOut += d.toString()));
-  runnerA.stderr!.on('data', (d: Buffer) => (runnerAOut += d.toString()));
+  runnerA = await startRunnerA();
 });
 
 after(async () => {
-  if (runnerA) await stopRunner(runnerA);
+  await stopRunnerA();
   if (cluster) await cluster.down();
 });
 
@@ -109,31 +112,40 @@ test('leases renew: renewTime advances over three intervals', async () => {
     return t.size === COUNT ? t : undefined;
   }, { timeoutMs: 30_000, intervalMs: 500 });
   for (let i = 0; i < 3; i++) {
-    await sleep(10_500);
+    await sleep(LEASE_INTERVAL_MS);
     const now = await leaseTimes();
     for (const [name, t] of now) assert.ok(t > previous.get(name)!, `lease ${name} renewed in interval ${i + 1}`);
     previous = now;
   }
 });
 
-test('a second runner with a used node name takes the connection; the first is dropped', async () => {
-  const before = readSummary(summaryA)!.reconnects;
-  const summaryB = join(cluster.stateDir, 'summary-b.json');
-  const b = startRunner(['-n', '1', '--prefix', PREFIX, '--duration', '12', '--summary-json', summaryB]);
-  const codeB = await new Promise<number | null>((r) => b.child.once('exit', (c) => r(c)));
-  assert.equal(codeB, 0, b.output());
-  const sB = readSummary(summaryB)!;
-  assert.equal(sB.joined, 1, 'the second runner got its node Ready');
-  // The first runner's node was cut off and reconnected (CloudCore keeps the newest).
-  const sA = await waitFor('runner A to reconnect', async () => {
-    const s = readSummary(summaryA);
-    return s && s.reconnects > before ? s : undefined;
+test('a second runner with a used node name takes the connection; the first is dropped and comes back', async () => {
+  const a = runnerA!;
+  const before = a.summary()?.reconnects ?? 0;
+  const uid = (await edgeNodes()).find((n) => n.metadata?.name === `${PREFIX}0`)?.metadata?.uid;
+  const b = await startTestFleet(cluster, { count: 1, prefix: PREFIX, dataDir: join(cluster.stateDir, 'runner-b') });
+  const sB = await waitFor('the second runner to get its node Ready', async () => {
+    const s = b.summary();
+    return s && s.joined === 1 ? s : undefined;
   }, { timeoutMs: 30_000, intervalMs: 500 });
-  assert.ok(sA.reconnects >= before + 1);
+  assert.equal(sB.states.ready, 1);
+  const resultB = await b.stop();
+  assert.deepEqual(resultB.problems, []);
+  // The first runner's node was cut off (CloudCore keeps the newest) and reconnects once B is gone.
+  const sA = await waitFor('runner A to reconnect and be Ready again', async () => {
+    const s = a.summary();
+    return s && s.reconnects > before && s.states.ready === COUNT ? s : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 500 });
+  assert.equal(sA.errors.register ?? 0, 0, 'nothing re-registered');
+  const nodes = await edgeNodes();
+  assert.equal(nodes.length, COUNT, 'no Node was added or lost');
+  assert.equal(nodes.find((n) => n.metadata?.name === `${PREFIX}0`)?.metadata?.uid, uid, 'the shared name is still the same Node');
 });
 
 test('CloudCore is SIGKILLed and restarted: every node reconnects and renews, no duplicate Node', async () => {
-  const before = readSummary(summaryA)!.reconnects;
+  const a = runnerA!;
+  const before = a.summary()!.reconnects;
+  const uids = new Map((await edgeNodes()).map((n) => [n.metadata!.name!, n.metadata!.uid!]));
   const cc = cluster.state().components.cloudcore!;
   process.kill(cc.pid, 'SIGKILL');
   await waitFor('CloudCore to die', async () => (isSameProcess(cc.pid, cc.startTicks) ? undefined : true), { timeoutMs: 5000 });
@@ -153,32 +165,33 @@ test('CloudCore is SIGKILLed and restarted: every node reconnects and renews, no
   const nodes = await edgeNodes();
   assert.equal(nodes.length, COUNT, 'no duplicate or missing Node');
   assert.ok(nodes.every(isReady));
-  // The summary file is rewritten every 2 s: wait for one written after the recovery.
+  for (const n of nodes) assert.equal(n.metadata!.uid, uids.get(n.metadata!.name!), `${n.metadata!.name} is the Node it was (not registered again)`);
+  // Every node lost its link and made a new one (the summary comes every 2 s).
   const s = await waitFor('the summary to count the reconnects', async () => {
-    const x = readSummary(summaryA);
+    const x = a.summary();
     return x && x.reconnects >= before + COUNT && x.states.ready === COUNT ? x : undefined;
   }, { timeoutMs: 15_000, intervalMs: 500 });
-  assert.ok(s.reconnects >= before + COUNT);
+  assert.equal(s.states.disconnected ?? 0, 0);
 });
 
-test('the runner stops on Ctrl-C and prints its summary', async () => {
-  const code = await stopRunner(runnerA);
-  assert.equal(code, 0, runnerAOut);
-  assert.match(runnerAOut, /summary after/);
-  assert.match(runnerAOut, /reconnects \d+/);
-  const s = readSummary(summaryA)!;
-  assert.equal(s.states.ready, COUNT, 'states are counted as they were when Ctrl-C came');
+test("runner A's traffic: node updates in, lease updates out, devicetwin's membership query on every connect; frames recorded", async () => {
+  const a = runnerA!;
+  await stopRunnerA();
+  const s = a.fleet.latest()!;
+  assert.equal(s.states.stopped, COUNT, 'every node stopped');
   assert.ok(s.messagesByRoute['in update node'] && s.messagesByRoute['out update lease']);
   // devicetwin asks for the device membership on every connect (and reconnect).
   assert.ok((s.messagesByRoute['out get detail'] ?? 0) >= COUNT, `membership queries: ${s.messagesByRoute['out get detail']}`);
+  assert.equal(s.kinds.edge?.certificateRequests, COUNT, 'one certificate per node, reused after every reconnect');
   assert.ok(existsSync(process.env.EDGEMARK_RECORD_FIXTURES === '1' ? framesFile : join(cluster.stateDir, 'frames.jsonl')));
 });
 
 test('nodes the controller marked NotReady while the runner was away are Ready again when it returns', async () => {
-  // Runner A stopped in the test above: after the grace period (40 s) the
-  // node lifecycle controller marks every node Unknown and taints it.
+  // With the runner away, after the grace period (40 s) the node lifecycle
+  // controller marks every node Unknown and taints it.
+  await stopRunnerA();
   await waitFor('the nodes to go NotReady', async () => ((await edgeNodes()).every((n) => !isReady(n)) ? true : undefined), { timeoutMs: 120_000, intervalMs: 2000 });
-  const r = startRunner(['-n', String(COUNT), '--prefix', PREFIX, '--join-rate', '50', '--duration', '90']);
+  const r = await startTestFleet(cluster, { count: COUNT, prefix: PREFIX, joinRate: 50 });
   try {
     // The kubelet patches its conditions back in full; the lease alone would not.
     await waitFor(`${COUNT} nodes Ready again`, async () => {
@@ -187,8 +200,20 @@ test('nodes the controller marked NotReady while the runner was away are Ready a
     }, { timeoutMs: 60_000, intervalMs: 1000 });
     await waitFor('the unreachable taints to be lifted', async () => ((await edgeNodes()).every((n) => !(n.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/unreachable')) ? true : undefined), { timeoutMs: 30_000, intervalMs: 1000 });
   } finally {
-    assert.equal(await stopRunner(r.child), 0, r.output());
+    assert.deepEqual((await r.stop()).problems, []);
   }
+});
+
+test('the CLI runs nodes until Ctrl-C, prints its summary and writes it as JSON', async () => {
+  const file = join(cluster.stateDir, 'cli-summary.json');
+  const r = startCli(['-n', '3', '--prefix', 'cli-', '--summary-json', file]);
+  await waitFor('3 nodes ready on the live line', async () => (/started: .*\bready 3\b/.test(r.output()) ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
+  assert.equal(await interrupt(r.child), 0, r.output());
+  assert.match(r.output(), /summary after/);
+  assert.match(r.output(), /at stop: stopped 3/);
+  const s = JSON.parse((await import('node:fs')).readFileSync(file, 'utf8')) as { summaryVersion: number; joined: number };
+  assert.equal(s.summaryVersion, 1);
+  assert.equal(s.joined, 3);
 });
 
 async function localToken(): Promise<string> {
@@ -216,10 +241,11 @@ test('a token for another CA is refused before any certificate request', async (
 
 test('an unreachable CloudCore gives one warning line and backoff, not a crash', async () => {
   const token = await localToken();
-  const r = startRunner(['-n', '2', '--prefix', 'lost-', '--cloudcore', '127.0.0.1:1', '--cloudcore-https', '127.0.0.1:2', '--token', token]);
-  await sleep(9000);
-  const code = await stopRunner(r.child);
-  assert.notEqual(code, null);
+  const r = startCli(['-n', '2', '--prefix', 'lost-', '--cloudcore', '127.0.0.1:1', '--cloudcore-https', '127.0.0.1:2', '--token', token]);
+  // Long enough for several retries (the first waits reconnectInitialMs, the next twice that...).
+  await sleep(defaultTimings.reconnectInitialMs * (1 + defaultTimings.reconnectFactor) * (1 + defaultTimings.reconnectJitter) + 2000);
+  const code = await interrupt(r.child);
+  assert.equal(code, 0, `Ctrl-C stops it cleanly, with no fatal error: ${r.output()}`);
   assert.equal(r.output().match(/cannot reach CloudCore/g)?.length, 1, r.output());
   assert.match(r.output(), /retrying with backoff/);
 });

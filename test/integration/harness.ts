@@ -1,6 +1,8 @@
 /**
- * Integration-test helpers: run the real `edgemark` CLI and bring up a private
- * local cluster (own state directory, free ports) against the shared build cache.
+ * Integration-test helpers: bring up a private local cluster (own state
+ * directory, free ports) against the shared build cache, start hollow nodes
+ * through the runtime interface, and run the real `edgemark` CLI for the tests
+ * of the CLI itself (flags, errors, Ctrl-C).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -8,6 +10,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readState, type ClusterState } from '../../src/cluster/state.js';
 import { defaultCacheDir, packageRoot } from '../../src/core/paths.js';
+import { createLogger } from '../../src/core/log.js';
+import type { FleetSummary } from '../../src/fleet/summary.js';
+import { createRuntime, oneGroupPlan, type FleetResult, type OneGroupPlan, type RunningFleet } from '../../src/runtime/index.js';
+import { resolveTarget } from '../../src/target/target.js';
 
 export const cli = resolve(packageRoot(), 'dist/src/cli/main.js');
 
@@ -65,4 +71,24 @@ export async function upTestCluster(extra: string[] = []): Promise<TestCluster &
     },
     down: () => runCli([...args, 'cluster', 'down', '--purge']),
   };
+}
+
+/** A fleet started through the runtime interface against a test cluster (no CLI, no files read back). */
+export interface TestFleet {
+  fleet: RunningFleet;
+  /** The latest summary (every 2 s while it runs). */
+  summary(): FleetSummary | undefined;
+  stop(): Promise<FleetResult>;
+}
+
+export async function startTestFleet(
+  cluster: TestCluster,
+  o: Omit<OneGroupPlan, 'target' | 'dataDir'> & { dataDir?: string; runtime?: string; workers?: number; token?: string },
+): Promise<TestFleet> {
+  const target = resolveTarget(o.token ? { token: o.token } : {}, cluster.stateDir);
+  const plan = oneGroupPlan({ ...o, target, dataDir: o.dataDir ?? join(cluster.stateDir, `runner-${o.prefix}`) });
+  const runtime = createRuntime(o.runtime ?? (o.workers ? 'workers' : 'inprocess'), o.workers ? { workers: o.workers } : {});
+  const log = createLogger({ level: 'warn', prefix: `[${o.prefix}] ` });
+  const fleet = await runtime.start(plan, { token: await target.token() }, { log });
+  return { fleet, summary: () => fleet.latest(), stop: () => fleet.stop() };
 }

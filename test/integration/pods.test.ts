@@ -6,10 +6,9 @@
  * capacity is rejected as the kubelet rejects it.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
-import { cli, upTestCluster, type TestCluster } from './harness.js';
+import { startTestFleet, upTestCluster, type TestCluster, type TestFleet } from './harness.js';
 
 const NODES = 20;
 const REPLICAS = 100;
@@ -17,16 +16,11 @@ const NS = 'pods-it';
 let cluster: TestCluster;
 let core: k8s.CoreV1Api;
 let apps: k8s.AppsV1Api;
-let runner: ChildProcess | undefined;
-let runnerOut = '';
+let runner: TestFleet | undefined;
 
-function startRunner(): ChildProcess {
-  const child = spawn(process.execPath, [cli, ...cluster.args, 'nodes', 'run', '-n', String(NODES), '--prefix', 'pods-it-', '--join-rate', '20'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (runnerOut += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (runnerOut += d.toString()));
-  return child;
+/** The nodes in one worker process, so that the test can SIGKILL it as a crash would. */
+function startRunner(): Promise<TestFleet> {
+  return startTestFleet(cluster, { count: NODES, prefix: 'pods-it-', joinRate: 20, workers: 1 });
 }
 
 const podReady = (p: k8s.V1Pod) => p.status?.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
@@ -41,7 +35,7 @@ before(async () => {
   core = kc.makeApiClient(k8s.CoreV1Api);
   apps = kc.makeApiClient(k8s.AppsV1Api);
   await core.createNamespace({ body: { metadata: { name: NS } } });
-  runner = startRunner();
+  runner = await startRunner();
   await waitFor(`${NODES} Ready edge nodes`, async () => {
     const n = (await core.listNode({ labelSelector: 'node-role.kubernetes.io/edge' })).items;
     return n.length === NODES && n.every((x) => x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
@@ -49,7 +43,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (runner && runner.exitCode === null) runner.kill('SIGKILL');
+  await runner?.stop();
   if (cluster) await cluster.down();
 });
 
@@ -87,11 +81,15 @@ test(`a Deployment of ${REPLICAS} over ${NODES} hollow nodes: all Running and Re
 test('the runner is killed and restarted: 0 pods recreated, all still Running, status updates resume', async () => {
   const before = new Set((await pods()).map((p) => p.metadata!.uid!));
   assert.equal(before.size, REPLICAS);
-  const exited = new Promise((r) => runner!.once('exit', r));
-  runner!.kill('SIGKILL');
-  await exited;
-  runner = startRunner();
-  await waitFor('the restarted runner to be ready', async () => (/ready 20/.test(runnerOut.split('\n').slice(-3).join('\n')) ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
+  const [pid] = runner!.fleet.processes();
+  assert.ok(pid && pid !== process.pid, 'the nodes run in a worker process');
+  process.kill(pid, 'SIGKILL');
+  // The runtime notices the crash by itself and ends the fleet with the reason.
+  const crashed = await runner!.fleet.done;
+  assert.equal(crashed.fatal?.code, 'EM_WORKER_FAILED', JSON.stringify(crashed.fatal));
+  assert.match(crashed.fatal?.message ?? '', /SIGKILL/);
+  runner = await startRunner();
+  await waitFor('the restarted runner to be ready', async () => (runner!.summary()?.states.ready === NODES ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
   const after = await pods();
   assert.equal(after.length, REPLICAS);
   assert.deepEqual(new Set(after.map((p) => p.metadata!.uid!)), before, 'same UIDs: nothing recreated');
@@ -213,7 +211,11 @@ test('a pod annotated for the crashloop lifecycle reports container restarts', a
 });
 
 test('a DaemonSet that tolerates the edge nodes\' taint lands on tainted hollow nodes', async () => {
-  const tainted = spawn(process.execPath, [cli, ...cluster.args, 'nodes', 'run', '-n', '2', '--prefix', 'tainted-', '--taints', 'edgemark.io/dedicated=edge:NoSchedule', '--labels', 'pool=tainted', '--duration', '120'], { stdio: 'ignore' });
+  const tainted = await startTestFleet(cluster, {
+    count: 2,
+    prefix: 'tainted-',
+    profile: { taints: [{ key: 'edgemark.io/dedicated', value: 'edge', effect: 'NoSchedule' }], labels: { pool: 'tainted' } },
+  });
   try {
     await apps.createNamespacedDaemonSet({
       namespace: NS,
@@ -239,6 +241,6 @@ test('a DaemonSet that tolerates the edge nodes\' taint lands on tainted hollow 
     const node = await core.readNode({ name: 'tainted-0' });
     assert.deepEqual(node.spec?.taints?.map((t) => t.key), ['edgemark.io/dedicated']);
   } finally {
-    tainted.kill('SIGINT');
+    await tainted.stop();
   }
 });
