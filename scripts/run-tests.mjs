@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs one test tier with node's test runner over the compiled tests.
-//   unit:        dist/src/**/*.test.js and dist/test/unit/** (seconds, no peers)
+//   unit:        dist/src/**/*.test.js (beside the code) and dist/test/unit/** (tests of
+//                the repository's tooling and of bench/); seconds, no peers
 //   integration: dist/test/integration/** (real control plane; one file at a time)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';

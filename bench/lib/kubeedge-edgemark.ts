@@ -49,7 +49,7 @@
  * `<workDir>/<name>.log` are kept).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants as fsc, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsc, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, type Stats, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -324,7 +324,7 @@ function prepareRoot(root: string, name: string, ip: string): void {
   mkdirSync(root, { recursive: true, mode: 0o700 });
   for (const d of SYSTEM_DIRS) {
     const host = `/${d}`;
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(host);
     } catch {

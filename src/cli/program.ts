@@ -3,28 +3,18 @@
  * code and fix. Verbs live in their own files.
  */
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { formatError } from '../core/errors.js';
 import { redact } from '../core/log.js';
-import { packageRoot } from '../core/paths.js';
+import { packageVersion } from '../core/paths.js';
 import { registerCluster } from './cluster.js';
 import { registerNodes } from './nodes.js';
 import { registerSetup } from './setup.js';
 import { registerRun } from './run.js';
 
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 export function buildProgram(): Command {
   const program = new Command('edgemark')
     .description('Scalability testing for edge control planes: hollow KubeEdge edge nodes against a real CloudCore')
-    .version(version())
+    .version(packageVersion())
     .option('--state-dir <dir>', 'state of the local cluster (env EDGEMARK_STATE_DIR; default ~/.local/state/edgemark/default)')
     .option('--cache-dir <dir>', 'build cache (env EDGEMARK_CACHE_DIR; default ~/.cache/edgemark)')
     .option('-v, --verbose', 'more output')

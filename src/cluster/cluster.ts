@@ -4,10 +4,12 @@
  * at once, so `down`, or an interrupted `up`, can stop it.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgemarkError } from '../core/errors.js';
+import { tailLines } from '../core/files.js';
+import { API_VERSION } from '../core/versioned.js';
 import { isSameProcess, processStartMs, readProcStat, rssBytes, terminate } from '../core/proc.js';
 import { loadKubeConfig } from '../kube/client.js';
 import { applyCrds, ensureCloudcoreFlowSchema, ensureCloudcoreRbac } from './bootstrap.js';
@@ -104,7 +106,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
   for (const id of clientIdentities) writeKubeconfig(o.stateDir, pki, id.id, server);
 
   const state: ClusterState = {
-    apiVersion: 'edgemark.io/v1alpha1',
+    apiVersion: API_VERSION,
     kind: 'LocalCluster',
     stateDir: o.stateDir,
     ports,
@@ -243,7 +245,7 @@ async function startComponent(spec: ComponentSpec, state: ClusterState, ctx: Com
         'EM_COMPONENT_EXITED',
         `[cluster] ${spec.name} exited during start-up; log: ${log}`,
         `the last log lines are above; \`edgemark cluster logs ${spec.name}\` shows the whole log`,
-        { details: ['last lines of the log:', ...tail(log, 15)] },
+        { details: ['last lines of the log:', ...tailLines(log, 15)] },
       );
     }
     last = await probe(spec.health, ctx);
@@ -257,17 +259,12 @@ async function startComponent(spec: ComponentSpec, state: ClusterState, ctx: Com
     'EM_COMPONENT_UNHEALTHY',
     `[cluster] ${spec.name} was not healthy after ${spec.startTimeoutMs / 1000}s (last probe: ${last.detail}); log: ${log}`,
     `the last log lines are above; \`edgemark cluster logs ${spec.name}\` shows the whole log`,
-    { details: ['last lines of the log:', ...tail(log, 15)] },
+    { details: ['last lines of the log:', ...tailLines(log, 15)] },
   );
 }
 
-export function tail(file: string, lines: number): string[] {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines);
-  } catch {
-    return [];
-  }
-}
+/** Kept for src/cli/cluster.ts; the helper lives in core/files.ts. */
+export { tailLines as tail } from '../core/files.js';
 
 export interface DownResult {
   stopped: { name: ComponentName; how: Awaited<ReturnType<typeof terminate>> }[];

@@ -7,7 +7,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writePublic, writeSecret } from '../core/files.js';
-import { createCa, issueLeaf, generateKeyPair, toPem, type Issued } from '../core/x509.js';
+import { toPem } from '../core/pem.js';
+import { createCa, issueLeaf, generateKeyPair, type Issued } from '../core/x509.js';
 
 export interface ClientIdentity {
   /** File stem under pki/ and kubeconfig/. */

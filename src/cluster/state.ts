@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { z } from 'zod';
 import { EdgemarkError } from '../core/errors.js';
+import { API_VERSION } from '../core/versioned.js';
 import { portNames, type PortMap } from './ports.js';
 
 export const componentNames = [
@@ -32,7 +33,7 @@ const portsSchema = z.object(Object.fromEntries(portNames.map((n) => [n, z.numbe
 >);
 
 const stateSchema = z.object({
-  apiVersion: z.literal('edgemark.io/v1alpha1'),
+  apiVersion: z.literal(API_VERSION),
   kind: z.literal('LocalCluster'),
   stateDir: z.string(),
   ports: portsSchema,

@@ -1,24 +1,93 @@
 /**
  * Every error a user can see carries a stable code, a subsystem prefix in its
- * message, and where possible a fix: what to do next.
+ * message, and where possible a fix: what to do next. The codes form one
+ * catalogue below, so a misspelt code does not compile and each has a meaning.
  */
-export type ErrorCode = `EM_${string}`;
 
-export class EdgemarkError extends Error {
+/** Every code Edgemark raises, with what it means. Add a code here before using it. */
+export const errorCodes = {
+  EM_BAD_ADDRESS: 'an address flag names a host the command may not serve on',
+  EM_BAD_FLAG: 'flags contradict each other or a value is out of range',
+  EM_BUILD_FAILED: 'building a control-plane component from source failed',
+  EM_BUILD_INTERRUPTED: 'a build, or the wait for another build, was interrupted',
+  EM_CA_FETCH: "CloudCore's /ca.crt did not answer with a certificate",
+  EM_CA_HASH_MISMATCH: "CloudCore's CA does not match the CA hash in the join token",
+  EM_CERT_REQUEST: "CloudCore's /edge.crt refused the certificate request",
+  EM_CLOUDCORE_UNREACHABLE: "CloudCore's HTTPS port could not be reached",
+  EM_CLUSTER_ALREADY_UP: 'the local cluster runs already',
+  EM_CLUSTER_NOT_FOUND: 'there is no local cluster in the state directory',
+  EM_COMPONENT_EXITED: 'a control-plane component exited while it started',
+  EM_COMPONENT_UNHEALTHY: 'a control-plane component did not become healthy in time',
+  EM_CONFIG_INVALID: 'a LoadTest document breaks the schema',
+  EM_CONFIG_MISSING: 'the LoadTest file given does not exist',
+  EM_CONFIG_YAML: 'a LoadTest file is not valid YAML',
+  EM_DISK_FULL: 'the disk filled up (during a build)',
+  EM_FD_LIMIT: 'the open-file limit is too low for the nodes asked for',
+  EM_GO_BROKEN: 'the Go toolchain is there but does not work',
+  EM_GO_MISSING: 'the Go toolchain is not on PATH',
+  EM_GO_TOO_OLD: 'the Go toolchain is older than a pinned component needs',
+  EM_INTERNAL: 'a failure without a code of its own (a bug, or a code from an older peer)',
+  EM_INTERRUPTED: 'the user interrupted the command (Ctrl-C)',
+  EM_KIND_UNKNOWN: 'no node kind of that name',
+  EM_METRICS_UNREACHABLE: 'a metrics endpoint could not be scraped',
+  EM_NODE_LIMIT: "more nodes than CloudCore's node limit allows",
+  EM_NODE_LIMIT_RUNNING: 'the node limit cannot change while CloudCore runs',
+  EM_NO_CLOUDCORE: 'no CloudCore address is known (no local cluster, no --cloudcore)',
+  EM_NO_KUBECONFIG: 'no kubeconfig for the target cluster',
+  EM_NO_LOG: 'a component has no log yet',
+  EM_NO_RUN: 'a directory holds no run summary',
+  EM_NO_TOKEN: 'no join token is known, or it could not be read',
+  EM_PEER_INVALID: 'the benchmark peer was given options it cannot use',
+  EM_PEER_START_FAILED: 'the benchmark peer (KubeEdge edgemark) did not start',
+  EM_PEER_STOP_INCOMPLETE: 'stopping the benchmark peer left processes or mounts behind',
+  EM_PEER_UNSUPPORTED: 'the benchmark peer cannot run on this machine (platform, root, tools)',
+  EM_PIN_UNKNOWN: 'no pinned version of a component by that name',
+  EM_PLAN_INVALID: 'a fleet plan is inconsistent',
+  EM_PORT_BUSY: 'a port the command needs is taken',
+  EM_PROTO_SHAPE: 'a frame is not a beehive message',
+  EM_RUNNER_FAILED: 'the node runner of a load test failed',
+  EM_RUNTIME_UNKNOWN: 'no runtime of that name',
+  EM_RUN_TIMEOUT: 'a load test phase did not finish within spec.timeoutSeconds',
+  EM_SOURCE_PORTS: 'too many nodes for the loopback source addresses and ports',
+  EM_STAGE_INVALID: 'a PodLifecycle document breaks the schema',
+  EM_STAGE_YAML: 'a PodLifecycle file is not valid YAML',
+  EM_STATE_CORRUPT: "the local cluster's state file cannot be read",
+  EM_TARGET_INVALID: 'the target control plane is described wrongly',
+  EM_TARGET_UNREACHABLE: 'the target control plane is not up or not healthy',
+  EM_TIMEOUT: 'something awaited did not happen in time',
+  EM_TOKEN_EXPIRED: 'the join token has expired',
+  EM_TOKEN_MALFORMED: 'the join token is not a KubeEdge join token',
+  EM_TOKEN_REJECTED: 'CloudCore refused the join token',
+  EM_UNKNOWN_COMPONENT: 'no control-plane component by that name',
+  EM_UNKNOWN_PROFILE: 'no built-in LoadTest profile by that name',
+  EM_WORKER_FAILED: 'a worker process of the node runner failed',
+} as const satisfies Record<`EM_${string}`, string>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export function isErrorCode(s: string): s is ErrorCode {
+  return Object.hasOwn(errorCodes, s);
+}
+
+/**
+ * What the constructor accepts: a catalogued code, checked at compile time. A
+ * code typed only as `EM_${string}` (re-cast from IPC in src/fleet/workers.ts
+ * and src/cli/nodes.ts) still compiles, and is mapped through toErrorCode at
+ * run time; those casts should become toErrorCode calls.
+ */
+type CheckedCode<C extends string> = `EM_${string}` extends C ? C : C extends ErrorCode ? C : never;
+
+export class EdgemarkError<C extends string = ErrorCode> extends Error {
   readonly code: ErrorCode;
   readonly fix: string | undefined;
   /** Extra lines shown under the message (for example the tail of a log). */
   readonly details: string[];
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    fix?: string,
-    options?: { cause?: unknown; details?: string[] },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: CheckedCode<C>, message: string, fix?: string, options?: { cause?: unknown; details?: string[] }) {
+    const known = isErrorCode(code);
+    super(known ? message : `${message} (code ${code})`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EdgemarkError';
-    this.code = code;
+    this.code = known ? code : 'EM_INTERNAL';
     this.fix = fix;
     this.details = options?.details ?? [];
   }
@@ -26,6 +95,36 @@ export class EdgemarkError extends Error {
 
 export function isEdgemarkError(err: unknown): err is EdgemarkError {
   return err instanceof EdgemarkError;
+}
+
+/** A code from outside the type system (IPC, a file): itself when catalogued, else EM_INTERNAL. */
+export function toErrorCode(s: string): ErrorCode {
+  return isErrorCode(s) ? s : 'EM_INTERNAL';
+}
+
+/** An error as plain data, to cross a process boundary (worker IPC, a summary file). */
+export interface ErrorJson {
+  code: string;
+  message: string;
+  fix?: string;
+  details?: string[];
+}
+
+export function errorToJson(err: unknown): ErrorJson {
+  if (isEdgemarkError(err)) {
+    return { code: err.code, message: err.message, ...(err.fix ? { fix: err.fix } : {}), ...(err.details.length ? { details: [...err.details] } : {}) };
+  }
+  return { code: 'EM_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * The error again on this side. An unknown code becomes EM_INTERNAL and is
+ * kept in the message, so nothing the other side said is lost.
+ */
+export function errorFromJson(j: ErrorJson): EdgemarkError {
+  const known = isErrorCode(j.code);
+  const message = known ? j.message : `${j.message} (code ${j.code})`;
+  return new EdgemarkError(known ? j.code : 'EM_INTERNAL', message, j.fix, { details: j.details ?? [] });
 }
 
 /** Formats an error for a terminal: code, message, details, then the fix. */

@@ -1,7 +1,10 @@
 /**
- * Facts about processes read from /proc, and signalling with a bound. Pure
- * parsers are exported separately so they can be tested on fixed text.
+ * Facts about processes read from /proc, and signalling with a bound: one pid
+ * (terminate), a set of process groups (terminateGroups) or a child we spawned
+ * (stopChild). Pure parsers are exported separately so they can be tested on
+ * fixed text.
  */
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -11,6 +14,9 @@ const CLK_TCK = 100;
 export interface ProcStat {
   pid: number;
   state: string;
+  ppid: number;
+  /** Process group id. */
+  pgrp: number;
   /** Start time in clock ticks since boot. */
   startTicks: number;
   utimeTicks: number;
@@ -27,6 +33,8 @@ export function parseProcStat(text: string): ProcStat {
   return {
     pid,
     state: fields[0] ?? '?',
+    ppid: at(4),
+    pgrp: at(5),
     utimeTicks: at(14),
     stimeTicks: at(15),
     startTicks: at(22),
@@ -38,6 +46,19 @@ export function parseRssBytes(statusText: string): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(statusText);
   return m ? Number(m[1]) * 1024 : 0;
 }
+
+/** Every process /proc shows now (those that vanish while it is read are skipped). */
+export function scanProcesses(): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readProcStat(Number(entry));
+    if (stat) out.push(stat);
+  }
+  return out;
+}
+
+const isLive = (s: ProcStat) => s.state !== 'Z' && s.state !== 'X';
 
 export function readProcStat(pid: number): ProcStat | undefined {
   try {
@@ -95,7 +116,7 @@ export function cpuSeconds(stat: ProcStat): number {
  */
 export function isSameProcess(pid: number, startTicks: number | undefined): boolean {
   const stat = readProcStat(pid);
-  if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
+  if (!stat || !isLive(stat)) return false;
   return startTicks === undefined || stat.startTicks === startTicks;
 }
 
@@ -124,16 +145,79 @@ export async function terminate(
   return 'killed';
 }
 
-function signal(pid: number, sig: NodeJS.Signals): void {
+/** Sends a signal to the process group `pgid`; false when the group is gone. */
+export function signalGroup(pgid: number, sig: NodeJS.Signals): boolean {
   try {
-    process.kill(-pid, sig);
+    process.kill(-pgid, sig);
+    return true;
   } catch {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      /* already gone */
-    }
+    return false;
   }
+}
+
+/** To the process group when `pid` leads one, else to the process. */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  if (signalGroup(pid, sig)) return;
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Pids of live (not zombie) processes whose process group is one of `groups`. */
+export function livePidsInGroups(groups: ReadonlySet<number>): number[] {
+  if (groups.size === 0) return [];
+  return scanProcesses()
+    .filter((s) => isLive(s) && groups.has(s.pgrp))
+    .map((s) => s.pid);
+}
+
+/**
+ * SIGTERM to every group, SIGKILL to what is left after `graceMs`, then waits
+ * (`killWaitMs` more at most) until no process of the groups is left. Returns
+ * the pids still alive at the end (none, normally).
+ */
+export async function terminateGroups(
+  groups: ReadonlySet<number>,
+  graceMs: number,
+  o: { killWaitMs?: number; onKill?: (left: number[]) => void } = {},
+): Promise<number[]> {
+  for (const g of groups) signalGroup(g, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (livePidsInGroups(groups).length > 0 && Date.now() < deadline) await sleep(50);
+  const left = livePidsInGroups(groups);
+  if (left.length === 0) return [];
+  o.onKill?.(left);
+  for (const g of groups) signalGroup(g, 'SIGKILL');
+  const killDeadline = Date.now() + (o.killWaitMs ?? 5_000);
+  while (livePidsInGroups(groups).length > 0 && Date.now() < killDeadline) await sleep(50);
+  return livePidsInGroups(groups);
+}
+
+/**
+ * Stops a child we spawned: `signal` (default SIGTERM; SIGINT for a CLI that
+ * cleans up on Ctrl-C), then SIGKILL after `killAfterMs` (default 10 s).
+ * Resolves when it has exited, with how; at once when it had already exited.
+ * `group: true` signals its process group (a child spawned detached).
+ */
+export function stopChild(
+  child: ChildProcess,
+  o: { signal?: NodeJS.Signals; killAfterMs?: number; group?: boolean } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  const send = (sig: NodeJS.Signals) => {
+    if (o.group && child.pid !== undefined && signalGroup(child.pid, sig)) return;
+    child.kill(sig);
+  };
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => send('SIGKILL'), o.killAfterMs ?? 10_000);
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      resolve({ code, signal: sig });
+    });
+    send(o.signal ?? 'SIGTERM');
+  });
 }
 
 /** Pids whose executable is `exePath` (used to prove nothing was left behind). */

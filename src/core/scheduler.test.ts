@@ -56,3 +56,41 @@ test('stop drops everything', () => {
   clock.advance(100);
   assert.deepEqual(fired, []);
 });
+
+test('a target that throws is counted and reported, and the other targets still fire', () => {
+  const clock = new FakeClock(0);
+  const reported: string[] = [];
+  const s = new Scheduler(clock, { onError: (err, _target, kind) => reported.push(`${kind}:${(err as Error).message}`) });
+  const { fired, target } = recorder();
+  const broken: TimerTarget = {
+    onTimer: (kind) => {
+      throw new Error(`bug in kind ${kind}`);
+    },
+  };
+  s.after(10, broken, 3);
+  s.after(20, target('ok'), 1);
+  s.after(30, broken, 4);
+  clock.advance(100);
+  assert.deepEqual(fired, ['ok:1:0@20']);
+  assert.deepEqual(reported, ['3:bug in kind 3', '4:bug in kind 4']);
+  assert.equal(s.errors, 2);
+});
+
+test('by default a failure is logged once per target class and timer kind', (t) => {
+  const lines: string[] = [];
+  t.mock.method(console, 'error', (line: string) => lines.push(line));
+  const clock = new FakeClock(0);
+  const s = new Scheduler(clock);
+  class LeaseRenewer implements TimerTarget {
+    onTimer(): void {
+      throw new Error('renew failed');
+    }
+  }
+  for (let i = 0; i < 5; i++) s.after(10, new LeaseRenewer(), 2);
+  s.after(10, new LeaseRenewer(), 5);
+  clock.advance(100);
+  assert.equal(s.errors, 6);
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /timer kind 2 of LeaseRenewer threw .*renew failed/);
+  assert.match(lines[1]!, /timer kind 5 of LeaseRenewer/);
+});

@@ -6,6 +6,11 @@
  *
  * Cancellation is lazy: a target bumps its token for a kind, and entries with
  * an older token are dropped when they come due (the target checks).
+ *
+ * A target that throws does not stop the others: the scheduler counts the
+ * failure and hands it to `onError` (by default one line on stderr for each
+ * kind of target and timer, so a bug in 10,000 nodes prints once, not 10,000
+ * times).
  */
 export interface Clock {
   now(): number;
@@ -27,6 +32,25 @@ export interface TimerTarget {
   onTimer(kind: number, token: number, now: number): void;
 }
 
+/** Called when a target's onTimer throws; the scheduler goes on either way. */
+export type TimerErrorHandler = (err: unknown, target: TimerTarget, kind: number) => void;
+
+export interface SchedulerOptions {
+  onError?: TimerErrorHandler;
+}
+
+/** The default handler: console.error once per (target class, timer kind). */
+export function logFirstTimerError(): TimerErrorHandler {
+  const seen = new Set<string>();
+  return (err, target, kind) => {
+    const key = `${target.constructor?.name ?? 'target'}/${kind}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const why = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    console.error(`[scheduler] timer kind ${kind} of ${key.split('/')[0]} threw (further failures of this kind are only counted): ${why}`);
+  };
+}
+
 interface Entry {
   due: number;
   seq: number;
@@ -41,10 +65,18 @@ export class Scheduler {
   private armed: unknown;
   private armedFor = Infinity;
   private running = true;
-  /** Entries fired; for the runner's own metrics. */
+  /** Entries fired. */
   fired = 0;
+  /** Targets' onTimer calls that threw. */
+  errors = 0;
+  private readonly onError: TimerErrorHandler;
 
-  constructor(private readonly clock: Clock = systemClock, private readonly keepAlive = false) {}
+  constructor(
+    private readonly clock: Clock = systemClock,
+    options: SchedulerOptions = {},
+  ) {
+    this.onError = options.onError ?? logFirstTimerError();
+  }
 
   get size(): number {
     return this.heap.length;
@@ -110,9 +142,7 @@ export class Scheduler {
       return;
     }
     this.armedFor = next.due;
-    const handle = this.clock.setTimeout(() => this.run(), Math.max(0, next.due - this.clock.now()));
-    if (this.keepAlive && handle && typeof (handle as NodeJS.Timeout).ref === 'function') (handle as NodeJS.Timeout).ref();
-    this.armed = handle;
+    this.armed = this.clock.setTimeout(() => this.run(), Math.max(0, next.due - this.clock.now()));
   }
 
   /** Fires every entry that is due, then re-arms for the next one. */
@@ -128,11 +158,20 @@ export class Scheduler {
       this.fired++;
       try {
         top.target.onTimer(top.kind, top.token, now);
-      } catch {
-        /* a target's failure is its own; the scheduler goes on */
+      } catch (err) {
+        this.errors++;
+        this.reportError(err, top.target, top.kind);
       }
     }
     this.arm();
+  }
+
+  private reportError(err: unknown, target: TimerTarget, kind: number): void {
+    try {
+      this.onError(err, target, kind);
+    } catch {
+      // A failing error handler must not stop the timers of every other node.
+    }
   }
 }
 

@@ -5,8 +5,8 @@
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { certSha256Hex, toPem } from './pem.js';
-import { createHash, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
+import { toPem } from './pem.js';
+import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -56,7 +56,6 @@ function pkcs8ToSec1(pkcs8: Buffer): Buffer {
   });
 }
 
-
 export interface Issued {
   cert: x509.X509Certificate;
   certPem: string;
@@ -100,7 +99,7 @@ export async function createCa(subject: Subject, validDays = 3650): Promise<Issu
       await x509.SubjectKeyIdentifierExtension.create(key.keys.publicKey),
     ],
   });
-  return { cert, certPem: cert.toString('pem') + '\n', key };
+  return { cert, certPem: `${cert.toString('pem')}\n`, key };
 }
 
 export interface LeafOptions {
@@ -143,10 +142,6 @@ export async function issueLeaf(ca: Issued, o: LeafOptions): Promise<Issued> {
     signingAlgorithm: ecdsa,
     extensions,
   });
-  return { cert, certPem: cert.toString('pem') + '\n', key };
+  return { cert, certPem: `${cert.toString('pem')}\n`, key };
 }
-
-/** Lowercase hex SHA-256 of a certificate's DER bytes (KubeEdge's CA hash). */
-
 export { x509 };
-export { certSha256Hex, toPem };

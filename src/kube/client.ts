@@ -1,9 +1,9 @@
 /**
  * Thin helpers over @kubernetes/client-node: load a kubeconfig, tell NotFound
- * from other errors, wait for a condition.
+ * from other errors, wait for a condition (core/poll.ts with API errors retried).
  */
 import * as k8s from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { pollUntil } from '../core/poll.js';
 
 export { k8s };
 
@@ -26,26 +26,10 @@ export function apiStatus(err: unknown): number | undefined {
 export const isNotFound = (err: unknown) => apiStatus(err) === 404;
 export const isConflict = (err: unknown) => apiStatus(err) === 409;
 
-/** Calls `fn` until it returns a value other than undefined, or times out. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  o: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal },
-): Promise<T> {
-  const deadline = Date.now() + o.timeoutMs;
-  let last: unknown;
-  for (;;) {
-    if (o.signal?.aborted) throw new Error(`interrupted while waiting for ${what}`);
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const why = last instanceof Error ? `: ${last.message}` : '';
-      throw new Error(`timed out after ${o.timeoutMs}ms waiting for ${what}${why}`);
-    }
-    await sleep(o.intervalMs ?? 250);
-  }
+/**
+ * Calls `fn` until it returns a value other than undefined; an exception counts
+ * as "not yet" (the API may still be starting). Times out with EM_TIMEOUT.
+ */
+export function waitFor<T>(what: string, fn: () => Promise<T | undefined>, o: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal }): Promise<T> {
+  return pollUntil(what, fn, { ...o, retryErrors: true, prefix: '[kube]' });
 }

@@ -4,12 +4,10 @@
  * path and the fix. The engine (engine.ts) reads only the compiled form.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { parse } from 'yaml';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { EdgemarkError } from '../core/errors.js';
-
-export const API_VERSION = 'edgemark.io/v1alpha1';
+import { API_VERSION, fixForField, parseYamlDocument } from '../core/versioned.js';
 
 /** What a pod looks like after a transition (the fake runtime's states). */
 export const targets = ['running', 'not-ready', 'succeeded', 'failed', 'restart'] as const;
@@ -59,27 +57,22 @@ const lifecycleSchema = z
   .strict();
 
 export type PodLifecycle = z.infer<typeof lifecycleSchema>;
-export type Transition = PodLifecycle['spec']['transitions'][number];
 
 /** The annotation that picks a lifecycle by name, whatever the selectors say. */
 export const LIFECYCLE_ANNOTATION = 'edgemark.io/lifecycle';
 
 function fixFor(path: string, message: string): string {
-  if (path === 'apiVersion') return `set apiVersion: ${API_VERSION}`;
-  if (path === 'kind') return 'set kind: PodLifecycle';
-  if (path.endsWith('.to')) return `use one of: ${targets.join(', ')}`;
-  if (/unrecognized key/i.test(message)) return 'remove the field, or check its spelling against stages/default.yaml';
-  return 'compare with the built-in files in stages/ (stages/default.yaml is the simplest)';
+  return fixForField(path, message, {
+    kind: 'PodLifecycle',
+    example: 'stages/default.yaml',
+    builtins: 'files in stages/',
+    field: (p) => (p.endsWith('.to') ? `use one of: ${targets.join(', ')}` : undefined),
+  });
 }
 
 /** Parses and validates one lifecycle document; `file` names it in errors. */
 export function parseLifecycle(text: string, file: string): PodLifecycle {
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (err) {
-    throw new EdgemarkError('EM_STAGE_YAML', `[stages] ${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, 'fix the YAML syntax', { cause: err });
-  }
+  const doc = parseYamlDocument(text, file, { code: 'EM_STAGE_YAML', prefix: '[stages]' });
   const r = lifecycleSchema.safeParse(doc);
   if (!r.success) {
     const issue = r.error.issues[0]!;
@@ -102,7 +95,7 @@ export function loadLifecycles(paths: string[]): Map<string, PodLifecycle> {
       ? readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f))
       : [p];
     for (const f of files) {
-      const l = parseLifecycle(readFileSync(f, 'utf8'), basename(f) === f ? f : f);
+      const l = parseLifecycle(readFileSync(f, 'utf8'), f);
       out.set(l.metadata.name, l);
     }
   }

@@ -3,23 +3,15 @@
  * with its worker processes, a control-plane component, or many instances of
  * a peer. Used by the benchmarks; the numbers are what the kernel accounts.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { cpuSeconds, pssBytes, readProcStat, rssBytes } from '../core/proc.js';
+import { cpuSeconds, pssBytes, readProcStat, rssBytes, scanProcesses } from '../core/proc.js';
 
 /** The pid and every descendant of it (workers of a runner, children of a peer). */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const text = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const ppid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(e));
-      children.set(ppid, list);
-    } catch {
-      /* gone */
-    }
+  for (const p of scanProcesses()) {
+    const list = children.get(p.ppid) ?? [];
+    list.push(p.pid);
+    children.set(p.ppid, list);
   }
   const out: number[] = [];
   const walk = (p: number) => {

@@ -6,12 +6,10 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { z } from 'zod';
 import { EdgemarkError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
-
-export const API_VERSION = 'edgemark.io/v1alpha1';
+import { API_VERSION, fixForField, parseYamlDocument } from '../core/versioned.js';
 
 const positive = z.number().int().min(1);
 const rate = z.number().positive().max(10_000);
@@ -101,12 +99,12 @@ export function builtinProfiles(): string[] {
 }
 
 function fixFor(path: string, message: string): string {
-  if (path === 'apiVersion') return `set apiVersion: ${API_VERSION}`;
-  if (path === 'kind') return 'set kind: LoadTest';
-  if (/\.kind$/.test(path) && /phases/.test(path)) return `a phase kind is one of: ${phaseKinds.join(', ')}`;
-  const m = /Unrecognized keys?: (.*)/i.exec(message);
-  if (m) return `remove ${m[1]}, or check its spelling against profiles/density.yaml`;
-  return 'compare with the built-in profiles in profiles/ (profiles/density.yaml is the simplest)';
+  return fixForField(path, message, {
+    kind: 'LoadTest',
+    example: 'profiles/density.yaml',
+    builtins: 'profiles in profiles/',
+    field: (p) => (/\.kind$/.test(p) && /phases/.test(p) ? `a phase kind is one of: ${phaseKinds.join(', ')}` : undefined),
+  });
 }
 
 function validate(doc: unknown, source: string): LoadTest {
@@ -146,11 +144,7 @@ function unwrap(s: z.ZodType): z.ZodType {
 }
 
 function parseYaml(text: string, source: string): unknown {
-  try {
-    return parse(text);
-  } catch (err) {
-    throw new EdgemarkError('EM_CONFIG_YAML', `[run] ${source}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, 'fix the YAML syntax');
-  }
+  return parseYamlDocument(text, source, { code: 'EM_CONFIG_YAML', prefix: '[run]' });
 }
 
 export function loadProfile(name: string): LoadTest {

@@ -10,7 +10,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgemarkError, errnoCode } from '../core/errors.js';
-import { httpGet } from '../core/http.js';
+import { type GetResult, httpGet } from '../core/http.js';
 import { certSha256Hex, toPem } from '../core/pem.js';
 import { edgeSubject, makeCsr } from './csr.js';
 import { writePublic, writeSecret } from '../core/files.js';
@@ -29,7 +29,7 @@ export interface CloudCa {
 
 /** GET /ca.crt and check it against the token's CA hash. */
 export async function fetchCloudCa(httpsBase: string, token: JoinToken): Promise<CloudCa> {
-  let res;
+  let res: GetResult;
   try {
     res = await httpGet(`${httpsBase}/ca.crt`, { verify: false, timeoutMs: 10_000 });
   } catch (err) {
@@ -77,7 +77,7 @@ export async function requestEdgeCertificate(
   nodeName: string,
 ): Promise<EdgeIdentity> {
   const { privateKey, csr } = makeCsr(edgeSubject(nodeName));
-  let res;
+  let res: GetResult;
   try {
     // Each node makes its own TLS connection, as each edgecore does; only the
     // parsed CA is shared between them.
