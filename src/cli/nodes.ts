@@ -9,7 +9,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { parse as parseYaml, stringify } from 'yaml';
-import { EdgemarkError, type ErrorCode } from '../core/errors.js';
+import { EdgemarkError, errorFromJson } from '../core/errors.js';
 import { formatBytes, formatDuration, type Logger } from '../core/log.js';
 import { defaultNodeProfile, type NodeProfile } from '../edge/edged/objects.js';
 import type { FleetSummary } from '../fleet/summary.js';
@@ -162,7 +162,7 @@ export function registerNodes(program: Command): void {
       const summary = await runPlan(runtime, plan, target, log, opts.summaryJson);
       printSummary(log, summary);
       if (opts.summaryJson) writeSummary(opts.summaryJson, summary);
-      if (summary.fatal) throw new EdgemarkError(summary.fatal.code as ErrorCode, summary.fatal.message, summary.fatal.fix);
+      if (summary.fatal) throw errorFromJson(summary.fatal);
     });
 }
 
@@ -239,7 +239,7 @@ async function runPlan(runtime: Runtime, plan: FleetPlan, target: Target, log: L
     const summary = result.summary;
     if (!summary) {
       const f = result.fatal ?? { code: 'EM_INTERNAL', message: '[nodes] the runner ended without a summary' };
-      throw new EdgemarkError(f.code as ErrorCode, f.message, f.fix);
+      throw errorFromJson(f);
     }
     return { ...summary, ...(result.fatal && !summary.fatal ? { fatal: result.fatal } : {}), ...(fleet.metricsUrl ? { metricsUrl: fleet.metricsUrl } : {}) };
   });

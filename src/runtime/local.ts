@@ -4,12 +4,11 @@
  * the duration, stop() and the caller's AbortSignal all pull, and the
  * conversion of a thrown error into a fatal result.
  */
-import { EdgemarkError } from '../core/errors.js';
+import { EdgemarkError, errorToJson, type ErrorJson } from '../core/errors.js';
 import { serveMetrics, type MetricsServer } from '../fleet/metrics.js';
 import { ephemeralPorts, openFileLimit, planCapacity, sourceAddressOf } from './capacity.js';
 import { checkKinds } from './kinds.js';
 import { nodeNames, planNodeCount, type FleetPlan } from './plan.js';
-import { errorJson, type ErrorJson } from './runtime.js';
 
 /** Kinds known and valid, and the plan fits this machine: the nodes per source address. */
 export function checkLocal(plan: FleetPlan, processes: number): { perSourceAddress: number } {
@@ -61,7 +60,7 @@ export function stopTrigger(plan: FleetPlan, signal: AbortSignal | undefined): {
   return { stopped, pull: go, abort };
 }
 
+/** A thrown error as the fatal error of a fleet, its fix kept (plain errors get a prefix). */
 export function fatalOf(err: unknown): ErrorJson {
-  if (err instanceof EdgemarkError) return errorJson(err);
-  return { code: 'EM_INTERNAL', message: `[nodes] ${err instanceof Error ? err.message : String(err)}` };
+  return err instanceof EdgemarkError ? errorToJson(err) : errorToJson(new EdgemarkError('EM_INTERNAL', `[nodes] ${err instanceof Error ? err.message : String(err)}`));
 }

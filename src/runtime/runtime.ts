@@ -6,7 +6,7 @@
  * A started fleet reports through typed events and a promise of its end;
  * stopping it returns the final summary and what could not be cleaned up.
  */
-import { EdgemarkError, type ErrorCode } from '../core/errors.js';
+import { EdgemarkError, type ErrorJson } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Milestone } from '../fleet/fleet.js';
 import type { FleetSummary } from '../fleet/summary.js';
@@ -18,20 +18,7 @@ export interface Credentials {
   token: string;
 }
 
-/** An error as it crosses a process boundary: the fix goes with it. */
-export interface ErrorJson {
-  code: string;
-  message: string;
-  fix?: string;
-}
-
-export function errorJson(e: EdgemarkError): ErrorJson {
-  return { code: e.code, message: e.message, ...(e.fix ? { fix: e.fix } : {}) };
-}
-
-export function errorOf(j: ErrorJson): EdgemarkError {
-  return new EdgemarkError((/^EM_[A-Z0-9_]+$/.test(j.code) ? j.code : 'EM_INTERNAL') as ErrorCode, j.message, j.fix);
-}
+export type { ErrorJson } from '../core/errors.js';
 
 export type RuntimeEvent =
   /** The fleet's summary now (every 2 s while it runs). */
