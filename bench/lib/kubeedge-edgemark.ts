@@ -53,6 +53,10 @@ import { accessSync, closeSync, constants as fsc, copyFileSync, existsSync, lsta
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { EdgemarkError } from '../../src/core/errors.js';
+import { tailLines } from '../../src/core/files.js';
+import { pollUntil } from '../../src/core/poll.js';
+import { livePidsInGroups, signalGroup, terminateGroups } from '../../src/core/proc.js';
 
 export interface PeerOptions {
   /** Path of KubeEdge's edgemark binary (see findEdgemarkBinary). */
@@ -88,6 +92,8 @@ export interface PeerFleet {
 }
 
 const DEFAULT_PREFIX = 'ke-edgemark-';
+/** Subsystem prefix of this peer's messages. */
+const PREFIX = '[kubeedge-edgemark]';
 /** Top-level host directories that the chroot needs for a dynamically linked binary. */
 const SYSTEM_DIRS = ['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 const STOP_GRACE_MS = 10_000;
@@ -169,16 +175,19 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
       // Instances first (edgemark and its in-namespace forwarders), so that their
       // connections are not cut under them, then the host forwarders.
       const instanceGroups = new Set(instances.flatMap((x) => (x.pid === undefined ? [] : [x.pid])));
-      await terminateGroups(instanceGroups, STOP_GRACE_MS, log);
-      await terminateGroups(groups, STOP_GRACE_MS, log);
+      const onKill = (left: number[]) => log(`kubeedge-edgemark: ${left.length} process(es) still running ${STOP_GRACE_MS / 1000}s after SIGTERM; SIGKILL`);
+      await terminateGroups(instanceGroups, STOP_GRACE_MS, { onKill });
+      await terminateGroups(groups, STOP_GRACE_MS, { onKill });
       const remaining = livePidsInGroups(groups);
       process.removeListener('exit', killAllNow);
       // The mounts live in the instances' mount namespaces and go with their last
       // process; never delete through a mount that is visible here.
       const mounted = mountPointsUnder(workDir);
       if (remaining.length > 0 || mounted.length > 0) {
-        throw new Error(
-          `kubeedge-edgemark: stop left ${remaining.length} process(es) [${remaining.join(' ')}] and ${mounted.length} mount(s) under ${workDir}; per-instance roots kept`,
+        throw new EdgemarkError(
+          'EM_PEER_STOP_INCOMPLETE',
+          `[kubeedge-edgemark] stop left ${remaining.length} process(es) [${remaining.join(' ')}] and ${mounted.length} mount(s) under ${workDir}; per-instance roots kept`,
+          `find what holds them (\`ps -o pid,pgid,cmd\`, \`grep ${workDir} /proc/self/mountinfo\`), stop it, then remove the work dir`,
         );
       }
       for (const inst of instances) rmSync(inst.dir, { recursive: true, force: true });
@@ -203,7 +212,7 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
           stdio: ['ignore', fwdLog, fwdLog],
         });
         child.on('error', (e) => log(`kubeedge-edgemark: socat for ${sock}: ${e.message}`));
-        if (child.pid === undefined) throw new Error(`kubeedge-edgemark: could not start socat for ${sock}`);
+        if (child.pid === undefined) throw new EdgemarkError('EM_PEER_START_FAILED', `[kubeedge-edgemark] could not start socat for ${sock}`, 'see forwarders.log in the work dir');
         groups.add(child.pid);
         hostForwarders.push(child);
         child.on('exit', (code, sig) => {
@@ -213,10 +222,11 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
     } finally {
       closeSync(fwdLog);
     }
-    await waitUntil(() => existsSync(wsSock) && existsSync(httpsSock), 5_000, 'host forwarders to listen');
+    await pollUntil('host forwarders to listen', () => (existsSync(wsSock) && existsSync(httpsSock)) || undefined, { timeoutMs: 5_000, intervalMs: 50, prefix: PREFIX });
 
     const binDir = dirname(resolve(o.binary));
     const binName = basename(o.binary);
+    const systemDirs = realSystemDirs();
     const labelArg = Object.entries(o.labels ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
@@ -229,7 +239,7 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
       const ip = nodeIp(i);
       prepareRoot(inst.root, name, ip);
 
-      const script = namespaceScript({ root: inst.root, ip, binDir, binName, wsPort: o.wsPort, httpsPort: o.httpsPort, wsSock, httpsSock });
+      const script = namespaceScript({ root: inst.root, ip, binDir, binName, wsPort: o.wsPort, httpsPort: o.httpsPort, wsSock, httpsSock, systemDirs });
       const args = [
         `--token=${o.token}`,
         `--name=${name}`,
@@ -245,7 +255,7 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
           stdio: ['ignore', fd, fd],
         });
         child.on('error', (e) => log(`kubeedge-edgemark: ${name}: ${e.message}`));
-        if (child.pid === undefined) throw new Error(`kubeedge-edgemark: could not spawn unshare for ${name}`);
+        if (child.pid === undefined) throw new EdgemarkError('EM_PEER_START_FAILED', `[kubeedge-edgemark] could not spawn unshare for ${name}`, `see ${inst.logFile}`);
         inst.child = child;
         inst.pid = child.pid;
         groups.add(child.pid);
@@ -265,15 +275,22 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
     const comm = binName.slice(0, 15);
     const checkExited = () => {
       const failed = instances.find((x) => x.exited);
-      if (failed) throw new Error(`kubeedge-edgemark: ${failed.name} exited during start; last lines of ${failed.logFile}:\n${tail(failed.logFile, 15)}${knownCrash(failed.logFile)}`);
+      if (failed) {
+        throw new EdgemarkError(
+          'EM_PEER_START_FAILED',
+          `[kubeedge-edgemark] ${failed.name} exited during start; last lines of ${failed.logFile}:`,
+          knownCrash(failed.logFile) || `read ${failed.logFile}`,
+          { details: tailLines(failed.logFile, 15) },
+        );
+      }
     };
-    await waitUntil(
+    await pollUntil(
+      `${o.count} edgemark processes to start`,
       () => {
         checkExited();
-        return instances.every((x) => x.pid !== undefined && readComm(x.pid) === comm);
+        return instances.every((x) => x.pid !== undefined && readComm(x.pid) === comm) || undefined;
       },
-      START_TIMEOUT_MS,
-      `${o.count} edgemark processes to start`,
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 50, prefix: PREFIX },
     );
     const settleUntil = Date.now() + (o.settleMs ?? 3_000);
     while (Date.now() < settleUntil) {
@@ -295,20 +312,25 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
 }
 
 function checkPreconditions(o: PeerOptions): void {
-  if (process.platform !== 'linux') throw new Error('kubeedge-edgemark: Linux only (network and mount namespaces)');
-  if (process.getuid?.() !== 0) throw new Error('kubeedge-edgemark: needs root (unshare --net --mount, mount, chroot)');
-  if (!Number.isInteger(o.count) || o.count < 1) throw new Error(`kubeedge-edgemark: count must be a positive integer, got ${o.count}`);
-  for (const [k, v] of [['wsPort', o.wsPort], ['httpsPort', o.httpsPort]] as const) {
-    if (!Number.isInteger(v) || v < 1 || v > 65535) throw new Error(`kubeedge-edgemark: ${k} must be a port, got ${v}`);
+  const unsupported = (why: string, fix: string) => new EdgemarkError('EM_PEER_UNSUPPORTED', `${PREFIX} ${why}`, fix);
+  const invalid = (why: string, fix: string) => new EdgemarkError('EM_PEER_INVALID', `${PREFIX} ${why}`, fix);
+  if (process.platform !== 'linux') throw unsupported('Linux only (network and mount namespaces)', 'run the peer benchmark on Linux');
+  if (process.getuid?.() !== 0) throw unsupported('needs root (unshare --net --mount, mount, chroot)', 'run the benchmark as root');
+  if (!Number.isInteger(o.count) || o.count < 1) throw invalid(`count must be a positive integer, got ${o.count}`, 'pass count >= 1');
+  for (const [k, v] of [
+    ['wsPort', o.wsPort],
+    ['httpsPort', o.httpsPort],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 65535) throw invalid(`${k} must be a port, got ${v}`, `pass CloudHub's ${k === 'wsPort' ? 'websocket' : 'HTTPS'} port`);
   }
-  if (!o.token) throw new Error('kubeedge-edgemark: token is empty');
-  if (!isExecutable(o.binary)) throw new Error(`kubeedge-edgemark: ${o.binary} is not an executable file; build it with \`edgemark setup --peers\``);
+  if (!o.token) throw invalid('token is empty', 'pass the join token (secret kubeedge/tokensecret, key tokendata)');
+  if (!isExecutable(o.binary)) throw invalid(`${o.binary} is not an executable file`, 'build it with `edgemark setup --peers`');
   const missing = ['unshare', 'socat', 'ip', 'mount', 'chroot', 'sh'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }).status !== 0);
-  if (missing.length > 0) throw new Error(`kubeedge-edgemark: missing tool(s): ${missing.join(', ')} (socat: apt-get install -y socat)`);
+  if (missing.length > 0) throw unsupported(`missing tool(s): ${missing.join(', ')}`, 'install them (socat: apt-get install -y socat)');
   const prefix = o.prefix ?? DEFAULT_PREFIX;
-  if (!/^[a-z0-9]([-a-z0-9.]*)$/.test(`${prefix}0`)) throw new Error(`kubeedge-edgemark: prefix ${JSON.stringify(prefix)} does not make valid node names`);
+  if (!/^[a-z0-9]([-a-z0-9.]*)$/.test(`${prefix}0`)) throw invalid(`prefix ${JSON.stringify(prefix)} does not make valid node names`, 'use lower-case letters, digits, - and .');
   for (const [k, v] of Object.entries(o.labels ?? {})) {
-    if (/[,=\s]/.test(k) || /[,=\s]/.test(v)) throw new Error(`kubeedge-edgemark: label ${k}=${v} cannot be passed in --node-labels`);
+    if (/[,=\s]/.test(k) || /[,=\s]/.test(v)) throw invalid(`label ${k}=${v} cannot be passed in --node-labels`, 'drop commas, = and spaces from label keys and values');
   }
 }
 
@@ -347,7 +369,18 @@ function prepareRoot(root: string, name: string, ip: string): void {
   }
 }
 
-interface ScriptParams {
+/** The SYSTEM_DIRS that are real directories here (symlinks are recreated in each root instead). */
+function realSystemDirs(): string[] {
+  return SYSTEM_DIRS.filter((d) => {
+    try {
+      return lstatSync(`/${d}`).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+}
+
+export interface ScriptParams {
   root: string;
   ip: string;
   binDir: string;
@@ -356,10 +389,16 @@ interface ScriptParams {
   httpsPort: number;
   wsSock: string;
   httpsSock: string;
+  /** Host directories to bind read-only into the root (realSystemDirs()). */
+  systemDirs: string[];
 }
 
-/** Runs as pid 1 of nothing: inside fresh net+mount namespaces, then becomes edgemark. */
-function namespaceScript(p: ScriptParams): string {
+/**
+ * Runs as pid 1 of nothing: inside fresh net+mount namespaces, then becomes
+ * edgemark. Pure (the host's directories come in as systemDirs), so a golden
+ * test pins it.
+ */
+export function namespaceScript(p: ScriptParams): string {
   const q = shellQuote;
   const r = p.root;
   const lines = [
@@ -367,12 +406,7 @@ function namespaceScript(p: ScriptParams): string {
     'ip link set lo up',
     `ip addr add ${p.ip}/32 dev lo`,
   ];
-  for (const d of SYSTEM_DIRS) {
-    try {
-      if (!lstatSync(`/${d}`).isDirectory()) continue; // symlinks are recreated in the root
-    } catch {
-      continue;
-    }
+  for (const d of p.systemDirs) {
     lines.push(`mount --rbind /${d} ${q(join(r, d))}`, `mount -o remount,bind,ro ${q(join(r, d))}`);
   }
   lines.push(
@@ -417,48 +451,6 @@ function readComm(pid: number): string | undefined {
   }
 }
 
-function signalGroup(pgid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, sig);
-  } catch {
-    // ESRCH: the group is gone
-  }
-}
-
-/** SIGTERM to each group, SIGKILL to what is left after `graceMs`; waits (5 s more at most) until none is left. */
-async function terminateGroups(groups: Set<number>, graceMs: number, log: (line: string) => void): Promise<void> {
-  for (const g of groups) signalGroup(g, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (livePidsInGroups(groups).length > 0 && Date.now() < deadline) await sleep(50);
-  const left = livePidsInGroups(groups);
-  if (left.length === 0) return;
-  log(`kubeedge-edgemark: ${left.length} process(es) still running ${graceMs / 1000}s after SIGTERM; SIGKILL`);
-  for (const g of groups) signalGroup(g, 'SIGKILL');
-  const killDeadline = Date.now() + 5_000;
-  while (livePidsInGroups(groups).length > 0 && Date.now() < killDeadline) await sleep(50);
-}
-
-/** Pids of live (not zombie) processes whose process group is one of `groups`. */
-function livePidsInGroups(groups: Set<number>): number[] {
-  const out: number[] = [];
-  if (groups.size === 0) return out;
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${e}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // fields after "(comm) ": state ppid pgrp ...
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    const state = f[0];
-    const pgrp = Number(f[2]);
-    if (state !== 'Z' && state !== 'X' && groups.has(pgrp)) out.push(Number(e));
-  }
-  return out;
-}
-
 /** Mount points visible in this mount namespace at or under `dir`. */
 function mountPointsUnder(dir: string): string[] {
   const out: string[] = [];
@@ -469,15 +461,6 @@ function mountPointsUnder(dir: string): string[] {
     if (path === dir || path.startsWith(`${dir}/`)) out.push(path);
   }
   return out;
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (cond()) return;
-    if (Date.now() > deadline) throw new Error(`kubeedge-edgemark: timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /** A hint when the log shows one of the nil dereferences of the released v1.23.1 edgemark. */
@@ -495,14 +478,6 @@ function knownCrash(logFile: string): string {
     ['registerWithAPIServer', 'kubelet.Dependencies.NodeStartupLatencyTracker is nil (also set only by the kubelet\'s run())'],
   ].find(([sig]) => text.includes(sig as string));
   return known
-    ? `\nknown defect of KubeEdge v1.23.1's edge/cmd/edgemark (not of this sandbox): ${known[1]}; the released binary cannot start. Use a build that sets these (see the header of bench/lib/kubeedge-edgemark.ts).`
+    ? `known defect of KubeEdge v1.23.1's edge/cmd/edgemark (not of this sandbox): ${known[1]}; the released binary cannot start. Use a build that sets these (see the header of bench/lib/kubeedge-edgemark.ts).`
     : '';
-}
-
-function tail(file: string, n: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }

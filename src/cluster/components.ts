@@ -1,7 +1,9 @@
 /**
  * The five components of the local control plane as data: binary, arguments,
  * ports and health probe. Every server binds loopback. The orchestration in
- * cluster.ts reads this table and knows nothing component-specific beyond it.
+ * cluster.ts reads this table; beyond it, it knows two things by name:
+ * kube-controller-manager and kube-scheduler start together (both need only
+ * the apiserver), and CloudCore needs its RBAC, flow schema and CRDs first.
  */
 import { join } from 'node:path';
 import type { ToolsetName } from './pins.js';
@@ -164,8 +166,3 @@ export const components: ComponentSpec[] = [
   },
 ];
 
-export function componentSpec(name: ComponentName): ComponentSpec {
-  const spec = components.find((c) => c.name === name);
-  if (!spec) throw new Error(`unknown component ${name}`);
-  return spec;
-}

@@ -152,10 +152,6 @@ export function parseResource(resource: string): ResourceRef | undefined {
   return { namespace: parts[0]!, type: parts[1]!, ...(parts[2] !== undefined ? { name: parts[2] } : {}) };
 }
 
-export function resourceOf(r: ResourceRef): string {
-  return r.name === undefined ? `${r.namespace}/${r.type}` : `${r.namespace}/${r.type}/${r.name}`;
-}
-
 /** Content of the cloud's answer to create/update/patch/lease: {"Object", "Err"}. */
 export interface ObjectResponse<T = unknown> {
   Object?: T | null;

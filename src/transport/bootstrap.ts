@@ -125,12 +125,6 @@ export class CertStore {
     writePublic(this.caPath(), ca.pem);
   }
 
-  loadCa(): CloudCa | undefined {
-    if (!existsSync(this.caPath())) return undefined;
-    const pem = readFileSync(this.caPath(), 'utf8');
-    return { pem, der: Buffer.from(new X509Certificate(pem).raw) };
-  }
-
   /** A stored identity that is still valid for a day and names this node. */
   load(node: string, now = Date.now()): EdgeIdentity | undefined {
     const p = this.paths(node);

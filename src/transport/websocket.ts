@@ -47,9 +47,14 @@ export class EdgeSocket {
       secureContext: o.secureContext,
       ...(o.servername ? { servername: o.servername } : {}),
       ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+      // CloudHub never enables permessage-deflate (../shared/docs/kubeedge-protocol.md),
+      // and offering it would cost every node a zlib context and CPU per frame.
       perMessageDeflate: false,
       handshakeTimeout: o.handshakeTimeoutMs ?? 30_000,
       followRedirects: false,
+      // A bound on the memory one incoming frame may take (ws's default is
+      // 100 MiB). The largest answers a node gets (lists of its pods and their
+      // objects) are far smaller, so a bigger frame is a fault, not data.
       maxPayload: 64 * 1024 * 1024,
     } as WebSocket.ClientOptions);
     this.ws = ws;
