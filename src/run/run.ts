@@ -10,8 +10,6 @@ import { mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { clusterStatus, clusterUp } from '../cluster/cluster.js';
-import { readState, type ClusterState } from '../cluster/state.js';
 import { EdgemarkError } from '../core/errors.js';
 import { formatDuration, type Logger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
@@ -21,6 +19,7 @@ import type { LoadTest, Phase } from './config.js';
 import { apiserverGet, NodeTimeline, parseRequestDurations, PodTimeline, ResourceSeries, runnerGroup, type ApiHistograms } from './measure.js';
 import { analyse, type FootprintStep, type RunRecord } from './results.js';
 import { writeArtifacts } from './artifacts.js';
+import { ensureTarget } from './target.js';
 
 export interface RunOptions {
   test: LoadTest;
@@ -373,33 +372,6 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
   });
   const { failedSlos, invalid } = writeArtifacts(dir, record);
   return { dir, record, failedSlos, invalid };
-}
-
-/** The local cluster, up and able to take the nodes; started here if there is none. */
-async function ensureTarget(o: RunOptions, nodeCount: number): Promise<ClusterState> {
-  let state = readState(o.stateDir);
-  const wantLimit = Math.max(o.test.spec.cluster.nodeLimit ?? 0, nodeCount + 10);
-  if (!state) {
-    o.log.info(`no local control plane in ${o.stateDir}: bringing one up (node limit ${Math.max(wantLimit, 1000)})`);
-    state = await clusterUp({ stateDir: o.stateDir, cacheDir: o.cacheDir, nodeLimit: Math.max(wantLimit, 1000), signal: o.signal });
-  }
-  const { components } = await clusterStatus(o.stateDir);
-  const bad = components.filter((c) => !c.health.healthy);
-  if (bad.length) {
-    throw new EdgemarkError(
-      'EM_TARGET_UNREACHABLE',
-      `[run] the local control plane in ${o.stateDir} is not healthy: ${bad.map((c) => `${c.name} (${c.health.detail})`).join(', ')}`,
-      '`edgemark cluster up` restarts what stopped; `edgemark cluster status` shows each component',
-    );
-  }
-  if (nodeCount > state.nodeLimit) {
-    throw new EdgemarkError(
-      'EM_NODE_LIMIT',
-      `[run] the test runs ${nodeCount} nodes but the local CloudCore takes at most ${state.nodeLimit}`,
-      `\`edgemark cluster down && edgemark cluster up --node-limit ${nodeCount + 10}\`, or lower spec.nodes.count`,
-    );
-  }
-  return state;
 }
 
 function describe(p: Phase): string {
