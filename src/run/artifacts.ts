@@ -9,6 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { escapeMarkup as xml } from './escape.js';
 import { renderReport } from './report.js';
 import type { Quantiles, RunRecord } from './results.js';
 
@@ -69,8 +70,6 @@ export function perfData(r: RunRecord): Record<string, PerfData> {
 function finite(d: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(d).filter(([, v]) => Number.isFinite(v)));
 }
-
-const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 export function junit(r: RunRecord): string {
   const cases = r.slos.map((v) => {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { junit, perfData } from './artifacts.js';
 import { compareRuns } from './compare.js';
 import { loadProfile, resolveTest } from './config.js';
+import { escapeMarkup } from './escape.js';
 import { diffHistograms, histogramQuantile, parseRequestDurations, type PodTimes } from './measure.js';
 import { renderReport } from './report.js';
 import { analyse, type Observations } from './results.js';
@@ -128,4 +129,8 @@ test('config: profile overrides merge, unknown fields and phase kinds are named'
   assert.throws(() => resolveTest({ overrides: { spec: { phases: [{ kind: 'explode' }] } } }), /phases\.0\.kind/);
   assert.throws(() => resolveTest({ overrides: { spec: { nodes: { colour: 'red' } } } }), /unknown field "colour" \(allowed here: count, joinRate/);
   assert.throws(() => resolveTest({ profile: 'nope' }), /no profile "nope"/);
+});
+
+test('one escape for the report and junit: markup characters and quotes', () => {
+  assert.equal(escapeMarkup(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
 });
