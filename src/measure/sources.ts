@@ -64,6 +64,7 @@ export function procSource(name: string, pids: () => number[]): ResourceSource {
     name,
     how: 'proc',
     get detail() {
+      if (seen.length === 0) seen = pids();
       if (seen.length === 0) return 'pid group (not seen running)';
       return seen.length === 1 ? `pid ${seen[0]}` : `pid ${seen[0]} and ${seen.length - 1} descendant(s)`;
     },
