@@ -9,6 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { escapeMarkup as xml } from './escape.js';
 import { renderReport } from './report.js';
 import type { Quantiles, RunRecord } from './results.js';
 
@@ -41,10 +42,15 @@ export function perfData(r: RunRecord): Record<string, PerfData> {
       { data: { Flaps: s.readyFlaps }, unit: 'count', labels: { Metric: 'ready_flaps' } },
     ]),
     ResourceUsageSummary: doc(
-      Object.entries(s.resources).flatMap(([name, v]) => [
-        { data: { Average: v.cpuCoresAvg, Max: v.cpuCoresMax }, unit: 'cores', labels: { Name: name, Resource: 'cpu' } },
-        { data: { Average: v.rssBytesAvg / 2 ** 20, Max: v.rssBytesMax / 2 ** 20 }, unit: 'MiB', labels: { Name: name, Resource: 'memory' } },
-      ]),
+      Object.entries(s.resources).flatMap(([name, v]) => {
+        // Where the figures came from: 'proc' or 'metrics' (and the gaps), when the record says.
+        const src = (r.resourceSources ?? []).find((x) => x.name === name);
+        const from: Record<string, string> = src ? { Source: src.how, SourceDetail: src.detail, MissingReadings: String(src.failures) } : {};
+        return [
+          { data: { Average: v.cpuCoresAvg, Max: v.cpuCoresMax }, unit: 'cores', labels: { Name: name, Resource: 'cpu', ...from } },
+          { data: { Average: v.rssBytesAvg / 2 ** 20, Max: v.rssBytesMax / 2 ** 20 }, unit: 'MiB', labels: { Name: name, Resource: 'memory', ...from } },
+        ];
+      }),
     ),
     RunnerHealth: doc(
       s.runner
@@ -69,8 +75,6 @@ export function perfData(r: RunRecord): Record<string, PerfData> {
 function finite(d: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(d).filter(([, v]) => Number.isFinite(v)));
 }
-
-const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 export function junit(r: RunRecord): string {
   const cases = r.slos.map((v) => {

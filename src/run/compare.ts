@@ -24,6 +24,8 @@ export interface Comparison {
   threshold: number;
   rows: CompareRow[];
   regressions: number;
+  /** Components whose resources the two runs sampled differently (/proc in one, metrics in the other). */
+  notes: string[];
 }
 
 export function loadRun(dir: string): RunRecord {
@@ -32,7 +34,10 @@ export function loadRun(dir: string): RunRecord {
     throw new EdgemarkError('EM_NO_RUN', `[report] ${dir} holds no run (no summary.json)`, 'pass a run directory printed by `edgemark run` (under ./edgemark-runs by default)');
   }
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+    const r = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+    // Records written before resources named their sources.
+    r.resourceSources ??= [];
+    return r;
   } catch (err) {
     throw new EdgemarkError('EM_NO_RUN', `[report] ${file} is not a run summary: ${(err as Error).message}`, 'pass a run directory written by `edgemark run`');
   }
@@ -81,7 +86,19 @@ export function compareRuns(a: RunRecord, b: RunRecord, threshold = 0.1): Compar
     });
   }
   rows.sort((x, y) => Number(y.regression) - Number(x.regression));
-  return { a: a.runId, b: b.runId, threshold, rows, regressions: rows.filter((r) => r.regression).length };
+  return { a: a.runId, b: b.runId, threshold, rows, regressions: rows.filter((r) => r.regression).length, notes: sourceNotes(a, b) };
+}
+
+function sourceNotes(a: RunRecord, b: RunRecord): string[] {
+  const how = (r: RunRecord) => new Map((r.resourceSources ?? []).map((s) => [s.name, s.how]));
+  const ha = how(a);
+  const hb = how(b);
+  const out: string[] = [];
+  for (const [name, x] of ha) {
+    const y = hb.get(name);
+    if (y && y !== x) out.push(`${name}: resources sampled from ${x} in A, ${y} in B`);
+  }
+  return out;
 }
 
 export function formatComparison(c: Comparison): string {
@@ -91,6 +108,7 @@ export function formatComparison(c: Comparison): string {
     const ch = Number.isFinite(r.change) ? `${r.change > 0 ? '+' : ''}${(r.change * 100).toFixed(1)}%` : 'new';
     lines.push(`${r.metric.padEnd(w)}  ${num(r.a).padStart(10)}  ${num(r.b).padStart(10)}  ${ch.padStart(9)}${r.regression ? '  REGRESSION' : r.improvement ? '  better' : ''}`);
   }
+  for (const n of c.notes) lines.push(`note: ${n}`);
   lines.push(`${c.regressions} regression(s) of more than ${(c.threshold * 100).toFixed(0)} % (A = ${c.a}, B = ${c.b})`);
   return lines.join('\n');
 }

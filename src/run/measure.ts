@@ -1,12 +1,16 @@
 /**
  * What a run measures while it runs: pod and node timelines through watches
  * (milliseconds, as this process sees them), the resource use of every
- * component and of the runner over time (/proc), and kube-apiserver's request
+ * component and of the runner over time (from /proc or the components' own
+ * /metrics: src/measure/sources.ts), and kube-apiserver's request
  * latency histograms (its /metrics, differenced over the test window).
  */
-import { request } from 'node:https';
-import { groupCpuSeconds, groupRssBytes, processTree } from '../measure/procsample.js';
+import { EdgemarkError } from '../core/errors.js';
 import { k8s } from '../kube/client.js';
+import {
+  getText, kubeconfigGetOptions, procSources, treeOf,
+  type ResourceReading, type ResourceSource, type ResourceSourceInfo,
+} from '../measure/sources.js';
 
 // ---------- watches ----------
 
@@ -147,54 +151,153 @@ export class NodeTimeline {
 export interface ResourcePoint {
   /** ms since the run began. */
   t: number;
-  /** Per component: cores used since the previous point, and RSS bytes now. */
+  /**
+   * Per component: cores used since its previous reading, and RSS bytes now.
+   * A component absent from a record had no reading at this point (a gap: its
+   * source failed), which is never written as a zero.
+   */
   cpu: Record<string, number>;
   rss: Record<string, number>;
 }
 
-/** Samples CPU and RSS of process groups every `everyMs` (shared timer, one per run). */
+/** A source as the run record keeps it: where the figures came from, and how often they were missing. */
+export interface ResourceSourceRecord extends ResourceSourceInfo {
+  /** Readings attempted. */
+  samples: number;
+  /** Readings that failed or found nothing: gaps in the series. */
+  failures: number;
+  lastError?: string;
+}
+
+type Outcome = { ok: true; reading: ResourceReading | undefined; at: number } | { ok: false; error: string; at: number };
+
+/**
+ * Samples CPU and RSS of a list of resource sources every `everyMs` (one timer
+ * per run). Sampling never overlaps itself: a tick that finds the previous
+ * sample still in flight is skipped, and `sample()` called meanwhile shares it.
+ * The first sample sets the baselines (no point); CPU is the difference of a
+ * source's counter between two of its readings, so after a gap the next point
+ * covers the gap.
+ *
+ * Also accepts the older shape, a record of pid-group functions (read through
+ * /proc). A series made only of /proc sources records its point before
+ * `sample()` returns, so callers that do not await it still see the point.
+ */
 export class ResourceSeries {
   readonly points: ResourcePoint[] = [];
+  /** Timer ticks skipped because the previous sample was still in flight. */
+  skippedTicks = 0;
+  private readonly list: ResourceSource[];
+  private readonly stats: Map<string, { samples: number; failures: number; lastError?: string }>;
+  private readonly last = new Map<string, { at: number; cpuSeconds: number }>();
+  private baselined = false;
   private timer: NodeJS.Timeout | undefined;
-  private last: { at: number; cpu: Record<string, number> } | undefined;
+  private inFlight: Promise<ResourcePoint | undefined> | undefined;
 
-  constructor(private readonly groups: Record<string, () => number[]>, private readonly t0: number) {}
-
-  start(everyMs: number): void {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), everyMs);
+  constructor(sources: ResourceSource[] | Record<string, () => number[]>, private readonly t0: number) {
+    this.list = Array.isArray(sources) ? [...sources] : procSources(sources);
+    const names = new Set<string>();
+    for (const s of this.list) {
+      if (names.has(s.name)) throw new EdgemarkError('EM_MEASURE_DUPLICATE', `[measure] two resource sources for ${s.name}`, 'give each component one source');
+      names.add(s.name);
+    }
+    this.stats = new Map(this.list.map((s) => [s.name, { samples: 0, failures: 0 }]));
   }
 
-  sample(): ResourcePoint | undefined {
-    const now = Date.now();
-    const cpuNow: Record<string, number> = {};
+  start(everyMs: number): void {
+    void this.sample();
+    this.timer = setInterval(() => {
+      if (this.inFlight) this.skippedTicks++;
+      else void this.sample();
+    }, everyMs);
+  }
+
+  /** One reading of every source; resolves to the point recorded (none for the first sample). */
+  sample(): Promise<ResourcePoint | undefined> {
+    if (this.inFlight) return this.inFlight;
+    const began = Date.now();
+    if (this.list.every((s) => s.readNow)) return Promise.resolve(this.record(began, this.list.map((s) => readSync(s))));
+    const p = Promise.all(this.list.map((s) => readAsync(s))).then((outcomes) => this.record(began, outcomes));
+    this.inFlight = p.finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  /** Stops the timer and takes a last sample (after the one in flight, if any). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.inFlight) await this.inFlight;
+    await this.sample();
+  }
+
+  /** Every source with its readings and gaps, for the run record. */
+  sources(): ResourceSourceRecord[] {
+    return this.list.map((s) => {
+      const st = this.stats.get(s.name)!;
+      return { name: s.name, how: s.how, detail: s.detail, samples: st.samples, failures: st.failures, ...(st.lastError ? { lastError: st.lastError } : {}) };
+    });
+  }
+
+  private record(began: number, outcomes: Outcome[]): ResourcePoint | undefined {
+    const cpu: Record<string, number> = {};
     const rss: Record<string, number> = {};
-    for (const [name, pids] of Object.entries(this.groups)) {
-      const list = pids();
-      cpuNow[name] = groupCpuSeconds(list);
-      rss[name] = groupRssBytes(list);
+    outcomes.forEach((o, i) => {
+      const name = this.list[i]!.name;
+      const st = this.stats.get(name)!;
+      st.samples++;
+      if (!o.ok || !o.reading) {
+        st.failures++;
+        st.lastError = o.ok ? 'no reading' : o.error;
+        return;
+      }
+      rss[name] = o.reading.rssBytes;
+      const prev = this.last.get(name);
+      this.last.set(name, { at: o.at, cpuSeconds: o.reading.cpuSeconds });
+      // A counter that went back means the process restarted: no CPU figure for this interval.
+      if (prev && o.reading.cpuSeconds >= prev.cpuSeconds) cpu[name] = (o.reading.cpuSeconds - prev.cpuSeconds) / Math.max(0.001, (o.at - prev.at) / 1000);
+    });
+    if (!this.baselined) {
+      this.baselined = true;
+      return undefined;
     }
-    const prev = this.last;
-    this.last = { at: now, cpu: cpuNow };
-    if (!prev) return undefined;
-    const secs = Math.max(0.001, (now - prev.at) / 1000);
-    const cpu = Object.fromEntries(Object.keys(cpuNow).map((k) => [k, Math.max(0, (cpuNow[k]! - (prev.cpu[k] ?? cpuNow[k]!)) / secs)]));
-    const p = { t: now - this.t0, cpu, rss };
+    const p = { t: began - this.t0, cpu, rss };
     this.points.push(p);
     return p;
   }
+}
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.sample();
+function readSync(s: ResourceSource): Outcome {
+  try {
+    return { ok: true, reading: s.readNow!(), at: Date.now() };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err), at: Date.now() };
   }
 }
 
+function readAsync(s: ResourceSource): Promise<Outcome> {
+  return s.sample().then(
+    (reading) => ({ ok: true as const, reading, at: Date.now() }),
+    (err: unknown) => ({ ok: false as const, error: err instanceof Error ? err.message : String(err), at: Date.now() }),
+  );
+}
+
+/** Mean per component over points, counting only the points that have a reading of it (gaps are skipped, not zeros). */
+export function meanByComponent(points: ResourcePoint[], key: 'cpu' | 'rss'): Record<string, number> {
+  const sum: Record<string, number> = {};
+  const n: Record<string, number> = {};
+  for (const p of points) {
+    for (const [k, v] of Object.entries(p[key])) {
+      sum[k] = (sum[k] ?? 0) + v;
+      n[k] = (n[k] ?? 0) + 1;
+    }
+  }
+  return Object.fromEntries(Object.keys(sum).map((k) => [k, sum[k]! / n[k]!]));
+}
+
 /** The runner's process group: the CLI process and its workers. */
-export const runnerGroup = (pid: () => number | undefined) => () => {
-  const p = pid();
-  return p ? processTree(p) : [];
-};
+export const runnerGroup = (pid: () => number | undefined): (() => number[]) => treeOf(pid);
 
 // ---------- kube-apiserver request latency ----------
 
@@ -274,19 +377,9 @@ export function histogramQuantile(q: number, h: Histogram): number {
 
 /** GET a path of kube-apiserver with the kubeconfig's credentials. */
 export async function apiserverGet(kc: k8s.KubeConfig, path: string): Promise<string> {
-  const server = new URL(kc.getCurrentCluster()!.server);
-  const opts: import('node:https').RequestOptions = { hostname: server.hostname, port: server.port, path, method: 'GET' };
-  await kc.applyToHTTPSOptions(opts);
-  return new Promise((resolve, reject) => {
-    const req = request(opts, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`${path}: HTTP ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error(`${path}: timed out`)));
-    req.end();
-  });
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) throw new EdgemarkError('EM_KUBECONFIG', '[measure] the kubeconfig has no current cluster', 'pass a kubeconfig whose current context names a cluster');
+  return getText(new URL(path, server).toString(), { ...(await kubeconfigGetOptions(kc)), timeoutMs: 30_000 });
 }
 
 // ---------- statistics ----------

@@ -1,18 +1,20 @@
 /**
  * The HTML report: one self-contained page (inline CSS and SVG, no script, no
  * network) with the SLO verdicts, latency percentiles, nodes Ready over time,
- * component CPU and RSS over time, and footprint steps; and the page of
+ * component CPU and RSS over time with where they were sampled from
+ * (/proc or /metrics), and footprint steps; and the page of
  * `report compare`.
  */
 import type { Comparison } from './compare.js';
+import { escapeMarkup as esc } from './escape.js';
 import type { RunRecord } from './results.js';
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f'];
 
 interface Series {
   name: string;
-  points: [number, number][];
+  /** A point without a y (a gap: no reading) breaks the line there. */
+  points: [number, number | undefined][];
 }
 
 function niceMax(v: number): number {
@@ -28,12 +30,26 @@ function fmt(v: number): string {
   return Number(v.toPrecision(2)).toString();
 }
 
+/** The runs of consecutive points that have a y. */
+function segments(points: [number, number | undefined][]): [number, number][][] {
+  const out: [number, number][][] = [];
+  let cur: [number, number][] = [];
+  for (const [a, b] of points) {
+    if (b === undefined) {
+      if (cur.length) out.push(cur);
+      cur = [];
+    } else cur.push([a, b]);
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
 /** A line chart as inline SVG (class "chart", one <polyline> per series). */
 export function lineChart(title: string, series: Series[], xLabel: string, yLabel: string): string {
   const W = 640;
   const H = 260;
   const m = { l: 60, r: 150, t: 28, b: 40 };
-  const all = series.flatMap((s) => s.points);
+  const all = series.flatMap((s) => s.points.filter((p): p is [number, number] => p[1] !== undefined));
   const xMax = niceMax(Math.max(0, ...all.map((p) => p[0])));
   const yMax = niceMax(Math.max(0, ...all.map((p) => p[1])));
   const x = (v: number) => m.l + (v / xMax) * (W - m.l - m.r);
@@ -46,8 +62,7 @@ export function lineChart(title: string, series: Series[], xLabel: string, yLabe
   const lines = series
     .map((s, i) => {
       const c = palette[i % palette.length];
-      const pts = s.points.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ');
-      return `<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts}"><title>${esc(s.name)}</title></polyline>` +
+      return segments(s.points).map((seg) => `<polyline fill="none" stroke="${c}" stroke-width="2" points="${seg.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"><title>${esc(s.name)}</title></polyline>`).join('') +
         `<rect x="${W - m.r + 10}" y="${m.t + i * 18}" width="10" height="10" fill="${c}"/><text x="${W - m.r + 26}" y="${m.t + i * 18 + 9}">${esc(s.name)}</text>`;
     })
     .join('');
@@ -133,13 +148,14 @@ export function renderReport(r: RunRecord): string {
     'ms',
   );
   const names = Object.keys(s.resources);
-  const cpuChart = lineChart('CPU by component', names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, (p.cpu[n] ?? 0) * 1000] as [number, number]) })), 'seconds since start', 'millicores');
-  const rssChart = lineChart('RSS by component', names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, (p.rss[n] ?? 0) / 2 ** 20] as [number, number]) })), 'seconds since start', 'MiB');
+  const at = (v: number | undefined, scale: number) => (v === undefined ? undefined : v * scale);
+  const cpuChart = lineChart('CPU by component', names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, at(p.cpu[n], 1000)] as [number, number | undefined]) })), 'seconds since start', 'millicores');
+  const rssChart = lineChart('RSS by component', names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, at(p.rss[n], 2 ** -20)] as [number, number | undefined]) })), 'seconds since start', 'MiB');
   const nodesChart = lineChart('Nodes Ready over time', [{ name: 'Ready (first time)', points: [[0, 0], ...r.series.nodesReady.map(([t, n]) => [t / 1000, n] as [number, number])] }], 'seconds since start', 'nodes');
   const footprint = r.footprint.length
-    ? `<h2>Footprint</h2>${lineChart('CPU at each step', names.map((n) => ({ name: n, points: r.footprint.map((f) => [f.pods, (f.cpu[n] ?? 0) * 1000] as [number, number]) })), 'pods on the edge', 'millicores')}${lineChart(
+    ? `<h2>Footprint</h2>${lineChart('CPU at each step', names.map((n) => ({ name: n, points: r.footprint.map((f) => [f.pods, at(f.cpu[n], 1000)] as [number, number | undefined]) })), 'pods on the edge', 'millicores')}${lineChart(
         'RSS at each step',
-        names.map((n) => ({ name: n, points: r.footprint.map((f) => [f.pods, (f.rss[n] ?? 0) / 2 ** 20] as [number, number]) })),
+        names.map((n) => ({ name: n, points: r.footprint.map((f) => [f.pods, at(f.rss[n], 2 ** -20)] as [number, number | undefined]) })),
         'pods on the edge',
         'MiB',
       )}`
@@ -154,6 +170,7 @@ export function renderReport(r: RunRecord): string {
       return `<tr><td>${esc(n)}</td><td>${(v.cpuCoresAvg * 1000).toFixed(0)} m</td><td>${(v.cpuCoresMax * 1000).toFixed(0)} m</td><td>${mib(v.rssBytesAvg)}</td><td>${mib(v.rssBytesMax)}</td></tr>`;
     })
     .join('')}</table>`;
+  const sources = resourceSourcesHtml(r);
   const phases = `<table><tr><th>phase</th><th>start</th><th>end</th></tr>${r.phases.map((p) => `<tr><td>${esc(p.description)}</td><td>${(p.startMs / 1000).toFixed(1)} s</td><td>${(p.endMs / 1000).toFixed(1)} s</td></tr>`).join('')}</table>`;
   const versions = Object.entries(r.versions).map(([k, v]) => `${esc(k)} ${esc(v)}`).join(', ');
   const runner = s.runner ? `<p>Runner: event-loop lag p99 ${s.runner.eventLoopLagP99Ms} ms (max ${s.runner.eventLoopLagMaxMs} ms), reconnects ${s.runner.reconnects}, messages in ${s.runner.messagesIn}, out ${s.runner.messagesOut}.</p>` : '';
@@ -161,8 +178,21 @@ export function renderReport(r: RunRecord): string {
     `Edgemark ${r.runId}`,
     `<h1>Edgemark run ${esc(r.runId)}</h1><p>Test <b>${esc(r.testName)}</b> (${esc(r.configSource)}), started ${esc(r.startedAt)}, ${(r.durationMs / 1000).toFixed(0)} s. Versions: ${versions}.</p>${banner}
 <h2>SLOs</h2>${slos}<h2>Pod startup</h2>${startupChart}${startup}<h2>Nodes</h2>${nodesChart}${runner}
-<h2>Resources</h2>${cpuChart}${rssChart}${res}${footprint}<h2>API call latency (kube-apiserver, test window)</h2>${api}<h2>Phases</h2>${phases}`,
+<h2>Resources</h2>${sources}${cpuChart}${rssChart}${res}${footprint}<h2>API call latency (kube-apiserver, test window)</h2>${api}<h2>Phases</h2>${phases}`,
   );
+}
+
+/** "Resources sampled from": one row per component, /proc (pids) or metrics (URL), with its gaps. */
+export function resourceSourcesHtml(r: RunRecord): string {
+  const list = r.resourceSources ?? [];
+  if (list.length === 0) return '<p class="sources">Resources sampled from: not recorded.</p>';
+  const how = (h: string) => (h === 'proc' ? '/proc' : 'metrics');
+  const rows = list
+    .map((s) => `<tr><td>${esc(s.name)}</td><td>${how(s.how)}</td><td>${esc(s.detail)}</td><td>${s.failures ? `${s.failures} of ${s.samples}` : `0 of ${s.samples}`}</td></tr>`)
+    .join('');
+  const kinds = [...new Set(list.map((s) => how(s.how)))].join(' and ');
+  return `<p class="sources">Resources sampled from: ${kinds}. A missing reading is a gap in the lines below, not a zero.</p>` +
+    `<table class="sources"><tr><th>component</th><th>sampled from</th><th>pids or URL</th><th>readings missing</th></tr>${rows}</table>`;
 }
 
 export function renderCompare(c: Comparison): string {
@@ -176,6 +206,6 @@ export function renderCompare(c: Comparison): string {
   );
   return page(
     `Edgemark compare ${c.a} vs ${c.b}`,
-    `<h1>Compare ${esc(c.a)} (A) with ${esc(c.b)} (B)</h1><p>A change worse than ${(c.threshold * 100).toFixed(0)} % is flagged as a regression. ${c.regressions} regression(s).</p>${chart}<table><tr><th>metric</th><th>A</th><th>B</th><th>change</th><th></th></tr>${rows}</table>`,
+    `<h1>Compare ${esc(c.a)} (A) with ${esc(c.b)} (B)</h1><p>A change worse than ${(c.threshold * 100).toFixed(0)} % is flagged as a regression. ${c.regressions} regression(s).</p>${(c.notes ?? []).map((n) => `<p class="warn">${esc(n)}</p>`).join('')}${chart}<table><tr><th>metric</th><th>A</th><th>B</th><th>change</th><th></th></tr>${rows}</table>`,
   );
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { junit, perfData } from './artifacts.js';
 import { compareRuns } from './compare.js';
 import { loadProfile, resolveTest } from './config.js';
-import { diffHistograms, histogramQuantile, parseRequestDurations, type PodTimes } from './measure.js';
+import { escapeMarkup } from './escape.js';
+import { diffHistograms, histogramQuantile, parseRequestDurations, type PodTimes, type ResourcePoint } from './measure.js';
 import { renderReport } from './report.js';
 import { analyse, type Observations } from './results.js';
 
@@ -128,4 +129,45 @@ test('config: profile overrides merge, unknown fields and phase kinds are named'
   assert.throws(() => resolveTest({ overrides: { spec: { phases: [{ kind: 'explode' }] } } }), /phases\.0\.kind/);
   assert.throws(() => resolveTest({ overrides: { spec: { nodes: { colour: 'red' } } } }), /unknown field "colour" \(allowed here: count, joinRate/);
   assert.throws(() => resolveTest({ profile: 'nope' }), /no profile "nope"/);
+});
+
+test('resources: gaps are not averaged in as zeros; the record, the report and PerfData say where each figure came from', () => {
+  const resources: ResourcePoint[] = [
+    { t: 5000, cpu: { 'kube-apiserver': 0.4, etcd: 0.1 }, rss: { 'kube-apiserver': 300 * 2 ** 20, etcd: 40 * 2 ** 20 } },
+    { t: 10000, cpu: { etcd: 0.3 }, rss: { etcd: 60 * 2 ** 20 } },
+    { t: 15000, cpu: { 'kube-apiserver': 0.6, etcd: 0.2 }, rss: { 'kube-apiserver': 500 * 2 ** 20, etcd: 50 * 2 ** 20 } },
+  ];
+  const resourceSources = [
+    { name: 'kube-apiserver', how: 'metrics' as const, detail: 'https://127.0.0.1:6443/metrics', samples: 4, failures: 1, lastError: 'HTTP 503' },
+    { name: 'etcd', how: 'proc' as const, detail: 'pid 4242', samples: 4, failures: 0 },
+  ];
+  const r = analyse(observations(1500, { resources, resourceSources }));
+  assert.equal(r.sli.resources['kube-apiserver']!.cpuCoresAvg, 0.5, 'the gap at 10 s is left out');
+  assert.equal(r.sli.resources['kube-apiserver']!.rssBytesAvg, 400 * 2 ** 20);
+  assert.equal(r.sli.resources.etcd!.cpuCoresAvg, 0.2);
+  assert.deepEqual(r.resourceSources.map((s) => [s.name, s.how, s.failures]), [['kube-apiserver', 'metrics', 1], ['etcd', 'proc', 0]]);
+
+  const html = renderReport(r);
+  assert.match(html, /Resources sampled from: metrics and \/proc/);
+  assert.match(html, /<td>kube-apiserver<\/td><td>metrics<\/td><td>https:\/\/127\.0\.0\.1:6443\/metrics<\/td><td>1 of 4<\/td>/);
+  assert.match(html, /<td>etcd<\/td><td>\/proc<\/td><td>pid 4242<\/td><td>0 of 4<\/td>/);
+  // The apiserver's CPU line breaks at the gap: two polylines, no point drawn at zero.
+  const cpuSvg = html.slice(html.indexOf('aria-label="CPU by component"'), html.indexOf('aria-label="RSS by component"'));
+  assert.equal((cpuSvg.match(/<polyline[^>]*><title>kube-apiserver<\/title>/g) ?? []).length, 2);
+
+  const usage = perfData(r).ResourceUsageSummary!.dataItems;
+  assert.deepEqual(usage.find((i) => i.labels.Name === 'kube-apiserver' && i.labels.Resource === 'cpu')!.labels, {
+    Name: 'kube-apiserver', Resource: 'cpu', Source: 'metrics', SourceDetail: 'https://127.0.0.1:6443/metrics', MissingReadings: '1',
+  });
+  assert.match(junit(r), /<testsuites name="edgemark"/);
+
+  const old = analyse(observations(1500));
+  assert.deepEqual(old.resourceSources, []);
+  assert.match(renderReport(old), /Resources sampled from: not recorded/);
+  const viaProc = analyse(observations(1500, { resources, resourceSources: resourceSources.map((s) => ({ ...s, how: 'proc' as const })) }));
+  assert.deepEqual(compareRuns(viaProc, r).notes, ['kube-apiserver: resources sampled from proc in A, metrics in B']);
+});
+
+test('one escape for the report and junit: markup characters and quotes', () => {
+  assert.equal(escapeMarkup(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
 });

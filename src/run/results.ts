@@ -5,7 +5,7 @@
  */
 import type { FleetSummary } from '../fleet/fleet.js';
 import type { LoadTest } from './config.js';
-import { diffHistograms, histogramQuantile, summarize, type ApiHistograms, type NodeTimes, type PodTimes, type ResourcePoint } from './measure.js';
+import { diffHistograms, histogramQuantile, summarize, type ApiHistograms, type NodeTimes, type PodTimes, type ResourcePoint, type ResourceSourceRecord } from './measure.js';
 
 export interface FootprintStep {
   pods: number;
@@ -69,6 +69,12 @@ export interface RunRecord {
     nodesReady: [number, number][];
     resources: ResourcePoint[];
   };
+  /**
+   * Where each component's CPU and RSS came from (/proc of a pid group, or its
+   * /metrics URL), with the readings that failed: gaps in the series, not zeros.
+   * Empty in records written before this field existed.
+   */
+  resourceSources: ResourceSourceRecord[];
   footprint: FootprintStep[];
   slos: SloVerdict[];
   /** The runner's event loop lagged past its bound: the figures describe the tool, not the cluster. */
@@ -87,6 +93,8 @@ export interface Observations {
   pods: PodTimes[];
   nodes: NodeTimes[];
   resources: ResourcePoint[];
+  /** ResourceSeries.sources(); optional while callers catch up (then the record says "not recorded"). */
+  resourceSources?: ResourceSourceRecord[];
   api: { before: ApiHistograms; after: ApiHistograms };
   runnerSummary: FleetSummary | undefined;
   trace: { uid: string; event: string; ms: number }[];
@@ -158,10 +166,11 @@ export function analyse(o: Observations): RunRecord {
   api.sort((a, b) => b.count - a.count);
 
   const resources: RunRecord['sli']['resources'] = {};
-  const names = new Set(o.resources.flatMap((p) => Object.keys(p.cpu)));
+  const names = new Set(o.resources.flatMap((p) => [...Object.keys(p.cpu), ...Object.keys(p.rss)]));
   for (const n of names) {
-    const cpu = o.resources.map((p) => p.cpu[n] ?? 0);
-    const rss = o.resources.map((p) => p.rss[n] ?? 0);
+    // A missing reading is a gap: left out, never averaged in as a zero.
+    const cpu = readings(o.resources, 'cpu', n);
+    const rss = readings(o.resources, 'rss', n);
     resources[n] = {
       cpuCoresAvg: round(avg(cpu), 3), cpuCoresMax: round(Math.max(0, ...cpu), 3),
       rssBytesAvg: Math.round(avg(rss)), rssBytesMax: Math.max(0, ...rss),
@@ -200,6 +209,7 @@ export function analyse(o: Observations): RunRecord {
     phases: o.phases,
     sli: { podStartup, delivery, schedulingThroughput, nodeJoin, readyFlaps: o.nodes.reduce((a, n) => a + n.flaps, 0), api, resources, runner },
     series: { nodesReady, resources: o.resources },
+    resourceSources: o.resourceSources ?? [],
     footprint: o.footprint,
     slos,
     invalid,
@@ -208,6 +218,15 @@ export function analyse(o: Observations): RunRecord {
 
 function verdict(name: string, value: number, threshold: number, unit: string, noData: boolean): SloVerdict {
   return noData ? { name, value: 0, threshold, unit, ok: true, noData: true } : { name, value: round(value, 1), threshold, unit, ok: value <= threshold };
+}
+
+function readings(points: ResourcePoint[], key: 'cpu' | 'rss', name: string): number[] {
+  const out: number[] = [];
+  for (const p of points) {
+    const v = p[key][name];
+    if (v !== undefined && Number.isFinite(v)) out.push(v);
+  }
+  return out;
 }
 
 function avg(v: number[]): number {
