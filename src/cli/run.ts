@@ -9,34 +9,86 @@ import { InvalidArgumentError } from 'commander';
 import { builtinProfiles, resolveTest } from '../run/config.js';
 import { compareRuns, formatComparison, loadRun } from '../run/compare.js';
 import { renderCompare } from '../run/report.js';
-import { runTest } from '../run/run.js';
+import { dryRunTest, runTest } from '../run/run.js';
+import type { MetricsSpec } from '../measure/sources.js';
+import { runtimeNames } from '../runtime/index.js';
+import type { TargetFlags } from '../target/target.js';
 import { cliContext, interruptible, parsePositiveInt } from './context.js';
+import { targetOptions } from './nodes.js';
 
-interface RunFlags {
+interface RunFlags extends TargetFlags {
   config?: string;
   profile?: string;
   out: string;
   nodes?: number;
   workers?: number;
+  runtime?: string;
+  componentMetrics?: Omit<MetricsSpec, 'apiserver'>;
+  dryRun?: boolean;
+}
+
+const metricsKeys = { etcd: 'etcd', 'controller-manager': 'controllerManager', scheduler: 'scheduler', cloudcore: 'cloudcore' } as const;
+
+/** name=url[,name=url]: /metrics of an existing control plane's components. */
+export function parseComponentMetrics(v: string): Omit<MetricsSpec, 'apiserver'> {
+  const out: Record<string, string> = {};
+  for (const pair of v.split(',').filter(Boolean)) {
+    const i = pair.indexOf('=');
+    const key = metricsKeys[pair.slice(0, i) as keyof typeof metricsKeys];
+    const url = pair.slice(i + 1);
+    if (i < 0 || !key || !/^https?:\/\/[^\s/]+/.test(url)) {
+      throw new InvalidArgumentError(`--component-metrics takes name=url[,name=url] with name one of ${Object.keys(metricsKeys).join(', ')} (kube-apiserver is read through the kubeconfig), and "${pair}" is not one`);
+    }
+    out[key] = url;
+  }
+  return out;
+}
+
+function parseRuntimeName(v: string): string {
+  if (!runtimeNames().includes(v)) throw new InvalidArgumentError(`--runtime takes one of ${runtimeNames().join(', ')}, not "${v}"`);
+  return v;
 }
 
 export function registerRun(program: Command): void {
-  program
+  const run = program
     .command('run')
-    .description('run a load test on the local control plane: phases, SLIs, SLO verdicts, artifacts and an HTML report')
+    .description('run a load test on the local control plane (or an existing one): phases, SLIs, SLO verdicts, artifacts and an HTML report')
     .option('--config <file>', 'a LoadTest YAML file (may start from a profile with `profile: <name>`)')
     .option('--profile <name>', `a built-in profile: ${builtinProfiles().join(', ')} (default density)`, parseProfile)
     .option('--out <dir>', 'where run directories go', 'edgemark-runs')
     .option('--nodes <n>', 'override spec.nodes.count', parsePositiveInt('--nodes'))
-    .option('--workers <k>', 'override spec.nodes.workers', parsePositiveInt('--workers'))
+    .option('--workers <k>', 'override spec.nodes.workers', parsePositiveInt('--workers'));
+  targetOptions(run)
+    .option('--component-metrics <name=url,...>', "with --kubeconfig: the /metrics of the other components to sample (etcd, controller-manager, scheduler, cloudcore)", parseComponentMetrics)
+    .option('--runtime <name>', `where the hollow nodes run: ${runtimeNames().join(', ')} (default workers, spec.nodes.workers processes)`, parseRuntimeName)
+    .option('--dry-run', 'print the test, the fleet plan and what would start; start and create nothing, read no token')
     .action(async (flags: RunFlags, cmd: Command) => {
       const { log, stateDir, cacheDir } = cliContext(cmd);
       const overrides: Record<string, unknown> = {};
       if (flags.nodes || flags.workers) overrides.spec = { nodes: { ...(flags.nodes ? { count: flags.nodes } : {}), ...(flags.workers ? { workers: flags.workers } : {}) } };
       const test = resolveTest({ ...(flags.profile ? { profile: flags.profile } : {}), ...(flags.config ? { configFile: flags.config } : {}), overrides });
-      const outcome = await interruptible(log, (signal) =>
-        runTest({ test, configSource: flags.config ?? `profiles/${flags.profile ?? 'density'}.yaml`, stateDir, cacheDir, outDir: resolve(flags.out), log, signal }),
-      );
+      const target: TargetFlags = {
+        ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+        ...(flags.cloudcore ? { cloudcore: flags.cloudcore } : {}),
+        ...(flags.cloudcoreHttps ? { cloudcoreHttps: flags.cloudcoreHttps } : {}),
+        ...(flags.token !== undefined ? { token: flags.token } : {}),
+        ...(flags.tokenFile !== undefined ? { tokenFile: flags.tokenFile } : {}),
+      };
+      const common = {
+        test,
+        configSource: flags.config ?? `profiles/${flags.profile ?? 'density'}.yaml`,
+        stateDir,
+        outDir: resolve(flags.out),
+        target,
+        ...(flags.componentMetrics ? { componentMetrics: flags.componentMetrics } : {}),
+        ...(flags.runtime ? { runtime: flags.runtime } : {}),
+      };
+      if (flags.dryRun) {
+        const d = dryRunTest(common);
+        process.stdout.write(`# dry run: nothing started or created, no token read\n${d.lines.map((l) => `# ${l}`).join('\n')}\n${d.planYaml}`);
+        return;
+      }
+      const outcome = await interruptible(log, (signal) => runTest({ ...common, cacheDir, log, signal }));
       const r = outcome.record;
       const st = r.sli.podStartup.createdToRunningSeen;
       log.info(`pod startup (created to Running, watch): p50 ${st.p50} ms, p99 ${st.p99} ms over ${st.count} pods; nodes Ready p99 ${r.sli.nodeJoin.p99} ms`);

@@ -9,7 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { escapeMarkup as xml } from './escape.js';
+import { escapeXml as xml } from '../core/escape.js';
 import { renderReport } from './report.js';
 import type { Quantiles, RunRecord } from './results.js';
 

@@ -6,7 +6,7 @@
  * `report compare`.
  */
 import type { Comparison } from './compare.js';
-import { escapeMarkup as esc } from './escape.js';
+import { escapeHtml as esc } from '../core/escape.js';
 import type { RunRecord } from './results.js';
 
 const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f'];

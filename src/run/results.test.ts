@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { junit, perfData } from './artifacts.js';
 import { compareRuns } from './compare.js';
 import { loadProfile, resolveTest } from './config.js';
-import { escapeMarkup } from './escape.js';
+import { escapeXml as escapeMarkup } from '../core/escape.js';
 import { diffHistograms, histogramQuantile, parseRequestDurations, type PodTimes, type ResourcePoint } from './measure.js';
 import { renderReport } from './report.js';
 import { analyse, type Observations } from './results.js';

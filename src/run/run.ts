@@ -1,27 +1,30 @@
 /**
- * `edgemark run`: a load test on the local control plane. It checks the
- * target before anything starts, builds the run's context (the cluster
+ * `edgemark run`: a load test on the local control plane or an existing one.
+ * It checks the target before anything starts, builds the run's context (the cluster
  * operations, the hollow-node fleet, the measurements), runs the test's
  * phases (src/workload/phases/), and on the way out (done, failed or Ctrl-C)
  * removes what it created, then turns what it observed into the run record
  * and every artifact.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { readState } from '../cluster/state.js';
 import type { Logger } from '../core/log.js';
-import { packageRoot } from '../core/paths.js';
-import { loadKubeConfig } from '../kube/client.js';
+import { packageVersion } from '../core/paths.js';
+import { resolveTarget, type Target, type TargetFlags } from '../target/target.js';
 import { cleanUp } from '../workload/cleanup.js';
 import { RunContext } from '../workload/context.js';
 import { createKubeOps } from '../workload/kube.js';
 import { runPhases } from '../workload/phases/index.js';
 import { writeArtifacts } from './artifacts.js';
-import { ChildFleet } from './child-fleet.js';
 import type { LoadTest } from './config.js';
-import { apiserverGet, NodeTimeline, parseRequestDurations, PodTimeline, ResourceSeries, runnerGroup, type ApiHistograms } from './measure.js';
+import { apiserverGet, NodeTimeline, parseRequestDurations, PodTimeline, ResourceSeries, type ApiHistograms } from './measure.js';
 import { analyse, type RunRecord } from './results.js';
-import { ensureTarget } from './target.js';
+import { fleetFor, RuntimeFleet } from './runtime-fleet.js';
+import { ensureTarget, isExternal, type TargetOptions } from './target.js';
+import { describe } from '../workload/phases/index.js';
+import type { MetricsSpec } from '../measure/sources.js';
 
 export interface RunOptions {
   test: LoadTest;
@@ -32,6 +35,12 @@ export interface RunOptions {
   outDir: string;
   log: Logger;
   signal: AbortSignal;
+  /** An existing control plane instead of the local cluster. */
+  target?: TargetFlags;
+  /** /metrics URLs of its components other than kube-apiserver. */
+  componentMetrics?: Omit<MetricsSpec, 'apiserver'>;
+  /** Where the hollow nodes run (default: local worker processes). */
+  runtime?: string;
 }
 
 export interface RunOutcome {
@@ -47,19 +56,16 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
   const runId = `${test.metadata.name}-${new Date(started).toISOString().slice(0, 19).replace(/[-:T]/g, '').replace(/^(\d{8})/, '$1-')}`;
   const dir = join(o.outDir, runId);
 
-  const state = await ensureTarget(o, test.spec.nodes.count);
-  const kc = loadKubeConfig(state.kubeconfig);
+  const where = await ensureTarget(targetOptions(o), test.spec.nodes.count);
+  const kc = where.kc;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'test.yaml'), stringify(test));
   log.info(`run ${runId}: ${test.spec.phases.length} phases, ${test.spec.nodes.count} nodes; artifacts in ${dir}`);
 
   const pods = new PodTimeline(kc, runId);
   const nodes = new NodeTimeline(kc, test.spec.nodes.prefix);
-  const fleet = new ChildFleet({ stateDir: o.stateDir, dir });
-  const groups: Record<string, () => number[]> = {};
-  for (const [name, rec] of Object.entries(state.components)) if (rec) groups[name] = () => [rec.pid];
-  groups.runner = runnerGroup(() => fleet.pid());
-  const resources = new ResourceSeries(groups, started);
+  const fleet = new RuntimeFleet({ target: where.target, dir, log, ...(o.runtime ? { runtime: o.runtime } : {}) });
+  const resources = new ResourceSeries(where.sources(() => fleet.processes()), started);
   const ctx = new RunContext({
     runId,
     test,
@@ -69,7 +75,9 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     kube: createKubeOps(kc, { runId, podLifecycle: test.spec.podLifecycle }),
     fleet,
     resources: {
-      sample: () => void resources.sample(),
+      sample: async () => {
+        await resources.sample();
+      },
       get points() {
         return resources.points;
       },
@@ -96,9 +104,10 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
   } finally {
     // Measure the window before cleaning up, then clean up whatever happened.
     apiAfter = await apiserverGet(kc, '/metrics').then(parseRequestDurations, () => new Map());
-    resources.stop();
+    await resources.stop();
     log.info('cleaning up: runner, namespaces, nodes');
     warnings = await cleanUp(ctx);
+    for (const p of fleet.problems) warnings.push(`runner: ${p}`);
     pods.stop();
     nodes.stop();
   }
@@ -117,11 +126,12 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
       pods: [...pods.pods.values()],
       nodes: [...nodes.nodes.values()],
       resources: resources.points,
+      resourceSources: resources.sources(),
       api: { before: apiBefore, after: apiAfter },
       runnerSummary: fleet.summary(),
       trace: fleet.podTrace(),
       footprint: ctx.footprint,
-      versions: { edgemark: packageVersion(), ...state.versions },
+      versions: { edgemark: packageVersion(), ...where.versions },
     }),
     // Teardown problems, kept with the run (RunRecord has no field for them yet).
     warnings,
@@ -130,10 +140,46 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
   return { dir, record, failedSlos, invalid };
 }
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
+function targetOptions(o: RunOptions): TargetOptions {
+  return {
+    test: o.test,
+    stateDir: o.stateDir,
+    cacheDir: o.cacheDir,
+    log: o.log,
+    signal: o.signal,
+    ...(o.target ? { target: o.target } : {}),
+    ...(o.componentMetrics ? { componentMetrics: o.componentMetrics } : {}),
+  };
+}
+
+/**
+ * What `run` would do, touching nothing: no cluster is started, no token
+ * read, nothing created. Lines to print, then the fleet plan as YAML.
+ */
+export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): { lines: string[]; planYaml: string } {
+  const { test } = o;
+  const lines: string[] = [`test ${test.metadata.name}: ${test.spec.nodes.count} nodes, ${test.spec.phases.length} phases, timeout ${test.spec.timeoutSeconds} s`];
+  let target: Target | undefined;
+  if (isExternal(o.target)) {
+    target = resolveTarget(o.target!, o.stateDir);
+    lines.push(`target: ${target.name}; CloudHub ${target.cloudcore.map((c) => c.websocket).join(', ')}; token from ${target.tokenSource}`);
+    lines.push(`sample kube-apiserver from its /metrics through the kubeconfig${o.componentMetrics ? `, and ${Object.keys(o.componentMetrics).join(', ')} from their /metrics` : ''}; the runner from /proc`);
+  } else if (readState(o.stateDir)) {
+    target = resolveTarget(o.target ?? {}, o.stateDir);
+    lines.push(`target: ${target.name}; token from ${target.tokenSource}`);
+    lines.push('sample every component and the runner from /proc');
+  } else {
+    lines.push(`target: no local cluster in ${o.stateDir}: one would be brought up (node limit ${Math.max(test.spec.cluster.nodeLimit ?? 0, test.spec.nodes.count + 10, 1000)})`);
   }
+  for (const [i, p] of test.spec.phases.entries()) lines.push(`phase ${i + 1}: ${describe(p)}`);
+  const { plan, runtime } = fleetFor({ test, runId: `${test.metadata.name}-<time>` }, target ?? placeholderTarget(o.stateDir), join(o.outDir, '<run>'), o.runtime);
+  if (target) {
+    const d = runtime.dryRun(plan);
+    lines.push(`runtime ${d.runtime}:`, ...d.actions.map((a) => `  ${a}`));
+  } else lines.push(`runtime ${runtime.name}: the nodes join the cluster brought up`);
+  return { lines, planYaml: stringify(plan) };
+}
+
+function placeholderTarget(stateDir: string): Target {
+  return { name: `local cluster in ${stateDir} (not up)`, local: undefined, kubeconfig: undefined, cloudcore: [], apiserver: undefined, nodeLimit: undefined, tokenSource: 'the local cluster', token: async () => '' };
 }

@@ -1,0 +1,93 @@
+/**
+ * The run's hollow nodes through the runtime interface: spec.nodes of the
+ * test becomes a FleetPlan against the run's target, started on the runtime
+ * the run names (local worker processes by default, so that the nodes' event
+ * loop is measured apart from the driver's). The summary and the pod
+ * milestones arrive as runtime events; nothing is read back from files.
+ */
+import { join } from 'node:path';
+import type { Logger } from '../core/log.js';
+import type { Milestone } from '../fleet/fleet.js';
+import type { FleetSummary } from '../fleet/summary.js';
+import { createRuntime, oneGroupPlan, type FleetPlan, type RunningFleet, type Runtime } from '../runtime/index.js';
+import type { Target } from '../target/target.js';
+import type { FleetControl, RunContext } from '../workload/context.js';
+import { RUN_LABEL } from '../workload/kube.js';
+
+export interface RuntimeFleetOptions {
+  target: Target;
+  /** The run directory: the runner's certificates and store go under it. */
+  dir: string;
+  log: Logger;
+  /** Runtime name (default workers). */
+  runtime?: string;
+}
+
+/** The plan and runtime of a test's spec.nodes against a target (dry runs print them). */
+export function fleetFor(ctx: Pick<RunContext, 'test' | 'runId'>, target: Target, dir: string, runtimeName = 'workers'): { plan: FleetPlan; runtime: Runtime } {
+  const n = ctx.test.spec.nodes;
+  const plan = oneGroupPlan({
+    target,
+    count: n.count,
+    prefix: n.prefix,
+    profile: { cpu: n.cpu, memory: n.memory, pods: n.pods, labels: { [RUN_LABEL]: ctx.runId } },
+    joinRate: n.joinRate,
+    dataDir: join(dir, 'runner'),
+    tracePods: true,
+    durationSeconds: ctx.test.spec.timeoutSeconds + 60,
+  });
+  const runtime = createRuntime(runtimeName, runtimeName === 'workers' ? { workers: Math.max(1, Math.min(n.workers, n.count)) } : {});
+  return { plan, runtime };
+}
+
+export class RuntimeFleet implements FleetControl {
+  private running: RunningFleet | undefined;
+  private readonly milestones: Milestone[] = [];
+  private final: FleetSummary | undefined;
+  private stopping = false;
+  private stoppedBy: string | undefined;
+  /** What could not be cleaned up when the fleet stopped. */
+  readonly problems: string[] = [];
+
+  constructor(private readonly o: RuntimeFleetOptions) {}
+
+  async up(ctx: RunContext): Promise<void> {
+    const { plan, runtime } = fleetFor(ctx, this.o.target, this.o.dir, this.o.runtime);
+    const fleet = await runtime.start(plan, { token: await this.o.target.token() }, { log: this.o.log });
+    this.running = fleet;
+    fleet.on((e) => {
+      if (e.type === 'milestones') this.milestones.push(...e.milestones);
+      else if (e.type === 'fatal') this.stoppedBy ??= `the runner stopped: ${e.error.message}`;
+    });
+    void fleet.done.then((r) => {
+      this.final = r.summary;
+      this.problems.push(...r.problems);
+      if (!this.stopping) this.stoppedBy ??= `the runner ended early${r.fatal ? `: ${r.fatal.message}` : ''}`;
+    });
+  }
+
+  failure(): string | undefined {
+    return this.stoppedBy;
+  }
+
+  async down(): Promise<void> {
+    if (!this.running) return;
+    this.stopping = true;
+    const r = await this.running.stop();
+    this.final = r.summary ?? this.final;
+  }
+
+  /** Local pids of the processes that hold the nodes (sampled as "runner"). */
+  processes(): number[] {
+    return this.running?.processes() ?? [];
+  }
+
+  /** The final summary, or the latest while it runs. */
+  summary(): FleetSummary | undefined {
+    return this.final ?? this.running?.latest();
+  }
+
+  podTrace(): Milestone[] {
+    return this.milestones;
+  }
+}
