@@ -12,7 +12,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { EdgemarkError, errorFromJson } from '../core/errors.js';
 import { formatBytes, formatDuration, type Logger } from '../core/log.js';
 import { defaultNodeProfile, type NodeProfile } from '../edge/edged/objects.js';
-import type { FleetSummary } from '../fleet/summary.js';
+import { liveLine, stateList, type FleetSummary } from '../fleet/summary.js';
 import { createRuntime, oneGroupPlan, parsePlan, planNodeCount, runtimeNames, type FleetPlan, type Runtime } from '../runtime/index.js';
 import { stagesOf } from '../runtime/shard.js';
 import { checkNodeLimit, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
@@ -249,13 +249,6 @@ function writeSummary(file: string, s: FleetSummary): void {
   const tmp = `${file}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`);
   renameSync(tmp, file);
-}
-
-const stateList = (s: FleetSummary) => Object.entries(s.states).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
-
-export function liveLine(s: FleetSummary): string {
-  const errors = Object.values(s.errors).reduce((a, b) => a + b, 0);
-  return `[${formatDuration(s.durationMs)}] ${s.started}/${s.nodes} started: ${stateList(s).join(', ') || 'none yet'} | pods running ${s.pods.running} | reconnects ${s.reconnects} | errors ${errors} | msgs in ${s.messagesIn} out ${s.messagesOut} | lag p99 ${s.eventLoopLagMs.p99}ms | rss ${formatBytes(s.rssBytes)}`;
 }
 
 function printSummary(log: Logger, s: FleetSummary): void {

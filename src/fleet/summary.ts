@@ -3,6 +3,7 @@
  * (or, merged, of every process of a runner), with per-kind extras. Plain JSON:
  * it crosses process boundaries as it is.
  */
+import { formatBytes, formatDuration } from '../core/log.js';
 export interface FleetSummary {
   /** Version of this shape: readers refuse a summary of another. */
   summaryVersion: 1;
@@ -53,6 +54,17 @@ export interface FleetSummary {
   workers: number;
   /** The error that stopped the run, with its fix (it survives the process boundary). */
   fatal?: { code: string; message: string; fix?: string };
+}
+
+/** Nodes by state, the states that have any: "ready 48, joining 2". */
+export function stateList(s: FleetSummary): string[] {
+  return Object.entries(s.states).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+}
+
+/** The live line of a running fleet (nodes run prints it every 2 s; runs write it to runner.log). */
+export function liveLine(s: FleetSummary): string {
+  const errors = Object.values(s.errors).reduce((a, b) => a + b, 0);
+  return `[${formatDuration(s.durationMs)}] ${s.started}/${s.nodes} started: ${stateList(s).join(', ') || 'none yet'} | pods running ${s.pods.running} | reconnects ${s.reconnects} | errors ${errors} | msgs in ${s.messagesIn} out ${s.messagesOut} | lag p99 ${s.eventLoopLagMs.p99}ms | rss ${formatBytes(s.rssBytes)}`;
 }
 
 /** Events per second over a duration in ms, one decimal; 0 for no time. */

@@ -64,7 +64,7 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
 
   const pods = new PodTimeline(kc, runId);
   const nodes = new NodeTimeline(kc, test.spec.nodes.prefix);
-  const fleet = new RuntimeFleet({ target: where.target, dir, log, ...(o.runtime ? { runtime: o.runtime } : {}) });
+  const fleet = new RuntimeFleet({ target: where.target, dir, ...(o.runtime ? { runtime: o.runtime } : {}) });
   const resources = new ResourceSeries(where.sources(() => fleet.processes()), started);
   const ctx = new RunContext({
     runId,

@@ -5,10 +5,11 @@
  * loop is measured apart from the driver's). The summary and the pod
  * milestones arrive as runtime events; nothing is read back from files.
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from '../core/log.js';
+import { createLogger } from '../core/log.js';
 import type { Milestone } from '../fleet/fleet.js';
-import type { FleetSummary } from '../fleet/summary.js';
+import { liveLine, type FleetSummary } from '../fleet/summary.js';
 import { createRuntime, oneGroupPlan, type FleetPlan, type RunningFleet, type Runtime } from '../runtime/index.js';
 import type { Target } from '../target/target.js';
 import type { FleetControl, RunContext } from '../workload/context.js';
@@ -18,7 +19,6 @@ export interface RuntimeFleetOptions {
   target: Target;
   /** The run directory: the runner's certificates and store go under it. */
   dir: string;
-  log: Logger;
   /** Runtime name (default workers). */
   runtime?: string;
 }
@@ -46,6 +46,7 @@ export class RuntimeFleet implements FleetControl {
   private final: FleetSummary | undefined;
   private stopping = false;
   private stoppedBy: string | undefined;
+  private logFd: number | undefined;
   /** What could not be cleaned up when the fleet stopped. */
   readonly problems: string[] = [];
 
@@ -53,10 +54,16 @@ export class RuntimeFleet implements FleetControl {
 
   async up(ctx: RunContext): Promise<void> {
     const { plan, runtime } = fleetFor(ctx, this.o.target, this.o.dir, this.o.runtime);
-    const fleet = await runtime.start(plan, { token: await this.o.target.token() }, { log: this.o.log });
+    // The runner's own lines (its warnings, its processes' output) go to runner.log in the run directory.
+    const fd = openSync(join(this.o.dir, 'runner.log'), 'a', 0o600);
+    this.logFd = fd;
+    const log = createLogger({ level: 'info', write: (line) => writeSync(fd, `${line}\n`) });
+    const fleet = await runtime.start(plan, { token: await this.o.target.token() }, { log, outputFd: fd });
+    log.info(`${plan.groups[0]!.count} hollow nodes on runtime ${runtime.name} -> ${plan.target.name}`);
     this.running = fleet;
     fleet.on((e) => {
       if (e.type === 'milestones') this.milestones.push(...e.milestones);
+      else if (e.type === 'status') log.info(liveLine(e.summary));
       else if (e.type === 'fatal') this.stoppedBy ??= `the runner stopped: ${e.error.message}`;
     });
     void fleet.done.then((r) => {
@@ -75,6 +82,8 @@ export class RuntimeFleet implements FleetControl {
     this.stopping = true;
     const r = await this.running.stop();
     this.final = r.summary ?? this.final;
+    if (this.logFd !== undefined) closeSync(this.logFd);
+    this.logFd = undefined;
   }
 
   /** Local pids of the processes that hold the nodes (sampled as "runner"). */

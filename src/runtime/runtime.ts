@@ -68,6 +68,8 @@ export interface StartOptions {
   log: Logger;
   /** Aborting it stops the fleet, as stop() does. */
   signal?: AbortSignal;
+  /** A file descriptor for the output of runner processes (default: this process's stdout and stderr). */
+  outputFd?: number;
 }
 
 export interface Runtime {

@@ -61,7 +61,11 @@ export class WorkersRuntime implements Runtime {
     };
 
     // Workers run the worker entry, not the caller's script (a bench, a test file).
-    cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), execArgv: process.execArgv.filter((a) => !a.startsWith('--test')) });
+    cluster.setupPrimary({
+      exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)),
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--test')),
+      ...(o.outputFd !== undefined ? { stdio: ['ignore', o.outputFd, o.outputFd, 'ipc'] } : { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    });
     for (const [i, shard] of shards.entries()) {
       const w = cluster.fork({ EDGEMARK_WORKER: String(shard.index) });
       workers.push(w);
