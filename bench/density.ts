@@ -29,6 +29,7 @@ import { clusterDown, clusterUp } from '../src/cluster/cluster.js';
 import { resolvePins } from '../src/cluster/pins.js';
 import { defaultCacheDir, packageRoot } from '../src/core/paths.js';
 import { createLogger } from '../src/core/log.js';
+import { pollUntil } from '../src/core/poll.js';
 import type { FleetSummary } from '../src/fleet/summary.js';
 import { createRuntime, oneGroupPlan, type RunningFleet } from '../src/runtime/index.js';
 import { resolveTarget } from '../src/target/target.js';
@@ -85,20 +86,9 @@ function log(s: string) {
 function aborted() {
   if (ac.signal.aborted) throw new Error('interrupted');
 }
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 2000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  while (Date.now() < end) {
-    aborted();
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      lastErr = e;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${lastErr ? ` (${String(lastErr)})` : ''}`);
+/** The shared poll (src/core/poll.ts): API errors are retried, Ctrl-C ends the wait. */
+function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 2000): Promise<T> {
+  return pollUntil(what, fn, { timeoutMs, intervalMs: everyMs, signal: ac.signal, retryErrors: true, prefix: '[bench]' });
 }
 
 interface StepResult {
