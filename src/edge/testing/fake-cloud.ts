@@ -75,6 +75,8 @@ class FakeLink implements EdgeLink {
 export class FakeCloud implements TimerTarget {
   /** Everything the node sent, decoded, oldest first (keepalives and ACKs included). */
   readonly received: BeehiveMessage[] = [];
+  /** Everything delivered to the node (replies and pushes), oldest first. */
+  readonly sent: BeehiveMessage[] = [];
   /** Every dial, with when it happened. */
   readonly dials: { at: number; options: DialOptions }[] = [];
   /** When set, every dial fails with this reason (as `ws` reports a refused handshake). */
@@ -201,6 +203,7 @@ export class FakeCloud implements TimerTarget {
   }
 
   private deliver(link: FakeLink, m: BeehiveMessage): void {
+    this.sent.push(m);
     link.sink.onFrame(encode(m));
   }
 }
