@@ -12,6 +12,7 @@ import type { EdgeStore } from './metamanager/store.js';
 import type { StageEngine } from '../lifecycle/engine.js';
 import type { NodeProfile } from './edged/objects.js';
 import type { EdgeTimings } from './timings.js';
+import type { LinkFactory } from './edgehub/link.js';
 
 /** Timer kinds of an edge node: small integers, so the scheduler holds no closures. */
 export const Timer = {
@@ -55,6 +56,8 @@ export interface EdgeContext {
   timings: EdgeTimings;
   profile: NodeProfile;
   dial: { server: string; servername?: string; projectId?: string };
+  /** The link each node dials CloudHub over; the mutual-TLS websocket when absent. */
+  link?: LinkFactory;
   random: () => number;
   events: EdgeEvents;
   /** Errors after which a node stops instead of retrying (bad token, CA mismatch). */

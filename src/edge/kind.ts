@@ -29,6 +29,11 @@ export const EDGE_KIND = 'edge';
 /** Errors after which no edge node of the runner can join: the token or the CA is wrong. */
 const fatalCodes = new Set(['EM_TOKEN_REJECTED', 'EM_TOKEN_EXPIRED', 'EM_TOKEN_MALFORMED', 'EM_CA_HASH_MISMATCH']);
 
+/** The edge context's isFatal: a bootstrap error with one of the fatal codes stops the node. */
+export function isFatalEdgeError(err: unknown): err is EdgemarkError {
+  return err instanceof EdgemarkError && fatalCodes.has(err.code);
+}
+
 const quantity = z.string().regex(/^\d+(\.\d+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$/, 'a Kubernetes quantity such as 2, 500m or 4Gi');
 const taint = z.object({ key: z.string().min(1), value: z.string().optional(), effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']) }).strict();
 
@@ -165,7 +170,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
         dial: { server: addr.websocket, ...(isIP(host) ? {} : { servername: host }) },
         random: this.k.random,
         events: this,
-        isFatal: (err) => err instanceof EdgemarkError && fatalCodes.has(err.code),
+        isFatal: isFatalEdgeError,
       };
       this.contexts.set(key, ctx);
     }
@@ -241,7 +246,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
   }
 
   error(node: NodeHost, kind: Parameters<EdgeEvents['error']>[1], err: unknown): void {
-    if (err instanceof EdgemarkError && fatalCodes.has(err.code)) {
+    if (isFatalEdgeError(err)) {
       this.k.events.error(node, kind, err);
       this.k.events.fatal(node, err);
       return;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { membershipDetailRequest, membershipDevices } from './devicetwin.js';
+import { EdgeHarness } from '../testing/harness.js';
+import { MEMBERSHIP_DETAIL, membershipDetailRequest, membershipDevices } from './devicetwin.js';
 
 test('the membership query is a twin "get" of membership/detail with a JSON-string event', () => {
   const m = membershipDetailRequest('edge-1', 1_700_000_000_000);
@@ -20,4 +21,22 @@ test('membership contents: detail lists, updates add and remove, garbage is refu
   assert.deepEqual(membershipDevices({}), { added: [], removed: [] });
   assert.equal(membershipDevices('not json'), undefined);
   assert.equal(membershipDevices(42), undefined);
+});
+
+test('the membership query is resent every twinMembershipResendMs until answered, and asked again on a reconnect', async () => {
+  const h = new EdgeHarness({ timings: { twinMembershipResendMs: 60_000 } });
+  const queries = () => h.cloud.received.filter((m) => m.route.resource === MEMBERSHIP_DETAIL);
+  await h.start();
+  assert.equal(queries().length, 1);
+  await h.advance(60_000 - 1);
+  assert.equal(queries().length, 1);
+  await h.advance(1 + 60_000);
+  assert.equal(queries().length, 3);
+  h.cloud.reply(queries().at(-1)!, '{"devices":[{"id":"d1"}]}');
+  assert.deepEqual([...(h.node.twin.devices ?? [])], ['d1']);
+  await h.advance(3 * 60_000);
+  assert.equal(queries().length, 3, 'answered: not asked again');
+  h.cloud.close();
+  await h.advance(h.timings.reconnectInitialMs);
+  assert.equal(queries().length, 4);
 });

@@ -6,7 +6,8 @@
  */
 import type { SecureContext } from 'node:tls';
 import { decode, encode, keepalive, ProtocolError, type BeehiveMessage } from '../../protocol/message.js';
-import { EdgeSocket, type FrameSink } from '../../transport/websocket.js';
+import { EdgeSocket } from '../../transport/websocket.js';
+import type { EdgeLink, FrameSink } from './link.js';
 import { reconnectDelay } from '../timings.js';
 import { Timer, type NodeHost } from '../host.js';
 
@@ -23,7 +24,7 @@ export interface EdgeHubDeps {
 
 export class EdgeHub implements FrameSink {
   state: LinkState = 'idle';
-  private readonly socket = new EdgeSocket(this);
+  private readonly link: EdgeLink;
   private attempt = 0;
   private everConnected = false;
   connects = 0;
@@ -31,7 +32,10 @@ export class EdgeHub implements FrameSink {
   /** This node's dial is counted in the fleet's in-flight dials. */
   private dialCounted = false;
 
-  constructor(private readonly d: EdgeHubDeps) {}
+  constructor(private readonly d: EdgeHubDeps) {
+    const makeLink = d.host.ctx.link;
+    this.link = makeLink ? makeLink(this) : new EdgeSocket(this);
+  }
 
   get connected(): boolean {
     return this.state === 'connected';
@@ -47,14 +51,14 @@ export class EdgeHub implements FrameSink {
     this.stopped = true;
     this.d.host.cancel(Timer.keepalive);
     this.d.host.cancel(Timer.reconnect);
-    this.socket.close();
+    this.link.close();
     this.state = 'idle';
   }
 
   /** Sends a message; false when not connected (callers treat it as failed). */
   send(m: BeehiveMessage): boolean {
     if (this.state !== 'connected') return false;
-    const ok = this.socket.send(encode(m));
+    const ok = this.link.send(encode(m));
     if (ok) this.d.host.ctx.events.messageOut(m);
     return ok;
   }
@@ -76,7 +80,7 @@ export class EdgeHub implements FrameSink {
     }
     if (this.stopped) return; // stop() ended the dial
     const f = this.d.host.ctx;
-    this.socket.dial({
+    this.link.dial({
       server: f.dial.server,
       nodeName: this.d.host.name,
       secureContext: ctx,
