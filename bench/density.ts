@@ -30,7 +30,6 @@ import { resolvePins } from '../src/cluster/pins.js';
 import { defaultCacheDir, packageRoot } from '../src/core/paths.js';
 import { createLogger } from '../src/core/log.js';
 import { pollUntil } from '../src/core/poll.js';
-import type { FleetSummary } from '../src/fleet/summary.js';
 import { createRuntime, oneGroupPlan, type RunningFleet } from '../src/runtime/index.js';
 import { resolveTarget } from '../src/target/target.js';
 import { k8s, loadKubeConfig } from '../src/kube/client.js';
@@ -58,7 +57,10 @@ const { values } = parseArgs({
     out: { type: 'string', default: join(packageRoot(), 'bench', 'results') },
   },
 });
-const steps = values.steps.split(',').map(Number).filter((n) => n > 0);
+const steps = values.steps
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const podsPerNode = Number(values['pods-per-node']);
 const maxPods = Number(values['max-pods']);
 const workers = Number(values.workers);
@@ -69,7 +71,9 @@ const maxJoining = Number(values['max-joining']);
 const podsAhead = Number(values['pods-ahead']);
 const podsDeadlineMs = Number(values['pods-deadline']) * 1000;
 if (!steps.length || [podsPerNode, workers, peerCount, steadyMs, joinRate, maxJoining, podsAhead, podsDeadlineMs].some((n) => !Number.isFinite(n) || n < 0)) {
-  process.stderr.write('usage: density.js [--steps 1000,2000,5000] [--pods-per-node 10] [--workers K] [--peer-count N] [--steady s] [--join-rate r] [--max-joining n] [--pods-ahead n] [--pods-deadline s]\n');
+  process.stderr.write(
+    'usage: density.js [--steps 1000,2000,5000] [--pods-per-node 10] [--workers K] [--peer-count N] [--steady s] [--join-rate r] [--max-joining n] [--pods-ahead n] [--pods-deadline s]\n',
+  );
   process.exit(2);
 }
 
@@ -154,7 +158,19 @@ const facts = {
   go: goVersion(),
   openFileLimit: /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1],
   versions: Object.fromEntries(Object.entries(resolvePins({})).map(([k, p]) => [k, p.version])),
-  settings: { steps, podsPerNode, maxPods, workers, peerCount, steadySeconds: steadyMs / 1000, joinRate, maxJoining, podsAhead, podsDeadlineSeconds: podsDeadlineMs / 1000, peerBinary: values['peer-binary'] ?? 'edgemark-startfix of edgemark setup --peers' },
+  settings: {
+    steps,
+    podsPerNode,
+    maxPods,
+    workers,
+    peerCount,
+    steadySeconds: steadyMs / 1000,
+    joinRate,
+    maxJoining,
+    podsAhead,
+    podsDeadlineSeconds: podsDeadlineMs / 1000,
+    peerBinary: values['peer-binary'] ?? 'edgemark-startfix of edgemark setup --peers',
+  },
 };
 
 log(`private control plane (node limit ${maxNodes}) in ${stateDir}; peer logs in ${logDir}`);
@@ -162,9 +178,10 @@ const state = await clusterUp({ stateDir, cacheDir: defaultCacheDir(), ports: 'a
 const kc = loadKubeConfig(state.kubeconfig);
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const apps = kc.makeApiClient(k8s.AppsV1Api);
-const componentGroups = Object.fromEntries(
-  Object.entries(state.components).map(([name, rec]) => [name, () => (rec ? [rec.pid] : [])]),
-) as Record<string, () => number[]>;
+const componentGroups = Object.fromEntries(Object.entries(state.components).map(([name, rec]) => [name, () => (rec ? [rec.pid] : [])])) as Record<
+  string,
+  () => number[]
+>;
 
 async function readyNodes(label: string): Promise<number> {
   const list = await core.listNode({ labelSelector: `edgemark.io/bench=${label}` });
@@ -211,14 +228,19 @@ async function removeStep(ns: string, label: string): Promise<void> {
   const nodes = await core.listNode({ labelSelector: `edgemark.io/bench=${label}` });
   for (const n of nodes.items) await core.deleteNode({ name: n.metadata!.name! }).catch(() => undefined);
   // Pods bound to deleted nodes are collected by the pod GC; wait for the namespace to go.
-  await until(`namespace ${ns} to be deleted`, async () => {
-    try {
-      await core.readNamespace({ name: ns });
-      return undefined;
-    } catch {
-      return true;
-    }
-  }, 600_000, 3000).catch((e: Error) => log(`warning: ${e.message}`));
+  await until(
+    `namespace ${ns} to be deleted`,
+    async () => {
+      try {
+        await core.readNamespace({ name: ns });
+        return undefined;
+      } catch {
+        return true;
+      }
+    },
+    600_000,
+    3000,
+  ).catch((e: Error) => log(`warning: ${e.message}`));
 }
 
 function cores(u: Record<string, { cores: number }>): Record<string, number> {
@@ -254,9 +276,20 @@ async function ourStep(n: number): Promise<void> {
   // Worker processes even for one: the runner's CPU and memory are its own, apart from this script's.
   const target = resolveTarget({}, stateDir);
   const plan = oneGroupPlan({
-    target, count: n, prefix: `${label}-`, joinRate, maxJoining, profile: { labels: { 'edgemark.io/bench': label } }, dataDir, durationSeconds: 7200,
+    target,
+    count: n,
+    prefix: `${label}-`,
+    joinRate,
+    maxJoining,
+    profile: { labels: { 'edgemark.io/bench': label } },
+    dataDir,
+    durationSeconds: 7200,
   });
-  const fleet = await createRuntime('workers', { workers: w }).start(plan, { token: await target.token() }, { log: createLogger({ level: 'warn', prefix: `[runner ${n}] ` }) });
+  const fleet = await createRuntime('workers', { workers: w }).start(
+    plan,
+    { token: await target.token() },
+    { log: createLogger({ level: 'warn', prefix: `[runner ${n}] ` }) },
+  );
   runner = fleet;
   const readSummary = () => fleet.latest();
   const runnerPids = () => fleet.processes().flatMap((pid) => processTree(pid));
@@ -267,19 +300,27 @@ async function ourStep(n: number): Promise<void> {
     let nodeSeconds = 0;
     let lastAt = Date.now();
     let lastJoined = 0;
-    const joined = await until(`${n} nodes Ready`, async () => {
-      const s = readSummary();
-      const now = Date.now();
-      nodeSeconds += (lastJoined * (now - lastAt)) / 1000;
-      lastAt = now;
-      lastJoined = s?.joined ?? lastJoined;
-      return s && s.joined >= n ? s : undefined;
-    }, 120_000 + (n / 5) * 1000);
+    const joined = await until(
+      `${n} nodes Ready`,
+      async () => {
+        const s = readSummary();
+        const now = Date.now();
+        nodeSeconds += (lastJoined * (now - lastAt)) / 1000;
+        lastAt = now;
+        lastJoined = s?.joined ?? lastJoined;
+        return s && s.joined >= n ? s : undefined;
+      },
+      120_000 + (n / 5) * 1000,
+    );
     const joinCpu = joinSampler.read();
     await until(`${n} nodes Ready in the API`, async () => ((await readyNodes(label)) >= n ? true : undefined), 300_000);
     const joinSeconds = joined.joinDurationMs / 1000;
     const cpuPerJoinMs = (joinCpu.runner!.cpuSeconds / newNodes) * 1000;
-    log(`  join phase: runner ${cpuPerJoinMs.toFixed(1)} ms CPU per new node; cores: ${Object.entries(joinCpu).map(([k, v]) => `${k} ${v.cores.toFixed(2)}`).join(', ')}`);
+    log(
+      `  join phase: runner ${cpuPerJoinMs.toFixed(1)} ms CPU per new node; cores: ${Object.entries(joinCpu)
+        .map(([k, v]) => `${k} ${v.cores.toFixed(2)}`)
+        .join(', ')}`,
+    );
     let pods = Math.min(n * podsPerNode, maxPods);
     log(`  ${n} Ready in ${joinSeconds.toFixed(1)} s (${joined.joinRatePerSec}/s runner-side); scaling to ${pods} pods`);
     const podsAt = Date.now();
@@ -302,24 +343,31 @@ async function ourStep(n: number): Promise<void> {
     let heldSeconds = 0;
     let available = podsBefore;
     const podsWait = podsDeadlineMs > 0 ? podsDeadlineMs : 300_000 + pods * 150;
-    const complete = await until(`${pods} pods available`, async () => {
-      available = await availablePods(ns);
-      // Back-pressure: more pods only while every node has its lease answered
-      // in time (Ready in the runner's view). When CloudCore's dispatcher is
-      // saturated the answers are late, and more pods would starve them further.
-      const readyNow = readSummary()?.states.ready ?? n;
-      if (readyNow < n) heldSeconds += POD_POLL_MS / 1000;
-      const next = Math.min(pods, available + podsAhead);
-      if (next > replicas && readyNow >= n) {
-        replicas = next;
-        await scaleTo(ns, replicas);
-      }
-      if (Date.now() - lastLog >= 30_000) {
-        lastLog = Date.now();
-        log(`  ${available}/${pods} pods available (${((available - podsBefore) / ((Date.now() - podsAt) / 1000)).toFixed(1)}/s)${readyNow < n ? `; held: ${n - readyNow} nodes wait for a lease answer` : ''}`);
-      }
-      return available >= pods ? true : undefined;
-    }, podsWait, POD_POLL_MS).catch(async (e: Error) => {
+    const complete = await until(
+      `${pods} pods available`,
+      async () => {
+        available = await availablePods(ns);
+        // Back-pressure: more pods only while every node has its lease answered
+        // in time (Ready in the runner's view). When CloudCore's dispatcher is
+        // saturated the answers are late, and more pods would starve them further.
+        const readyNow = readSummary()?.states.ready ?? n;
+        if (readyNow < n) heldSeconds += POD_POLL_MS / 1000;
+        const next = Math.min(pods, available + podsAhead);
+        if (next > replicas && readyNow >= n) {
+          replicas = next;
+          await scaleTo(ns, replicas);
+        }
+        if (Date.now() - lastLog >= 30_000) {
+          lastLog = Date.now();
+          log(
+            `  ${available}/${pods} pods available (${((available - podsBefore) / ((Date.now() - podsAt) / 1000)).toFixed(1)}/s)${readyNow < n ? `; held: ${n - readyNow} nodes wait for a lease answer` : ''}`,
+          );
+        }
+        return available >= pods ? true : undefined;
+      },
+      podsWait,
+      POD_POLL_MS,
+    ).catch(async (e: Error) => {
       if (podsDeadlineMs <= 0 || ac.signal.aborted) throw e;
       // --pods-deadline: measure with the pods the control plane made available
       // by then, and stop feeding it so that the window is steady.
@@ -333,21 +381,43 @@ async function ourStep(n: number): Promise<void> {
     const podsRunningSeconds = (Date.now() - podsAt) / 1000;
     const podCpu = podSampler.read();
     const podsPerSecond = Math.round(((available - podsBefore) / podsRunningSeconds) * 10) / 10;
-    log(`  pods available after ${podsRunningSeconds.toFixed(0)} s (${podsPerSecond}/s); cores: ${Object.entries(podCpu).map(([k, v]) => `${k} ${v.cores.toFixed(2)}`).join(', ')}; steady window ${steadyMs / 1000} s`);
+    log(
+      `  pods available after ${podsRunningSeconds.toFixed(0)} s (${podsPerSecond}/s); cores: ${Object.entries(podCpu)
+        .map(([k, v]) => `${k} ${v.cores.toFixed(2)}`)
+        .join(', ')}; steady window ${steadyMs / 1000} s`,
+    );
     const usage = await sampleGroups({ runner: () => runnerPids(), ...componentGroups }, steadyMs);
     const s = readSummary()!;
     const { runner: r, ...cp } = usage;
     const netCpuPerJoinMs = ((joinCpu.runner!.cpuSeconds - (r!.cores / n) * nodeSeconds) / newNodes) * 1000;
     log(`  join phase net of the Ready nodes' steady work (${Math.round(nodeSeconds)} node-seconds): ${netCpuPerJoinMs.toFixed(1)} ms per new node`);
-    results.push(perNode({
-      implementation: 'edgemark', nodes: n, pods, ...(pods < podsTarget ? { podsTarget } : {}), processes: runnerPids().length, joinSeconds,
-      joinRatePerSec: joined.joinRatePerSec, newNodes, runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
-      runnerNetCpuPerJoinMs: Math.round(netCpuPerJoinMs * 10) / 10,
-      connectRatePerSec: joined.connectRatePerSec,
-      runnerCpuPerConnectMs: joined.connected ? Math.round((joined.connectCpuMs / joined.connected) * 10) / 10 : undefined,
-      runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: cores(joinCpu), joinWindowWaitSeconds: Math.round(joined.joinWindow.waitedMs / 100) / 10,
-      podPhaseCores: cores(podCpu), podsPerSecond, podsHeldSeconds: heldSeconds, podsRunningSeconds, runner: r!, eventLoopLagP99Ms: s.eventLoopLagMs.p99, ackLatencyP99Ms: s.ackLatencyMs.p99, controlPlane: cp,
-    }));
+    results.push(
+      perNode({
+        implementation: 'edgemark',
+        nodes: n,
+        pods,
+        ...(pods < podsTarget ? { podsTarget } : {}),
+        processes: runnerPids().length,
+        joinSeconds,
+        joinRatePerSec: joined.joinRatePerSec,
+        newNodes,
+        runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
+        runnerNetCpuPerJoinMs: Math.round(netCpuPerJoinMs * 10) / 10,
+        connectRatePerSec: joined.connectRatePerSec,
+        runnerCpuPerConnectMs: joined.connected ? Math.round((joined.connectCpuMs / joined.connected) * 10) / 10 : undefined,
+        runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs),
+        joinPhaseCores: cores(joinCpu),
+        joinWindowWaitSeconds: Math.round(joined.joinWindow.waitedMs / 100) / 10,
+        podPhaseCores: cores(podCpu),
+        podsPerSecond,
+        podsHeldSeconds: heldSeconds,
+        podsRunningSeconds,
+        runner: r!,
+        eventLoopLagP99Ms: s.eventLoopLagMs.p99,
+        ackLatencyP99Ms: s.ackLatencyMs.p99,
+        controlPlane: cp,
+      }),
+    );
     log(`  runner ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB; lag p99 ${s.eventLoopLagMs.p99} ms`);
   } finally {
     const { problems } = await fleet.stop();
@@ -373,8 +443,15 @@ async function peerStep(count: number): Promise<void> {
   const peerPids: { current: () => number[] } = { current: () => [] };
   const joinSampler = new GroupSampler({ runner: () => peerPids.current(), ...componentGroups });
   peer = await startKubeEdgeEdgemark({
-    binary, count, token, wsPort: state.ports.cloudhubWebsocket, httpsPort: state.ports.cloudhubHttps, workDir, prefix: 'ke-edgemark-',
-    labels: { 'edgemark.io/bench': label }, log: (l) => log(`  peer: ${l}`),
+    binary,
+    count,
+    token,
+    wsPort: state.ports.cloudhubWebsocket,
+    httpsPort: state.ports.cloudhubHttps,
+    workDir,
+    prefix: 'ke-edgemark-',
+    labels: { 'edgemark.io/bench': label },
+    log: (l) => log(`  peer: ${l}`),
   });
   peerPids.current = () => peer?.pids() ?? [];
   try {
@@ -390,18 +467,35 @@ async function peerStep(count: number): Promise<void> {
     // The peer's own behaviour decides how many of its pods come up; the
     // bench measures it either way, and records how many did.
     let podsAvailable = 0;
-    await until(`${count * podsPerNode} pods available`, async () => {
-      podsAvailable = await availablePods(ns);
-      return podsAvailable >= count * podsPerNode ? true : undefined;
-    }, 90_000, 5000).catch((e: Error) => log(`  peer: ${e.message}; ${podsAvailable} of ${count * podsPerNode} available, measuring anyway`));
+    await until(
+      `${count * podsPerNode} pods available`,
+      async () => {
+        podsAvailable = await availablePods(ns);
+        return podsAvailable >= count * podsPerNode ? true : undefined;
+      },
+      90_000,
+      5000,
+    ).catch((e: Error) => log(`  peer: ${e.message}; ${podsAvailable} of ${count * podsPerNode} available, measuring anyway`));
     const podsRunningSeconds = (Date.now() - podsAt) / 1000;
     const usage = await sampleGroups({ runner: () => peer!.pids(), ...componentGroups }, steadyMs);
     const { runner: r, ...cp } = usage;
-    results.push(perNode({
-      implementation: 'kubeedge-edgemark', nodes: count, pods: podsAvailable, processes: count, joinSeconds,
-      joinRatePerSec: Math.round((count / joinSeconds) * 10) / 10, newNodes: count, runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
-      runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs), joinPhaseCores: cores(joinCpu), podsRunningSeconds, runner: r!, controlPlane: cp,
-    }));
+    results.push(
+      perNode({
+        implementation: 'kubeedge-edgemark',
+        nodes: count,
+        pods: podsAvailable,
+        processes: count,
+        joinSeconds,
+        joinRatePerSec: Math.round((count / joinSeconds) * 10) / 10,
+        newNodes: count,
+        runnerCpuPerJoinMs: Math.round(cpuPerJoinMs * 10) / 10,
+        runnerJoinsPerCoreSecond: Math.round(1000 / cpuPerJoinMs),
+        joinPhaseCores: cores(joinCpu),
+        podsRunningSeconds,
+        runner: r!,
+        controlPlane: cp,
+      }),
+    );
     log(`  peer ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB`);
   } finally {
     await peer.stop();

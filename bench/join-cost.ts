@@ -102,12 +102,22 @@ try {
     }
   }
   const bare = median(cpu['bare TLS handshake']);
-  const rows = (Object.keys(cpu) as Piece[]).map((k) => ({ piece: k, cpuMs: round(median(cpu[k])), wallMs: round(median(wall[k])), perBareHandshake: round(median(cpu[k]) / bare) }));
+  const rows = (Object.keys(cpu) as Piece[]).map((k) => ({
+    piece: k,
+    cpuMs: round(median(cpu[k])),
+    wallMs: round(median(wall[k])),
+    perBareHandshake: round(median(cpu[k]) / bare),
+  }));
   const joinCpu = median(cpu.bootstrap) + median(cpu.context) + median(cpu['websocket open']);
   process.stdout.write(`${JSON.stringify({ joins, node: process.version, openssl: process.versions.openssl, rows, runnerSideJoinCpuMs: round(joinCpu) })}\n`);
   process.stdout.write(`runner side of one join, ${joins} joins one at a time against CloudCore (medians):\n`);
-  for (const r of rows) process.stdout.write(`  ${r.piece.padEnd(20)} ${String(r.cpuMs).padStart(6)} ms CPU  ${String(r.wallMs).padStart(6)} ms wall  x${r.perBareHandshake} of a bare TLS handshake\n`);
-  process.stdout.write(`  bootstrap + context + websocket: ${round(joinCpu)} ms CPU, i.e. at most ${Math.floor(1000 / joinCpu)} joins per core-second before any message\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `  ${r.piece.padEnd(20)} ${String(r.cpuMs).padStart(6)} ms CPU  ${String(r.wallMs).padStart(6)} ms wall  x${r.perBareHandshake} of a bare TLS handshake\n`,
+    );
+  process.stdout.write(
+    `  bootstrap + context + websocket: ${round(joinCpu)} ms CPU, i.e. at most ${Math.floor(1000 / joinCpu)} joins per core-second before any message\n`,
+  );
 } finally {
   await clusterDown({ stateDir, purge: true });
   rmSync(stateDir, { recursive: true, force: true });

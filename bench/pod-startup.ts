@@ -32,10 +32,14 @@ const runner = await createRuntime('workers', { workers: 1 }).start(plan, { toke
 try {
   const kc = loadKubeConfig(state.kubeconfig);
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  await waitFor(`${nodes} Ready nodes`, async () => {
-    const n = (await core.listNode({ labelSelector: 'node-role.kubernetes.io/edge' })).items;
-    return n.length === nodes && n.every((x) => x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
-  }, { timeoutMs: 120_000, intervalMs: 1000 });
+  await waitFor(
+    `${nodes} Ready nodes`,
+    async () => {
+      const n = (await core.listNode({ labelSelector: 'node-role.kubernetes.io/edge' })).items;
+      return n.length === nodes && n.every((x) => x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 1000 },
+  );
   await core.createNamespace({ body: { metadata: { name: 'bench' } } });
   await waitFor('the default service account', async () => core.readNamespacedServiceAccount({ name: 'default', namespace: 'bench' }), { timeoutMs: 30_000 });
   // Pods labelled edgemark.io/run=bench are the ones the watch times.
@@ -60,7 +64,9 @@ try {
   const l = watch.startupLatencies();
   const result = { nodes, pods, p50Ms: pct(l, 50), p90Ms: pct(l, 90), p99Ms: pct(l, 99), maxMs: pct(l, 100) };
   process.stdout.write(`${JSON.stringify(result)}\n`);
-  process.stdout.write(`pod startup (created -> Running and Ready, seen by a watch), ${pods} pods on ${nodes} hollow edge nodes: p50 ${result.p50Ms} ms, p90 ${result.p90Ms} ms, p99 ${result.p99Ms} ms\n`);
+  process.stdout.write(
+    `pod startup (created -> Running and Ready, seen by a watch), ${pods} pods on ${nodes} hollow edge nodes: p50 ${result.p50Ms} ms, p90 ${result.p90Ms} ms, p99 ${result.p99Ms} ms\n`,
+  );
 } finally {
   await runner.stop();
   await clusterDown({ stateDir, purge: true });

@@ -49,7 +49,25 @@
  * `<workDir>/<name>.log` are kept).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants as fsc, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, type Stats, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants as fsc,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  type Stats,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -205,14 +223,18 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
     // Host side: one forwarder per port, UNIX socket -> host 127.0.0.1:<port>.
     const fwdLog = openSync(join(workDir, 'forwarders.log'), 'a');
     try {
-      for (const [sock, port] of [[wsSock, o.wsPort], [httpsSock, o.httpsPort]] as const) {
+      for (const [sock, port] of [
+        [wsSock, o.wsPort],
+        [httpsSock, o.httpsPort],
+      ] as const) {
         const idle = port === o.httpsPort ? ['-T', String(HTTPS_IDLE_S)] : [];
         const child = spawn('socat', [...idle, `UNIX-LISTEN:${sock},fork,unlink-early,mode=600`, `TCP:127.0.0.1:${port},nodelay`], {
           detached: true,
           stdio: ['ignore', fwdLog, fwdLog],
         });
         child.on('error', (e) => log(`kubeedge-edgemark: socat for ${sock}: ${e.message}`));
-        if (child.pid === undefined) throw new EdgemarkError('EM_PEER_START_FAILED', `[kubeedge-edgemark] could not start socat for ${sock}`, 'see forwarders.log in the work dir');
+        if (child.pid === undefined)
+          throw new EdgemarkError('EM_PEER_START_FAILED', `[kubeedge-edgemark] could not start socat for ${sock}`, 'see forwarders.log in the work dir');
         groups.add(child.pid);
         hostForwarders.push(child);
         child.on('exit', (code, sig) => {
@@ -222,7 +244,11 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
     } finally {
       closeSync(fwdLog);
     }
-    await pollUntil('host forwarders to listen', () => (existsSync(wsSock) && existsSync(httpsSock)) || undefined, { timeoutMs: 5_000, intervalMs: 50, prefix: PREFIX });
+    await pollUntil('host forwarders to listen', () => (existsSync(wsSock) && existsSync(httpsSock)) || undefined, {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      prefix: PREFIX,
+    });
 
     const binDir = dirname(resolve(o.binary));
     const binName = basename(o.binary);
@@ -240,12 +266,7 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
       prepareRoot(inst.root, name, ip);
 
       const script = namespaceScript({ root: inst.root, ip, binDir, binName, wsPort: o.wsPort, httpsPort: o.httpsPort, wsSock, httpsSock, systemDirs });
-      const args = [
-        `--token=${o.token}`,
-        `--name=${name}`,
-        `--http-server=https://127.0.0.1:${o.httpsPort}`,
-        `--websocket-server=127.0.0.1:${o.wsPort}`,
-      ];
+      const args = [`--token=${o.token}`, `--name=${name}`, `--http-server=https://127.0.0.1:${o.httpsPort}`, `--websocket-server=127.0.0.1:${o.wsPort}`];
       if (labelArg) args.push(`--node-labels=${labelArg}`);
       const fd = openSync(inst.logFile, 'w', 0o600);
       try {
@@ -255,7 +276,8 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
           stdio: ['ignore', fd, fd],
         });
         child.on('error', (e) => log(`kubeedge-edgemark: ${name}: ${e.message}`));
-        if (child.pid === undefined) throw new EdgemarkError('EM_PEER_START_FAILED', `[kubeedge-edgemark] could not spawn unshare for ${name}`, `see ${inst.logFile}`);
+        if (child.pid === undefined)
+          throw new EdgemarkError('EM_PEER_START_FAILED', `[kubeedge-edgemark] could not spawn unshare for ${name}`, `see ${inst.logFile}`);
         inst.child = child;
         inst.pid = child.pid;
         groups.add(child.pid);
@@ -298,7 +320,9 @@ export async function startKubeEdgeEdgemark(o: PeerOptions): Promise<PeerFleet> 
       await sleep(100);
     }
     checkExited();
-    log(`kubeedge-edgemark: ${o.count} instance(s) ${prefix}0..${o.count - 1} -> CloudHub 127.0.0.1:${o.wsPort}, https 127.0.0.1:${o.httpsPort} (work dir ${workDir})`);
+    log(
+      `kubeedge-edgemark: ${o.count} instance(s) ${prefix}0..${o.count - 1} -> CloudHub 127.0.0.1:${o.wsPort}, https 127.0.0.1:${o.httpsPort} (work dir ${workDir})`,
+    );
   } catch (err) {
     await stop().catch((e: unknown) => log(String(e)));
     throw err;
@@ -321,16 +345,21 @@ function checkPreconditions(o: PeerOptions): void {
     ['wsPort', o.wsPort],
     ['httpsPort', o.httpsPort],
   ] as const) {
-    if (!Number.isInteger(v) || v < 1 || v > 65535) throw invalid(`${k} must be a port, got ${v}`, `pass CloudHub's ${k === 'wsPort' ? 'websocket' : 'HTTPS'} port`);
+    if (!Number.isInteger(v) || v < 1 || v > 65535)
+      throw invalid(`${k} must be a port, got ${v}`, `pass CloudHub's ${k === 'wsPort' ? 'websocket' : 'HTTPS'} port`);
   }
   if (!o.token) throw invalid('token is empty', 'pass the join token (secret kubeedge/tokensecret, key tokendata)');
   if (!isExecutable(o.binary)) throw invalid(`${o.binary} is not an executable file`, 'build it with `edgemark setup --peers`');
-  const missing = ['unshare', 'socat', 'ip', 'mount', 'chroot', 'sh'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }).status !== 0);
+  const missing = ['unshare', 'socat', 'ip', 'mount', 'chroot', 'sh'].filter(
+    (t) => spawnSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }).status !== 0,
+  );
   if (missing.length > 0) throw unsupported(`missing tool(s): ${missing.join(', ')}`, 'install them (socat: apt-get install -y socat)');
   const prefix = o.prefix ?? DEFAULT_PREFIX;
-  if (!/^[a-z0-9]([-a-z0-9.]*)$/.test(`${prefix}0`)) throw invalid(`prefix ${JSON.stringify(prefix)} does not make valid node names`, 'use lower-case letters, digits, - and .');
+  if (!/^[a-z0-9]([-a-z0-9.]*)$/.test(`${prefix}0`))
+    throw invalid(`prefix ${JSON.stringify(prefix)} does not make valid node names`, 'use lower-case letters, digits, - and .');
   for (const [k, v] of Object.entries(o.labels ?? {})) {
-    if (/[,=\s]/.test(k) || /[,=\s]/.test(v)) throw invalid(`label ${k}=${v} cannot be passed in --node-labels`, 'drop commas, = and spaces from label keys and values');
+    if (/[,=\s]/.test(k) || /[,=\s]/.test(v))
+      throw invalid(`label ${k}=${v} cannot be passed in --node-labels`, 'drop commas, = and spaces from label keys and values');
   }
 }
 
@@ -401,11 +430,7 @@ export interface ScriptParams {
 export function namespaceScript(p: ScriptParams): string {
   const q = shellQuote;
   const r = p.root;
-  const lines = [
-    'set -eu',
-    'ip link set lo up',
-    `ip addr add ${p.ip}/32 dev lo`,
-  ];
+  const lines = ['set -eu', 'ip link set lo up', `ip addr add ${p.ip}/32 dev lo`];
   for (const d of p.systemDirs) {
     lines.push(`mount --rbind /${d} ${q(join(r, d))}`, `mount -o remount,bind,ro ${q(join(r, d))}`);
   }
@@ -473,9 +498,9 @@ function knownCrash(logFile: string): string {
   }
   if (!text.includes('nil pointer dereference')) return '';
   const known = [
-    ['pkg/kubelet.NewMainKubelet', 'kubelet.Dependencies.TracerProvider is nil (edgemark calls RunKubelet, which skips the kubelet\'s run() that sets it)'],
+    ['pkg/kubelet.NewMainKubelet', "kubelet.Dependencies.TracerProvider is nil (edgemark calls RunKubelet, which skips the kubelet's run() that sets it)"],
     ['dbclient.(*MetaService)', 'metamanager was registered before dao.Init, so its MetaService holds a nil *gorm.DB'],
-    ['registerWithAPIServer', 'kubelet.Dependencies.NodeStartupLatencyTracker is nil (also set only by the kubelet\'s run())'],
+    ['registerWithAPIServer', "kubelet.Dependencies.NodeStartupLatencyTracker is nil (also set only by the kubelet's run())"],
   ].find(([sig]) => text.includes(sig as string));
   return known
     ? `known defect of KubeEdge v1.23.1's edge/cmd/edgemark (not of this sandbox): ${known[1]}; the released binary cannot start. Use a build that sets these (see the header of bench/lib/kubeedge-edgemark.ts).`

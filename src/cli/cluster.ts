@@ -4,16 +4,7 @@
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import {
-  AlreadyUpError,
-  clusterDown,
-  clusterStatus,
-  clusterUp,
-  DEFAULT_NODE_LIMIT,
-  logPath,
-  tail,
-  type ComponentStatus,
-} from '../cluster/cluster.js';
+import { AlreadyUpError, clusterDown, clusterStatus, clusterUp, DEFAULT_NODE_LIMIT, logPath, tail, type ComponentStatus } from '../cluster/cluster.js';
 import { componentNames, requireState, type ComponentName } from '../cluster/state.js';
 import { EdgemarkError } from '../core/errors.js';
 import { formatBytes, formatDuration } from '../core/log.js';
@@ -28,35 +19,44 @@ export function registerCluster(program: Command): void {
       .command('up')
       .description('build (once, cached) and start the local control plane on loopback; waits until all five components are healthy')
       .addOption(new Option('--ports <mode>', 'default well-known ports, or free ones chosen now').choices(['default', 'auto']))
-      .option('--node-limit <n>', `CloudCore's cloudHub.nodeLimit: maximum connected edge nodes (default ${DEFAULT_NODE_LIMIT})`, parsePositiveInt('--node-limit')),
-  ).action(async (opts: GlobalOptions & { ports?: 'default' | 'auto'; nodeLimit?: number; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string }, cmd: Command) => {
-    const { log, stateDir, cacheDir } = cliContext(cmd);
-    const started = Date.now();
-    try {
-      await interruptible(log, (signal) =>
-        clusterUp({
-          stateDir,
-          cacheDir,
-          ports: opts.ports,
-          nodeLimit: opts.nodeLimit,
-          versions: { kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion },
-          signal,
-          onEvent: progressPrinter(log),
-        }),
-      );
-    } catch (err) {
-      if (err instanceof AlreadyUpError) {
-        log.info(`the local cluster in ${stateDir} is already up:`);
-        printStatus((await clusterStatus(stateDir)).components);
-        return;
+      .option(
+        '--node-limit <n>',
+        `CloudCore's cloudHub.nodeLimit: maximum connected edge nodes (default ${DEFAULT_NODE_LIMIT})`,
+        parsePositiveInt('--node-limit'),
+      ),
+  ).action(
+    async (
+      opts: GlobalOptions & { ports?: 'default' | 'auto'; nodeLimit?: number; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string },
+      cmd: Command,
+    ) => {
+      const { log, stateDir, cacheDir } = cliContext(cmd);
+      const started = Date.now();
+      try {
+        await interruptible(log, (signal) =>
+          clusterUp({
+            stateDir,
+            cacheDir,
+            ports: opts.ports,
+            nodeLimit: opts.nodeLimit,
+            versions: { kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion },
+            signal,
+            onEvent: progressPrinter(log),
+          }),
+        );
+      } catch (err) {
+        if (err instanceof AlreadyUpError) {
+          log.info(`the local cluster in ${stateDir} is already up:`);
+          printStatus((await clusterStatus(stateDir)).components);
+          return;
+        }
+        throw err;
       }
-      throw err;
-    }
-    log.info(`control plane up in ${formatDuration(Date.now() - started)}`);
-    const { state, components } = await clusterStatus(stateDir);
-    printStatus(components);
-    log.info(`kubeconfig: ${state.kubeconfig}`);
-  });
+      log.info(`control plane up in ${formatDuration(Date.now() - started)}`);
+      const { state, components } = await clusterStatus(stateDir);
+      printStatus(components);
+      log.info(`kubeconfig: ${state.kubeconfig}`);
+    },
+  );
 
   cluster
     .command('down')
@@ -107,7 +107,7 @@ export function registerCluster(program: Command): void {
 
   cluster
     .command('kubeconfig')
-    .description("print the path of the admin kubeconfig (use: export KUBECONFIG=$(edgemark cluster kubeconfig))")
+    .description('print the path of the admin kubeconfig (use: export KUBECONFIG=$(edgemark cluster kubeconfig))')
     .action((_opts: unknown, cmd: Command) => {
       const { stateDir } = cliContext(cmd);
       process.stdout.write(`${requireState(stateDir).kubeconfig}\n`);
@@ -127,7 +127,13 @@ function printStatus(components: ComponentStatus[]): void {
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) process.stdout.write(`${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `${r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
 }
 
 async function printLog(file: string, lines: number | undefined, follow: boolean): Promise<void> {

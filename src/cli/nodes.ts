@@ -56,7 +56,11 @@ export function parseHostPort(flag: string): (v: string) => string {
 /** host:port, or several comma-separated. */
 export function parseHostPorts(flag: string): (v: string) => string {
   const one = parseHostPort(flag);
-  return (v) => v.split(',').map((s) => one(s.trim())).join(',');
+  return (v) =>
+    v
+      .split(',')
+      .map((s) => one(s.trim()))
+      .join(',');
 }
 
 export function parseLabels(v: string): Record<string, string> {
@@ -113,8 +117,16 @@ function parseRuntimeName(v: string): string {
 export function targetOptions(cmd: Command): Command {
   return cmd
     .option('--kubeconfig <file>', 'an existing cluster under test (default: the local cluster); needs --cloudcore')
-    .option('--cloudcore <host:port,...>', "CloudHub's websocket address(es) (default: the local cluster's); nodes spread over several", parseHostPorts('--cloudcore'))
-    .option('--cloudcore-https <host:port>', "CloudHub's certificate server (default: the CloudCore's host, port 10002, or the local cluster's)", parseHostPort('--cloudcore-https'))
+    .option(
+      '--cloudcore <host:port,...>',
+      "CloudHub's websocket address(es) (default: the local cluster's); nodes spread over several",
+      parseHostPorts('--cloudcore'),
+    )
+    .option(
+      '--cloudcore-https <host:port>',
+      "CloudHub's certificate server (default: the CloudCore's host, port 10002, or the local cluster's)",
+      parseHostPort('--cloudcore-https'),
+    )
     .option('--token <token>', 'join token (default: read from secret kubeedge/tokensecret of the target); never logged')
     .option('--token-file <file>', 'read the join token from this file');
 }
@@ -128,7 +140,12 @@ export function registerNodes(program: Command): void {
     .option('--prefix <p>', 'node names are <prefix><index>', parsePrefix, 'hollow-edge-');
   targetOptions(run)
     .option('--join-rate <r>', 'nodes started per second', parseRate, 50)
-    .option('--max-joining <n>', 'nodes joining at once (started, not yet Ready); the next starts when one is Ready, so joins keep to the pace CloudCore answers at (0: no limit)', parseNonNegativeInt('--max-joining', 'no limit'), 200)
+    .option(
+      '--max-joining <n>',
+      'nodes joining at once (started, not yet Ready); the next starts when one is Ready, so joins keep to the pace CloudCore answers at (0: no limit)',
+      parseNonNegativeInt('--max-joining', 'no limit'),
+      200,
+    )
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveInt('--duration'))
     .option('--data-dir <dir>', "node certificates and the runner's store, edge.db (default: <state-dir>/runner)")
     .option('--summary-json <file>', 'write the summary as JSON to this file (rewritten every 2 s while running)')
@@ -143,7 +160,12 @@ export function registerNodes(program: Command): void {
     .option('--timings <name=ms,...>', 'override node timings (see docs/architecture.md; e.g. leaseRenewMs=10000)', parseTimings)
     .option('--workers <k>', 'spread the nodes over K worker processes (one summary, one /metrics); implies --runtime workers', parsePositiveInt('--workers'))
     .option('--runtime <name>', `where the nodes run: ${runtimeNames().join(', ')} (default inprocess, or workers with --workers)`, parseRuntimeName)
-    .option('--metrics <host:port>', 'serve Prometheus metrics of the runner at http://<host:port>/metrics (loopback; port 0 picks a free one)', parseHostPort('--metrics'), '127.0.0.1:0')
+    .option(
+      '--metrics <host:port>',
+      'serve Prometheus metrics of the runner at http://<host:port>/metrics (loopback; port 0 picks a free one)',
+      parseHostPort('--metrics'),
+      '127.0.0.1:0',
+    )
     .option('--no-metrics', 'do not serve /metrics')
     .option('--plan <file>', 'run this FleetPlan (YAML or JSON, as --dry-run prints it) instead of building one from the flags')
     .option('--dry-run', 'print the plan and what would start; start nothing, read no token')
@@ -168,21 +190,52 @@ export function registerNodes(program: Command): void {
 
 function runtimeFor(opts: NodesFlags): Runtime {
   const name = opts.runtime ?? (opts.workers ? 'workers' : 'inprocess');
-  if (opts.workers && name !== 'workers') throw new EdgemarkError('EM_BAD_FLAG', `[nodes] --workers goes with --runtime workers, not ${name}`, 'leave --runtime out, or drop --workers');
+  if (opts.workers && name !== 'workers')
+    throw new EdgemarkError('EM_BAD_FLAG', `[nodes] --workers goes with --runtime workers, not ${name}`, 'leave --runtime out, or drop --workers');
   return createRuntime(name, { ...(opts.workers ? { workers: opts.workers } : {}) });
 }
 
 /** Flags that build the plan, refused beside --plan (the plan says it all). */
-const planFlags = ['count', 'prefix', 'joinRate', 'maxJoining', 'duration', 'dataDir', 'recordFrames', 'stages', 'cpu', 'memory', 'pods', 'ephemeralStorage', 'labels', 'taints', 'timings', 'metrics', 'kubeconfig', 'cloudcore', 'cloudcoreHttps'];
+const planFlags = [
+  'count',
+  'prefix',
+  'joinRate',
+  'maxJoining',
+  'duration',
+  'dataDir',
+  'recordFrames',
+  'stages',
+  'cpu',
+  'memory',
+  'pods',
+  'ephemeralStorage',
+  'labels',
+  'taints',
+  'timings',
+  'metrics',
+  'kubeconfig',
+  'cloudcore',
+  'cloudcoreHttps',
+];
 
 function planFromFile(file: string, cmd: Command): FleetPlan {
   const clash = planFlags.filter((f) => cmd.getOptionValueSource(f) === 'cli');
-  if (clash.length) throw new EdgemarkError('EM_BAD_FLAG', `[nodes] --plan says what to run; --${clash.map(kebab).join(', --')} cannot go with it`, 'edit the plan file instead, or leave --plan out');
+  if (clash.length)
+    throw new EdgemarkError(
+      'EM_BAD_FLAG',
+      `[nodes] --plan says what to run; --${clash.map(kebab).join(', --')} cannot go with it`,
+      'edit the plan file instead, or leave --plan out',
+    );
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new EdgemarkError('EM_PLAN_INVALID', `[plan] cannot read ${file}: ${(err as Error).message}`, 'pass a FleetPlan in YAML or JSON, as `edgemark nodes run --dry-run` prints one', { cause: err });
+    throw new EdgemarkError(
+      'EM_PLAN_INVALID',
+      `[plan] cannot read ${file}: ${(err as Error).message}`,
+      'pass a FleetPlan in YAML or JSON, as `edgemark nodes run --dry-run` prints one',
+      { cause: err },
+    );
   }
   return parsePlan(raw);
 }
@@ -195,7 +248,14 @@ export function planFromFlags(opts: NodesFlags, target: Target, stateDir: string
     target,
     count: opts.count,
     prefix: opts.prefix,
-    profile: { cpu: opts.cpu, memory: opts.memory, pods: opts.pods, ephemeralStorage: opts.ephemeralStorage, labels: opts.labels ?? {}, taints: opts.taints ?? [] },
+    profile: {
+      cpu: opts.cpu,
+      memory: opts.memory,
+      pods: opts.pods,
+      ephemeralStorage: opts.ephemeralStorage,
+      labels: opts.labels ?? {},
+      taints: opts.taints ?? [],
+    },
     timings: opts.timings ?? {},
     joinRate: opts.joinRate,
     maxJoining: opts.maxJoining,
@@ -216,7 +276,13 @@ function printDryRun(runtime: Runtime, plan: FleetPlan, target: Target): void {
 }
 
 /** Runs the plan until Ctrl-C, its duration, or a fatal error; live line every 2 s. */
-async function runPlan(runtime: Runtime, plan: FleetPlan, target: Target, log: Logger, summaryJson: string | undefined): Promise<FleetSummary & { metricsUrl?: string }> {
+async function runPlan(
+  runtime: Runtime,
+  plan: FleetPlan,
+  target: Target,
+  log: Logger,
+  summaryJson: string | undefined,
+): Promise<FleetSummary & { metricsUrl?: string }> {
   const count = planNodeCount(plan);
   const token = await target.token();
   const first = plan.groups[0]!;
@@ -264,10 +330,17 @@ function printSummary(log: Logger, s: FleetSummary): void {
     );
   }
   log.info(`  at stop: ${stateList(s).join(', ')}`);
-  if (Object.keys(s.groups).length > 1) log.info(`  groups: ${Object.entries(s.groups).map(([g, v]) => `${g} (${v.kind}) ${v.ready}/${v.nodes} ready`).join(', ')}`);
+  if (Object.keys(s.groups).length > 1)
+    log.info(
+      `  groups: ${Object.entries(s.groups)
+        .map(([g, v]) => `${g} (${v.kind}) ${v.ready}/${v.nodes} ready`)
+        .join(', ')}`,
+    );
   log.info(`  reconnects ${s.reconnects}; messages in ${s.messagesIn}, out ${s.messagesOut}`);
   log.info(`  pods: running ${s.pods.running}, admitted ${s.pods.admitted}, rejected ${s.pods.rejected}`);
-  log.info(`  runner: ${s.workers} process${s.workers > 1 ? 'es' : ''}, RSS ${formatBytes(s.rssBytes)}, event-loop lag p99 ${s.eventLoopLagMs.p99} ms (max ${s.eventLoopLagMs.max} ms), ACK latency p99 ${s.ackLatencyMs.p99} ms`);
+  log.info(
+    `  runner: ${s.workers} process${s.workers > 1 ? 'es' : ''}, RSS ${formatBytes(s.rssBytes)}, event-loop lag p99 ${s.eventLoopLagMs.p99} ms (max ${s.eventLoopLagMs.max} ms), ACK latency p99 ${s.ackLatencyMs.p99} ms`,
+  );
   if (s.unserved > 0) {
     log.warn(`  ${s.unserved} nodes connected but never served: CloudCore's node limit (cloudHub.nodeLimit) is likely reached`);
     log.warn(`  unserved: ${s.unservedNodes.join(', ')}${s.unserved > s.unservedNodes.length ? ', ...' : ''}`);

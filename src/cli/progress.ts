@@ -15,9 +15,7 @@ export function progressPrinter(log: Logger): (e: UpEvent) => void {
         log.info(`waiting for another edgemark build (pid ${e.holderPid}) to finish`);
         break;
       case 'start':
-        log.info(
-          `building ${e.target.pin.toolset} ${e.target.pin.version}: ${e.binaries.join(', ')} (log: ${e.log})`,
-        );
+        log.info(`building ${e.target.pin.toolset} ${e.target.pin.version}: ${e.binaries.join(', ')} (log: ${e.log})`);
         break;
       case 'tick':
         log.info(`  ... still building ${e.target.pin.toolset} ${e.target.pin.version}, ${formatDuration(e.elapsedMs)} elapsed (log: ${e.log})`);

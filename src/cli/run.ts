@@ -37,7 +37,9 @@ export function parseComponentMetrics(v: string): Omit<MetricsSpec, 'apiserver'>
     const key = metricsKeys[pair.slice(0, i) as keyof typeof metricsKeys];
     const url = pair.slice(i + 1);
     if (i < 0 || !key || !/^https?:\/\/[^\s/]+/.test(url)) {
-      throw new InvalidArgumentError(`--component-metrics takes name=url[,name=url] with name one of ${Object.keys(metricsKeys).join(', ')} (kube-apiserver is read through the kubeconfig), and "${pair}" is not one`);
+      throw new InvalidArgumentError(
+        `--component-metrics takes name=url[,name=url] with name one of ${Object.keys(metricsKeys).join(', ')} (kube-apiserver is read through the kubeconfig), and "${pair}" is not one`,
+      );
     }
     out[key] = url;
   }
@@ -59,13 +61,18 @@ export function registerRun(program: Command): void {
     .option('--nodes <n>', 'override spec.nodes.count', parsePositiveInt('--nodes'))
     .option('--workers <k>', 'override spec.nodes.workers', parsePositiveInt('--workers'));
   targetOptions(run)
-    .option('--component-metrics <name=url,...>', "with --kubeconfig: the /metrics of the other components to sample (etcd, controller-manager, scheduler, cloudcore)", parseComponentMetrics)
+    .option(
+      '--component-metrics <name=url,...>',
+      'with --kubeconfig: the /metrics of the other components to sample (etcd, controller-manager, scheduler, cloudcore)',
+      parseComponentMetrics,
+    )
     .option('--runtime <name>', `where the hollow nodes run: ${runtimeNames().join(', ')} (default workers, spec.nodes.workers processes)`, parseRuntimeName)
     .option('--dry-run', 'print the test, the fleet plan and what would start; start and create nothing, read no token')
     .action(async (flags: RunFlags, cmd: Command) => {
       const { log, stateDir, cacheDir } = cliContext(cmd);
       const overrides: Record<string, unknown> = {};
-      if (flags.nodes || flags.workers) overrides.spec = { nodes: { ...(flags.nodes ? { count: flags.nodes } : {}), ...(flags.workers ? { workers: flags.workers } : {}) } };
+      if (flags.nodes || flags.workers)
+        overrides.spec = { nodes: { ...(flags.nodes ? { count: flags.nodes } : {}), ...(flags.workers ? { workers: flags.workers } : {}) } };
       const test = resolveTest({ ...(flags.profile ? { profile: flags.profile } : {}), ...(flags.config ? { configFile: flags.config } : {}), overrides });
       const target: TargetFlags = {
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
@@ -92,13 +99,18 @@ export function registerRun(program: Command): void {
       const r = outcome.record;
       const st = r.sli.podStartup.createdToRunningSeen;
       log.info(`pod startup (created to Running, watch): p50 ${st.p50} ms, p99 ${st.p99} ms over ${st.count} pods; nodes Ready p99 ${r.sli.nodeJoin.p99} ms`);
-      for (const v of r.slos) log.info(`  SLO ${v.ok ? (v.noData ? 'n/a ' : 'pass') : 'FAIL'}  ${v.name}: ${v.noData ? 'no data' : `${v.value} ${v.unit}`} (bound ${v.threshold} ${v.unit})`);
+      for (const v of r.slos)
+        log.info(
+          `  SLO ${v.ok ? (v.noData ? 'n/a ' : 'pass') : 'FAIL'}  ${v.name}: ${v.noData ? 'no data' : `${v.value} ${v.unit}`} (bound ${v.threshold} ${v.unit})`,
+        );
       log.info(`report: ${join(outcome.dir, 'report.html')}`);
       if (r.partial) {
         log.warn(`partial run${r.failure ? `: ${r.failure}` : ''}; what was measured is in ${outcome.dir}`);
         process.exitCode = 130;
       } else if (outcome.invalid) {
-        log.warn(`invalid run: the runner's event-loop lag p99 ${r.sli.runner?.eventLoopLagP99Ms} ms passed its bound; rerun with more --workers or fewer nodes`);
+        log.warn(
+          `invalid run: the runner's event-loop lag p99 ${r.sli.runner?.eventLoopLagP99Ms} ms passed its bound; rerun with more --workers or fewer nodes`,
+        );
         process.exitCode = 4;
       } else if (outcome.failedSlos.length) {
         log.warn(`${outcome.failedSlos.length} SLO(s) failed`);

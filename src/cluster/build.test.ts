@@ -51,8 +51,14 @@ test('the cache key changes with the Go version and the part; peers are kept apa
   assert.equal(core, targetKey({ pin, part: 'core' }, go));
   assert.notEqual(core, targetKey({ pin, part: 'core' }, { ...go, version: 'go1.26.9', patch: 9 }));
   assert.notEqual(core, targetKey({ pin, part: 'peers' }, go));
-  assert.deepEqual(targetBinaries({ pin, part: 'core' }).map((b) => b.name), ['cloudcore']);
-  assert.deepEqual(targetBinaries({ pin, part: 'peers' }).map((b) => b.name), ['edgemark', 'edgemark-startfix']);
+  assert.deepEqual(
+    targetBinaries({ pin, part: 'core' }).map((b) => b.name),
+    ['cloudcore'],
+  );
+  assert.deepEqual(
+    targetBinaries({ pin, part: 'peers' }).map((b) => b.name),
+    ['edgemark', 'edgemark-startfix'],
+  );
   // A change to a peer (its source fix) rebuilds the peers only.
   const peers = targetKey({ pin, part: 'peers' }, go);
   const changed = { ...pin, binaries: pin.binaries.map((b) => (b.sourceFix ? { ...b, sourceFix: { ...b.sourceFix, edits: [] } } : b)) };

@@ -7,18 +7,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  cpSync,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statfsSync,
-  writeFileSync,
-  chmodSync,
-} from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync, chmodSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgemarkError, errnoCode } from '../core/errors.js';
@@ -53,7 +42,7 @@ export function parseGoVersion(text: string): GoInfo | undefined {
 
 const goInstallHint =
   'install Go 1.24 or newer (the official linux tarball, or golang-1.24 or later from Debian backports) ' +
-  'and put its bin directory on PATH; Debian bookworm\'s golang-go (1.19) is too old';
+  "and put its bin directory on PATH; Debian bookworm's golang-go (1.19) is too old";
 
 export function checkGo(goBinary = 'go'): GoInfo {
   let out: string;
@@ -185,10 +174,7 @@ async function build(t: BuildTarget, out: string, opts: BuildOptions, root: stri
   opts.onEvent?.({ kind: 'start', target: t, binaries: bins.map((b) => b.name), log });
   const logStream = createWriteStream(log, { flags: 'w' });
   logStream.write(`# edgemark build of ${t.pin.toolset} ${t.pin.version} (${t.part}) with ${go.version}\n`);
-  const ticker = setInterval(
-    () => opts.onEvent?.({ kind: 'tick', target: t, elapsedMs: Date.now() - started, log }),
-    opts.tickMs ?? 15_000,
-  );
+  const ticker = setInterval(() => opts.onEvent?.({ kind: 'tick', target: t, elapsedMs: Date.now() - started, log }), opts.tickMs ?? 15_000);
   try {
     const cwd = join(root, 'controlplane', t.pin.dir);
     const env = goEnv(opts.cacheDir);
@@ -210,9 +196,7 @@ async function build(t: BuildTarget, out: string, opts: BuildOptions, root: stri
     }
     rmSync(join(tmp, 'overlay'), { recursive: true, force: true });
     if (t.pin.extract && t.part === 'core') {
-      const info = JSON.parse(
-        await capture('go', ['mod', 'download', '-json', t.pin.extract.module], { cwd, env }, logStream, log),
-      ) as { Dir?: string };
+      const info = JSON.parse(await capture('go', ['mod', 'download', '-json', t.pin.extract.module], { cwd, env }, logStream, log)) as { Dir?: string };
       if (!info.Dir) {
         throw new EdgemarkError('EM_BUILD_FAILED', `[setup] go did not report a directory for ${t.pin.extract.module}; log: ${log}`);
       }
@@ -220,10 +204,7 @@ async function build(t: BuildTarget, out: string, opts: BuildOptions, root: stri
       makeWritable(join(tmp, t.pin.extract.to));
     }
     const elapsedMs = Date.now() - started;
-    writeFileSync(
-      join(tmp, '.complete'),
-      JSON.stringify({ toolset: t.pin.toolset, version: t.pin.version, part: t.part, go: go.version, elapsedMs }, null, 2),
-    );
+    writeFileSync(join(tmp, '.complete'), JSON.stringify({ toolset: t.pin.toolset, version: t.pin.version, part: t.part, go: go.version, elapsedMs }, null, 2));
     rmSync(out, { recursive: true, force: true });
     renameSync(tmp, out);
     opts.onEvent?.({ kind: 'done', target: t, elapsedMs, dir: out });
@@ -328,13 +309,7 @@ function run(
   });
 }
 
-function capture(
-  cmd: string,
-  args: string[],
-  o: { cwd: string; env: NodeJS.ProcessEnv },
-  logStream: NodeJS.WritableStream,
-  log: string,
-): Promise<string> {
+function capture(cmd: string, args: string[], o: { cwd: string; env: NodeJS.ProcessEnv }, logStream: NodeJS.WritableStream, log: string): Promise<string> {
   logStream.write(`$ ${cmd} ${args.join(' ')}\n`);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -343,9 +318,7 @@ function capture(
     child.stderr.pipe(logStream, { end: false });
     child.on('error', reject);
     child.on('close', (code) =>
-      code === 0
-        ? resolve(out)
-        : reject(new EdgemarkError('EM_BUILD_FAILED', `[setup] \`${cmd} ${args.join(' ')}\` failed; log: ${log}`)),
+      code === 0 ? resolve(out) : reject(new EdgemarkError('EM_BUILD_FAILED', `[setup] \`${cmd} ${args.join(' ')}\` failed; log: ${log}`)),
     );
   });
 }

@@ -21,15 +21,7 @@ import { kubeconfigPath, writeKubeconfig } from './kubeconfig.js';
 import { resolvePins, type ToolsetName, type VersionChoice } from './pins.js';
 import { clientIdentities, ensurePki, pkiPaths } from './pki.js';
 import { assertPortsFree, choosePorts, LOOPBACK, type PortMap } from './ports.js';
-import {
-  componentNames,
-  readState,
-  requireState,
-  writeState,
-  type ClusterState,
-  type ComponentName,
-  type ProcessRecord,
-} from './state.js';
+import { componentNames, readState, requireState, writeState, type ClusterState, type ComponentName, type ProcessRecord } from './state.js';
 
 export const DEFAULT_NODE_LIMIT = 1000;
 /** Grace period between SIGTERM and SIGKILL at `down`. */
@@ -86,10 +78,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
   const pins = resolvePins(o.versions);
   const bin = {} as Record<ToolsetName, string>;
   for (const toolset of Object.keys(pins) as ToolsetName[]) {
-    bin[toolset] = await ensureBuilt(
-      { pin: pins[toolset], part: 'core' },
-      { cacheDir: o.cacheDir, onEvent: o.onEvent, signal: o.signal },
-    );
+    bin[toolset] = await ensureBuilt({ pin: pins[toolset], part: 'core' }, { cacheDir: o.cacheDir, onEvent: o.onEvent, signal: o.signal });
     if (o.signal?.aborted) throw interrupted();
   }
   if (previous && running.length > 0) return repair(previous, running, bin, o);
@@ -173,7 +162,11 @@ async function startMissing(
   } catch (err) {
     o.onEvent?.({ kind: 'step', message: 'stopping what was started' });
     if (running.size === 0) await clusterDown({ stateDir: state.stateDir });
-    else await stopComponents(state, todo.map((c) => c.name));
+    else
+      await stopComponents(
+        state,
+        todo.map((c) => c.name),
+      );
     throw o.signal?.aborted ? interrupted() : err;
   }
   state.upAt = new Date().toISOString();

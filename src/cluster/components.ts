@@ -165,4 +165,3 @@ export const components: ComponentSpec[] = [
     startTimeoutMs: 60_000,
   },
 ];
-

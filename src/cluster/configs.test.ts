@@ -9,7 +9,14 @@ import { choosePorts, defaultPorts } from './ports.js';
 test('CloudCore config: loopback servers, our PKI, node limit, root-only modules off', () => {
   const pki = pkiPaths('/s');
   const cfg = parse(
-    renderCloudcoreConfig({ stateDir: '/s', kubeconfig: '/s/kubeconfig/cloudcore.kubeconfig', pki, ports: defaultPorts, nodeLimit: 5000, advertiseAddress: ['127.0.0.1'] }),
+    renderCloudcoreConfig({
+      stateDir: '/s',
+      kubeconfig: '/s/kubeconfig/cloudcore.kubeconfig',
+      pki,
+      ports: defaultPorts,
+      nodeLimit: 5000,
+      advertiseAddress: ['127.0.0.1'],
+    }),
   );
   assert.equal(cfg.kind, 'CloudCore');
   assert.equal(cfg.kubeAPIConfig.kubeConfig, '/s/kubeconfig/cloudcore.kubeconfig');
@@ -36,7 +43,14 @@ test('scheduler config disables leader election and raises client QPS', () => {
 test('every server of every component binds loopback, on the planned ports', async () => {
   const ports = await choosePorts('auto');
   const pki = pkiPaths('/s');
-  const ctx = { stateDir: '/s', ports, pki, bin: { etcd: '/b', kubernetes: '/b', kubeedge: '/b' }, kubeconfig: (id: string) => `/s/${id}`, configFile: (n: string) => `/s/config/${n}` };
+  const ctx = {
+    stateDir: '/s',
+    ports,
+    pki,
+    bin: { etcd: '/b', kubernetes: '/b', kubeedge: '/b' },
+    kubeconfig: (id: string) => `/s/${id}`,
+    configFile: (n: string) => `/s/config/${n}`,
+  };
   for (const c of components) {
     const args = c.args(ctx).join(' ');
     assert.doesNotMatch(args, /0\.0\.0\.0/, c.name);
@@ -47,7 +61,7 @@ test('every server of every component binds loopback, on the planned ports', asy
   }
 });
 
-test('every edgecontroller queue a hollow node feeds is sized from the node limit, not CloudCore\'s default of 500', () => {
+test("every edgecontroller queue a hollow node feeds is sized from the node limit, not CloudCore's default of 500", () => {
   const load = edgeControllerLoad(5000);
   const buffer = edgeControllerBuffer(5000);
   for (const k of ['patchPodWorkers', 'patchNodeWorkers', 'createNodeWorkers', 'updateNodeWorkers', 'queryLeaseWorkers']) assert.ok(load[k]! >= 500, k);

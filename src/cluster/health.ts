@@ -42,7 +42,7 @@ export async function probe(h: HealthProbe, ctx: ComponentContext): Promise<Heal
 
 function shortError(err: Error): string {
   const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : err.message.split('\n')[0] ?? 'error';
+  return typeof code === 'string' ? code : (err.message.split('\n')[0] ?? 'error');
 }
 
 /** CloudCore is ready to take edge nodes when its certificate server hands out

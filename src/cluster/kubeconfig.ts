@@ -9,13 +9,7 @@ import { stringify } from 'yaml';
 import { writeSecret } from '../core/files.js';
 import type { PkiPaths } from './pki.js';
 
-export function renderKubeconfig(o: {
-  server: string;
-  caPem: string;
-  certPem: string;
-  keyPem: string;
-  user: string;
-}): string {
+export function renderKubeconfig(o: { server: string; caPem: string; certPem: string; keyPem: string; user: string }): string {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   return stringify({
     apiVersion: 'v1',

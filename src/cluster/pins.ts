@@ -77,7 +77,6 @@ function kubeedgeLdflags(version: string, commit: string, date: string): string[
   ];
 }
 
-
 /**
  * KubeEdge v1.23.1's edge/cmd/edgemark dies within milliseconds: the kubelet
  * dependencies it builds lack a TracerProvider and the pod and node startup
@@ -149,11 +148,7 @@ export const supportedPins: Record<ToolsetName, ToolsetPin[]> = {
       version: 'v1.23.1',
       dir: 'kubeedge',
       module: 'github.com/kubeedge/kubeedge',
-      ldflags: kubeedgeLdflags(
-        'v1.23.1',
-        '1a7ee88d3c61dc781cc9c9053066ab3d38519dd5',
-        '2026-07-15T12:01:20Z',
-      ),
+      ldflags: kubeedgeLdflags('v1.23.1', '1a7ee88d3c61dc781cc9c9053066ab3d38519dd5', '2026-07-15T12:01:20Z'),
       binaries: [
         { name: 'cloudcore', pkg: 'github.com/kubeedge/kubeedge/cloud/cmd/cloudcore', cgo: false },
         {

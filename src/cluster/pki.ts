@@ -28,13 +28,7 @@ export const clientIdentities: ClientIdentity[] = [
 
 export const apiserverSans = {
   ips: ['127.0.0.1', '10.96.0.1'],
-  dns: [
-    'localhost',
-    'kubernetes',
-    'kubernetes.default',
-    'kubernetes.default.svc',
-    'kubernetes.default.svc.cluster.local',
-  ],
+  dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
 };
 
 export interface PkiPaths {
@@ -104,11 +98,7 @@ export async function ensurePki(stateDir: string, o: PkiOptions): Promise<{ gene
 
   const ca = await createCa({ cn: 'edgemark-ca' });
   saveIssued(ca, p.caCert, p.caKey);
-  saveIssued(
-    await issueLeaf(ca, { subject: { cn: 'kube-apiserver' }, server: apiserverSans }),
-    p.apiserverCert,
-    p.apiserverKey,
-  );
+  saveIssued(await issueLeaf(ca, { subject: { cn: 'kube-apiserver' }, server: apiserverSans }), p.apiserverCert, p.apiserverKey);
   for (const id of clientIdentities) {
     const files = p.client(id.id);
     saveIssued(await issueLeaf(ca, { subject: { cn: id.cn, o: id.o }, client: true }), files.cert, files.key);

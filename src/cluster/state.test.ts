@@ -9,7 +9,10 @@ import { readState, requireState, statePath, writeState, type ClusterState } fro
 
 test('state round-trips; a missing cluster and a corrupt file give clear errors', () => {
   const dir = mkdtempSync(join(tmpdir(), 'em-state-'));
-  assert.throws(() => requireState(dir), (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_CLUSTER_NOT_FOUND');
+  assert.throws(
+    () => requireState(dir),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_CLUSTER_NOT_FOUND',
+  );
   const s: ClusterState = {
     apiVersion: 'edgemark.io/v1alpha1',
     kind: 'LocalCluster',
@@ -23,5 +26,8 @@ test('state round-trips; a missing cluster and a corrupt file give clear errors'
   writeState(s);
   assert.deepEqual(readState(dir), s);
   writeFileSync(statePath(dir), '{"apiVersion":"edgemark.io/v1alpha1"');
-  assert.throws(() => readState(dir), (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_STATE_CORRUPT' && /--purge/.test(e.fix ?? ''));
+  assert.throws(
+    () => readState(dir),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_STATE_CORRUPT' && /--purge/.test(e.fix ?? ''),
+  );
 });

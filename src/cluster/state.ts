@@ -9,13 +9,7 @@ import { EdgemarkError } from '../core/errors.js';
 import { API_VERSION } from '../core/versioned.js';
 import { portNames, type PortMap } from './ports.js';
 
-export const componentNames = [
-  'etcd',
-  'kube-apiserver',
-  'kube-controller-manager',
-  'kube-scheduler',
-  'cloudcore',
-] as const;
+export const componentNames = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'cloudcore'] as const;
 export type ComponentName = (typeof componentNames)[number];
 
 const processSchema = z.object({
@@ -27,10 +21,7 @@ const processSchema = z.object({
 });
 export type ProcessRecord = z.infer<typeof processSchema>;
 
-const portsSchema = z.object(Object.fromEntries(portNames.map((n) => [n, z.number().int()])) as Record<
-  (typeof portNames)[number],
-  z.ZodNumber
->);
+const portsSchema = z.object(Object.fromEntries(portNames.map((n) => [n, z.number().int()])) as Record<(typeof portNames)[number], z.ZodNumber>);
 
 const stateSchema = z.object({
   apiVersion: z.literal(API_VERSION),
@@ -56,12 +47,9 @@ export function readState(stateDir: string): ClusterState | undefined {
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new EdgemarkError(
-      'EM_STATE_CORRUPT',
-      `[cluster] ${file} is not valid JSON`,
-      'run `edgemark cluster down --purge` to start from scratch',
-      { cause: err },
-    );
+    throw new EdgemarkError('EM_STATE_CORRUPT', `[cluster] ${file} is not valid JSON`, 'run `edgemark cluster down --purge` to start from scratch', {
+      cause: err,
+    });
   }
   const parsed = stateSchema.safeParse(raw);
   if (!parsed.success) {

@@ -36,7 +36,11 @@ export function httpGet(url: string, o: GetOptions = {}): Promise<GetResult> {
         method: 'GET',
         headers: { ...(o.headers ?? {}), ...(o.body ? { 'content-length': String(o.body.length) } : {}) },
         ...(u.protocol === 'https:'
-          ? { ...(o.secureContext ? { secureContext: o.secureContext } : { ca: o.ca, cert: o.cert, key: o.key }), rejectUnauthorized: o.verify ?? true, agent: false }
+          ? {
+              ...(o.secureContext ? { secureContext: o.secureContext } : { ca: o.ca, cert: o.cert, key: o.key }),
+              rejectUnauthorized: o.verify ?? true,
+              agent: false,
+            }
           : { agent: false }),
         timeout: o.timeoutMs ?? 5000,
       },

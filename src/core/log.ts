@@ -21,9 +21,7 @@ const secretPatterns: RegExp[] = [
 export function redact(text: string): string {
   let out = text;
   for (const re of secretPatterns) {
-    out = out.replace(re, (_m, prefix: unknown) =>
-      typeof prefix === 'string' ? `${prefix}[redacted]` : '[redacted]',
-    );
+    out = out.replace(re, (_m, prefix: unknown) => (typeof prefix === 'string' ? `${prefix}[redacted]` : '[redacted]'));
   }
   return out;
 }

@@ -6,10 +6,15 @@
 import { createHash } from 'node:crypto';
 
 export function toPem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trimEnd();
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
 export function certSha256Hex(der: ArrayBuffer | Buffer): string {
-  return createHash('sha256').update(Buffer.from(der as ArrayBuffer)).digest('hex');
+  return createHash('sha256')
+    .update(Buffer.from(der as ArrayBuffer))
+    .digest('hex');
 }

@@ -40,7 +40,12 @@ export async function pollUntil<T>(what: string, check: () => T | undefined | Pr
     }
     if (Date.now() > deadline) {
       const why = last === undefined ? '' : `; last error: ${last instanceof Error ? last.message : String(last)}`;
-      throw new EdgemarkError('EM_TIMEOUT', `${prefix}timed out after ${formatMs(o.timeoutMs)} waiting for ${what}${why}`, o.fix, last === undefined ? undefined : { cause: last });
+      throw new EdgemarkError(
+        'EM_TIMEOUT',
+        `${prefix}timed out after ${formatMs(o.timeoutMs)} waiting for ${what}${why}`,
+        o.fix,
+        last === undefined ? undefined : { cause: last },
+      );
     }
     await sleep(Math.min(o.intervalMs ?? 250, Math.max(0, deadline - Date.now()) + 1));
   }

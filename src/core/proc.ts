@@ -27,7 +27,10 @@ export interface ProcStat {
 export function parseProcStat(text: string): ProcStat {
   const close = text.lastIndexOf(')');
   const pid = Number.parseInt(text.slice(0, text.indexOf(' ')), 10);
-  const fields = text.slice(close + 2).trim().split(/\s+/);
+  const fields = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // fields[0] is field 3 (state); starttime is field 22, utime 14, stime 15.
   const at = (field: number) => Number(fields[field - 3]);
   return {
@@ -128,11 +131,7 @@ export function pidAlive(pid: number): boolean {
  * SIGTERM, then SIGKILL after `graceMs`. Returns how it ended. The signal goes
  * to the process group when the process leads one (our children do).
  */
-export async function terminate(
-  pid: number,
-  startTicks: number | undefined,
-  graceMs: number,
-): Promise<'not-running' | 'terminated' | 'killed'> {
+export async function terminate(pid: number, startTicks: number | undefined, graceMs: number): Promise<'not-running' | 'terminated' | 'killed'> {
   if (!isSameProcess(pid, startTicks)) return 'not-running';
   signal(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;

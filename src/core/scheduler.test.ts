@@ -27,7 +27,12 @@ test('a target can reschedule itself from its handler (periodic timers)', () => 
   const clock = new FakeClock(0);
   const s = new Scheduler(clock);
   const times: number[] = [];
-  const t: TimerTarget = { onTimer: (_k, _t, now) => { times.push(now); if (times.length < 4) s.after(15_000, t, 0); } };
+  const t: TimerTarget = {
+    onTimer: (_k, _t, now) => {
+      times.push(now);
+      if (times.length < 4) s.after(15_000, t, 0);
+    },
+  };
   s.after(15_000, t, 0);
   clock.advance(100_000);
   assert.deepEqual(times, [15_000, 30_000, 45_000, 60_000]);
@@ -38,7 +43,11 @@ test('tokens let a target drop superseded timers', () => {
   const s = new Scheduler(clock);
   let current = 1;
   const seen: number[] = [];
-  const t: TimerTarget = { onTimer: (_k, token) => { if (token === current) seen.push(token); } };
+  const t: TimerTarget = {
+    onTimer: (_k, token) => {
+      if (token === current) seen.push(token);
+    },
+  };
   s.after(10, t, 0, 1);
   current = 2;
   s.after(20, t, 0, 2);

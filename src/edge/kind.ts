@@ -73,7 +73,11 @@ export function edgeProfile(group: KindGroup): NodeProfile {
 export function edgeTimings(group: KindGroup): EdgeTimings {
   const unknown = Object.keys(group.timings).filter((k) => !(k in defaultTimings));
   if (unknown.length) {
-    throw new EdgemarkError('EM_PLAN_INVALID', `[plan] group ${group.name}: unknown edge timing ${unknown.join(', ')}`, `edge timings are ${Object.keys(defaultTimings).join(', ')}`);
+    throw new EdgemarkError(
+      'EM_PLAN_INVALID',
+      `[plan] group ${group.name}: unknown edge timing ${unknown.join(', ')}`,
+      `edge timings are ${Object.keys(defaultTimings).join(', ')}`,
+    );
   }
   for (const [k, v] of Object.entries(group.timings)) {
     if (!Number.isFinite(v) || v < 0) throw new EdgemarkError('EM_PLAN_INVALID', `[plan] group ${group.name}: timing ${k} must be a number >= 0, not ${v}`);
@@ -117,7 +121,11 @@ class EdgeKind implements NodeKind, EdgeEvents {
 
   constructor(private readonly k: KindContext) {
     if (k.target.cloudcore.length === 0) {
-      throw new EdgemarkError('EM_PLAN_INVALID', '[plan] edge nodes need a CloudCore address (target.cloudcore)', 'pass --cloudcore <host:port>, or run against the local cluster');
+      throw new EdgemarkError(
+        'EM_PLAN_INVALID',
+        '[plan] edge nodes need a CloudCore address (target.cloudcore)',
+        'pass --cloudcore <host:port>, or run against the local cluster',
+      );
     }
     this.token = parseToken(k.credentials.token);
     this.certs = new CertStore(join(k.dataDir, 'certs'));
@@ -144,7 +152,13 @@ class EdgeKind implements NodeKind, EdgeEvents {
   createNode(spec: NodeSpec): HollowEdgeNode {
     const addr = this.k.target.cloudcore[spec.index % this.k.target.cloudcore.length]!;
     const ctx = this.contextOf(spec.group, addr);
-    return new HollowEdgeNode(ctx, edgeIdentity(spec.name, spec.index, this.bootId), () => this.secureContext(spec.name, addr.https), this.store.load(spec.name), spec.sourceAddress);
+    return new HollowEdgeNode(
+      ctx,
+      edgeIdentity(spec.name, spec.index, this.bootId),
+      () => this.secureContext(spec.name, addr.https),
+      this.store.load(spec.name),
+      spec.sourceAddress,
+    );
   }
 
   extras(): Record<string, number> {
@@ -252,7 +266,10 @@ class EdgeKind implements NodeKind, EdgeEvents {
       return;
     }
     if (kind === 'register-timeout') {
-      this.k.events.warnOnce(kind, `node ${node.name} is connected but CloudCore never answered its registration: its node limit (cloudHub.nodeLimit) is probably reached`);
+      this.k.events.warnOnce(
+        kind,
+        `node ${node.name} is connected but CloudCore never answered its registration: its node limit (cloudHub.nodeLimit) is probably reached`,
+      );
     }
     this.k.events.error(node, kind, err);
   }

@@ -90,7 +90,7 @@ export function fleetRegistry(fleet: Fleet, labels: Record<string, string> = {})
   });
   new Gauge({
     name: 'edgemark_event_loop_lag_seconds',
-    help: "Event-loop lag of the runner since it started, beyond the 10 ms sampling period (quantile 0.5, 0.99, 1)",
+    help: 'Event-loop lag of the runner since it started, beyond the 10 ms sampling period (quantile 0.5, 0.99, 1)',
     labelNames: ['quantile'],
     registers: [register],
     aggregator: 'max',
@@ -119,7 +119,11 @@ export interface MetricsServer {
 /** Serves `text()` at http://<host>:<port>/metrics; loopback addresses only. */
 export async function serveMetrics(listen: { host: string; port: number }, text: () => Promise<string>, contentType: string): Promise<MetricsServer> {
   if (!/^127\.|^::1$|^localhost$/.test(listen.host)) {
-    throw new EdgemarkError('EM_BAD_ADDRESS', `[metrics] ${listen.host} is not a loopback address`, 'serve metrics on 127.0.0.1 (e.g. --metrics 127.0.0.1:9200)');
+    throw new EdgemarkError(
+      'EM_BAD_ADDRESS',
+      `[metrics] ${listen.host} is not a loopback address`,
+      'serve metrics on 127.0.0.1 (e.g. --metrics 127.0.0.1:9200)',
+    );
   }
   const server: Server = createServer((req, res) => {
     if (req.url !== '/metrics' && req.url !== '/metrics/') {
@@ -135,7 +139,11 @@ export async function serveMetrics(listen: { host: string; port: number }, text:
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'EADDRINUSE'
-          ? new EdgemarkError('EM_PORT_BUSY', `[metrics] ${listen.host}:${listen.port} is already in use`, 'pass another --metrics host:port, or port 0 for a free one')
+          ? new EdgemarkError(
+              'EM_PORT_BUSY',
+              `[metrics] ${listen.host}:${listen.port} is already in use`,
+              'pass another --metrics host:port, or port 0 for a free one',
+            )
           : err,
       ),
     );

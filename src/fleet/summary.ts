@@ -58,7 +58,9 @@ export interface FleetSummary {
 
 /** Nodes by state, the states that have any: "ready 48, joining 2". */
 export function stateList(s: FleetSummary): string[] {
-  return Object.entries(s.states).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  return Object.entries(s.states)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`);
 }
 
 /** The live line of a running fleet (nodes run prints it every 2 s; runs write it to runner.log). */
@@ -91,7 +93,8 @@ export function mergeSummaries(list: FleetSummary[]): FleetSummary {
   const groups: FleetSummary['groups'] = {};
   for (const s of list) {
     for (const [name, g] of Object.entries(s.groups)) {
-      const m = (groups[name] ??= { kind: g.kind, nodes: 0, ready: 0 });
+      const m = groups[name] ?? { kind: g.kind, nodes: 0, ready: 0 };
+      groups[name] = m;
       m.nodes += g.nodes;
       m.ready += g.ready;
     }
@@ -122,7 +125,10 @@ export function mergeSummaries(list: FleetSummary[]): FleetSummary {
     messagesOut: sum((s) => s.messagesOut),
     messagesByRoute: addMaps((s) => s.messagesByRoute),
     unserved: sum((s) => s.unserved),
-    unservedNodes: list.flatMap((s) => s.unservedNodes).sort().slice(0, 50),
+    unservedNodes: list
+      .flatMap((s) => s.unservedNodes)
+      .sort()
+      .slice(0, 50),
     pods: { running: sum((s) => s.pods.running), admitted: sum((s) => s.pods.admitted), rejected: sum((s) => s.pods.rejected) },
     groups,
     kinds,

@@ -47,13 +47,16 @@ test('selection: annotation by name, then selectors by priority, then default', 
 });
 
 function refused(text: string, path: RegExp, fix: RegExp) {
-  assert.throws(() => parseLifecycle(text, 'my-stages.yaml'), (e: unknown) => {
-    assert.ok(e instanceof EdgemarkError, String(e));
-    assert.match(e.message, /^\[stages\] my-stages\.yaml: /);
-    assert.match(e.message, path);
-    assert.match(e.fix ?? '', fix);
-    return true;
-  });
+  assert.throws(
+    () => parseLifecycle(text, 'my-stages.yaml'),
+    (e: unknown) => {
+      assert.ok(e instanceof EdgemarkError, String(e));
+      assert.match(e.message, /^\[stages\] my-stages\.yaml: /);
+      assert.match(e.message, path);
+      assert.match(e.fix ?? '', fix);
+      return true;
+    },
+  );
 }
 
 const good = readFileSync(join(stagesDir, 'fail.yaml'), 'utf8');
@@ -71,5 +74,8 @@ test('user stage files add to the built-in ones; a set without default is refuse
   const dir = mkdtempSync(join(tmpdir(), 'em-stages-'));
   writeFileSync(join(dir, 'slow.yaml'), good.replace('name: fail', 'name: slow'));
   assert.ok(new StageEngine(loadLifecycles([stagesDir, dir])).names.includes('slow'));
-  assert.throws(() => loadLifecycles([dir]), (e: unknown) => e instanceof EdgemarkError && /no lifecycle named "default"/.test(e.message));
+  assert.throws(
+    () => loadLifecycles([dir]),
+    (e: unknown) => e instanceof EdgemarkError && /no lifecycle named "default"/.test(e.message),
+  );
 });

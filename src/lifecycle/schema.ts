@@ -15,7 +15,11 @@ export type Target = (typeof targets)[number];
 
 const delaySchema = z
   .object({
-    ms: z.number().int().min(0).max(24 * 3600 * 1000),
+    ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3600 * 1000),
     jitterMs: z.number().int().min(0).default(0),
   })
   .strict();
@@ -81,7 +85,11 @@ export function parseLifecycle(text: string, file: string): PodLifecycle {
   }
   for (const [i, t] of r.data.spec.transitions.entries()) {
     if (t.repeat !== undefined && t.to !== 'restart') {
-      throw new EdgemarkError('EM_STAGE_INVALID', `[stages] ${file}: spec.transitions.${i}.repeat: only a "restart" transition repeats`, 'remove repeat, or set to: restart');
+      throw new EdgemarkError(
+        'EM_STAGE_INVALID',
+        `[stages] ${file}: spec.transitions.${i}.repeat: only a "restart" transition repeats`,
+        'remove repeat, or set to: restart',
+      );
     }
   }
   return r.data;
@@ -92,7 +100,10 @@ export function loadLifecycles(paths: string[]): Map<string, PodLifecycle> {
   const out = new Map<string, PodLifecycle>();
   for (const p of paths) {
     const files = statSync(p).isDirectory()
-      ? readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f))
+      ? readdirSync(p)
+          .filter((f) => /\.ya?ml$/.test(f))
+          .sort()
+          .map((f) => join(p, f))
       : [p];
     for (const f of files) {
       const l = parseLifecycle(readFileSync(f, 'utf8'), f);
@@ -100,7 +111,11 @@ export function loadLifecycles(paths: string[]): Map<string, PodLifecycle> {
     }
   }
   if (!out.has('default')) {
-    throw new EdgemarkError('EM_STAGE_INVALID', `[stages] no lifecycle named "default" in ${paths.join(', ')}`, 'keep stages/default.yaml, or add your own lifecycle named default');
+    throw new EdgemarkError(
+      'EM_STAGE_INVALID',
+      `[stages] no lifecycle named "default" in ${paths.join(', ')}`,
+      'keep stages/default.yaml, or add your own lifecycle named default',
+    );
   }
   return out;
 }

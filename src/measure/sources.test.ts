@@ -3,7 +3,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { ResourceSeries } from '../run/measure.js';
-import { localMetricsSpec, metricsSource, metricsSources, parseMetricValues, parseProcessMetrics, procSource, type ResourceReading, type ResourceSource } from './sources.js';
+import {
+  localMetricsSpec,
+  metricsSource,
+  metricsSources,
+  parseMetricValues,
+  parseProcessMetrics,
+  procSource,
+  type ResourceReading,
+  type ResourceSource,
+} from './sources.js';
 import { defaultPorts } from '../cluster/ports.js';
 import { k8s } from '../kube/client.js';
 
@@ -95,7 +104,10 @@ test('a /proc source reads this process; an empty group is a gap with a detail t
 /** A source that answers from a list of readings (undefined: a gap; an Error: a failure). */
 function scripted(name: string, answers: (ResourceReading | undefined | Error)[], delayMs = 0): ResourceSource & { calls: number } {
   const s = {
-    name, how: 'metrics' as const, detail: `http://example.invalid/${name}`, calls: 0,
+    name,
+    how: 'metrics' as const,
+    detail: `http://example.invalid/${name}`,
+    calls: 0,
     async sample() {
       const a = answers[Math.min(s.calls++, answers.length - 1)];
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
@@ -107,7 +119,13 @@ function scripted(name: string, answers: (ResourceReading | undefined | Error)[]
 }
 
 test('a series of sources: gaps are left out (not zeros) and counted; CPU after a gap covers it; a restart gives no CPU figure', async () => {
-  const a = scripted('a', [{ cpuSeconds: 1, rssBytes: 100 }, new Error('connection refused'), undefined, { cpuSeconds: 2, rssBytes: 300 }, { cpuSeconds: 0.5, rssBytes: 50 }]);
+  const a = scripted('a', [
+    { cpuSeconds: 1, rssBytes: 100 },
+    new Error('connection refused'),
+    undefined,
+    { cpuSeconds: 2, rssBytes: 300 },
+    { cpuSeconds: 0.5, rssBytes: 50 },
+  ]);
   const b = scripted('b', [{ cpuSeconds: 5, rssBytes: 10 }]);
   const series = new ResourceSeries([a, b], Date.now());
   assert.equal(await series.sample(), undefined, 'the first sample only sets the baselines');
@@ -122,7 +140,13 @@ test('a series of sources: gaps are left out (not zeros) and counted; CPU after 
   assert.equal('a' in p4.cpu, false, 'the counter went back: a restart');
   assert.equal(p4.rss.a, 50);
   const src = series.sources();
-  assert.deepEqual(src.map((s) => [s.name, s.how, s.samples, s.failures]), [['a', 'metrics', 5, 2], ['b', 'metrics', 5, 0]]);
+  assert.deepEqual(
+    src.map((s) => [s.name, s.how, s.samples, s.failures]),
+    [
+      ['a', 'metrics', 5, 2],
+      ['b', 'metrics', 5, 0],
+    ],
+  );
   assert.equal(src[0]!.lastError, 'no reading');
   for (const p of series.points) for (const v of [...Object.values(p.cpu), ...Object.values(p.rss)]) assert.ok(v >= 0);
 });
@@ -148,7 +172,10 @@ test('the older constructor shape (pid groups) still works, and records its poin
   void series.sample();
   assert.equal(series.points.length, 1);
   assert.ok(series.points[0]!.rss.self! > 0);
-  assert.deepEqual(series.sources().map((s) => [s.name, s.how, s.detail]), [['self', 'proc', `pid ${process.pid}`]]);
+  assert.deepEqual(
+    series.sources().map((s) => [s.name, s.how, s.detail]),
+    [['self', 'proc', `pid ${process.pid}`]],
+  );
 });
 
 async function serve(handler: (path: string) => { status: number; body: string }): Promise<{ server: Server; base: string; seen: string[] }> {
@@ -163,7 +190,9 @@ async function serve(handler: (path: string) => { status: number; body: string }
 }
 
 test('a metrics source scrapes the pair over HTTP; a 500, a page without the pair, or no server is a failure', async () => {
-  const { server, base, seen } = await serve((p) => (p === '/metrics' ? { status: 200, body: etcdText } : p === '/empty' ? { status: 200, body: 'up 1\n' } : { status: 500, body: 'no' }));
+  const { server, base, seen } = await serve((p) =>
+    p === '/metrics' ? { status: 200, body: etcdText } : p === '/empty' ? { status: 200, body: 'up 1\n' } : { status: 500, body: 'no' },
+  );
   try {
     const ok = metricsSource('etcd', `${base}/metrics`);
     assert.deepEqual(await ok.sample(), { cpuSeconds: 0.15, rssBytes: 31_641_600 });
@@ -178,7 +207,10 @@ test('a metrics source scrapes the pair over HTTP; a 500, a page without the pai
 });
 
 test('the local spec names each component at its port; metricsSources builds them with the apiserver through the kubeconfig', () => {
-  const spec = localMetricsSpec({ ports: defaultPorts, components: { etcd: rec(), 'kube-apiserver': rec(), 'kube-controller-manager': rec(), 'kube-scheduler': rec(), cloudcore: rec() } });
+  const spec = localMetricsSpec({
+    ports: defaultPorts,
+    components: { etcd: rec(), 'kube-apiserver': rec(), 'kube-controller-manager': rec(), 'kube-scheduler': rec(), cloudcore: rec() },
+  });
   assert.deepEqual(spec, {
     apiserver: 'kubeconfig',
     etcd: 'http://127.0.0.1:2381/metrics',
@@ -188,17 +220,22 @@ test('the local spec names each component at its port; metricsSources builds the
   });
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'c', server: 'https://127.0.0.1:6443' }], users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x',
+    clusters: [{ name: 'c', server: 'https://127.0.0.1:6443' }],
+    users: [{ name: 'u', token: 't' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
   });
   const sources = metricsSources(spec, kc);
-  assert.deepEqual(sources.map((s) => [s.name, s.how, s.detail]), [
-    ['kube-apiserver', 'metrics', 'https://127.0.0.1:6443/metrics'],
-    ['etcd', 'metrics', 'http://127.0.0.1:2381/metrics'],
-    ['kube-controller-manager', 'metrics', 'https://127.0.0.1:10257/metrics'],
-    ['kube-scheduler', 'metrics', 'https://127.0.0.1:10259/metrics'],
-    ['cloudcore', 'metrics', 'http://127.0.0.1:9091/metrics'],
-  ]);
+  assert.deepEqual(
+    sources.map((s) => [s.name, s.how, s.detail]),
+    [
+      ['kube-apiserver', 'metrics', 'https://127.0.0.1:6443/metrics'],
+      ['etcd', 'metrics', 'http://127.0.0.1:2381/metrics'],
+      ['kube-controller-manager', 'metrics', 'https://127.0.0.1:10257/metrics'],
+      ['kube-scheduler', 'metrics', 'https://127.0.0.1:10259/metrics'],
+      ['cloudcore', 'metrics', 'http://127.0.0.1:9091/metrics'],
+    ],
+  );
   assert.throws(() => metricsSources({ apiserver: 'kubeconfig' }), /EM_METRICS_SPEC|no kubeconfig/);
   assert.deepEqual(Object.keys(localMetricsSpec({ ports: defaultPorts, components: { etcd: rec() } })), ['etcd']);
 });

@@ -177,14 +177,20 @@ export async function kubeconfigGetOptions(kc: k8s.KubeConfig): Promise<GetOptio
 
 /** GET a URL, body as text; anything but 200 is an error naming the URL and status. */
 export async function getText(url: string, o: GetOptions): Promise<string> {
-  let res;
+  let res: Awaited<ReturnType<typeof httpGet>>;
   try {
     res = await httpGet(url, o);
   } catch (err) {
-    throw new EdgemarkError('EM_METRICS_UNREACHABLE', `[measure] GET ${url}: ${(err as Error).message}`, 'check that the component runs and serves this address', { cause: err });
+    throw new EdgemarkError(
+      'EM_METRICS_UNREACHABLE',
+      `[measure] GET ${url}: ${(err as Error).message}`,
+      'check that the component runs and serves this address',
+      { cause: err },
+    );
   }
   if (res.status !== 200) {
-    const hint = res.status === 401 || res.status === 403 ? 'the endpoint wants credentials: scrape it with the kubeconfig, or allow /metrics' : 'check the URL';
+    const hint =
+      res.status === 401 || res.status === 403 ? 'the endpoint wants credentials: scrape it with the kubeconfig, or allow /metrics' : 'check the URL';
     throw new EdgemarkError('EM_METRICS_HTTP', `[measure] GET ${url}: HTTP ${res.status}`, hint);
   }
   return res.body.toString('utf8');
@@ -232,7 +238,12 @@ export function metricsSource(name: string, endpoint: string | MetricsEndpoint, 
       const base = e.credentials === 'kubeconfig' ? await kubeconfigGetOptions(kc!) : {};
       const o: GetOptions = { ...base, headers: { ...(base.headers ?? {}), ...ACCEPT }, verify: e.verify ?? base.verify ?? true, timeoutMs: SCRAPE_TIMEOUT_MS };
       const reading = parseProcessMetrics(await getText(e.url, o));
-      if (!reading) throw new EdgemarkError('EM_METRICS_MISSING', `[measure] ${e.url} has no ${PROCESS_CPU} and ${PROCESS_RSS}`, 'the component does not register the Prometheus process collector: sample it from /proc instead');
+      if (!reading)
+        throw new EdgemarkError(
+          'EM_METRICS_MISSING',
+          `[measure] ${e.url} has no ${PROCESS_CPU} and ${PROCESS_RSS}`,
+          'the component does not register the Prometheus process collector: sample it from /proc instead',
+        );
       return reading;
     },
   };
@@ -252,7 +263,12 @@ export function metricsSources(spec: MetricsSpec, kc?: k8s.KubeConfig): Resource
   const out: ResourceSource[] = [];
   if (spec.apiserver === 'kubeconfig') {
     const server = kc?.getCurrentCluster()?.server;
-    if (!kc || !server) throw new EdgemarkError('EM_METRICS_SPEC', '[measure] kube-apiserver metrics through the kubeconfig, but no kubeconfig (or no current cluster) was given', 'pass the kubeconfig to metricsSources');
+    if (!kc || !server)
+      throw new EdgemarkError(
+        'EM_METRICS_SPEC',
+        '[measure] kube-apiserver metrics through the kubeconfig, but no kubeconfig (or no current cluster) was given',
+        'pass the kubeconfig to metricsSources',
+      );
     out.push(metricsSource(metricsComponent.apiserver, { url: new URL('/metrics', server).toString(), credentials: 'kubeconfig' }, kc));
   }
   for (const key of ['etcd', 'controllerManager', 'scheduler', 'cloudcore'] as const) {

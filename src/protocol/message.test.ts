@@ -13,7 +13,12 @@ const frames = readFileSync(join(packageRoot(), 'test/fixtures/frames/cloudcore-
 
 test('the recorded CloudCore frames cover replies and pushes', () => {
   assert.ok(frames.length >= 8);
-  const kinds = new Set(frames.map((f) => { const m = decode(f); return `${m.header.parent_msg_id ? 'reply' : 'push'} ${m.route.operation} ${m.route.resource?.split('/')[1]}`; }));
+  const kinds = new Set(
+    frames.map((f) => {
+      const m = decode(f);
+      return `${m.header.parent_msg_id ? 'reply' : 'push'} ${m.route.operation} ${m.route.resource?.split('/')[1]}`;
+    }),
+  );
   for (const k of ['reply response node', 'reply response lease', 'reply response nodepatch', 'push update node']) assert.ok(kinds.has(k), k);
 });
 
@@ -41,10 +46,13 @@ test('an ACK answers a push by its id with the same source, group and resource',
   assert.equal(a.route.operation, 'response');
   assert.deepEqual([a.route.source, a.route.group, a.route.resource], [push.route.source, push.route.group, push.route.resource]);
   assert.equal(a.content, 'OK');
-  assert.match(encode(a), /^\{"header":\{"msg_id":"[0-9a-f-]{36}","parent_msg_id":"[0-9a-f-]{36}","timestamp":1234\},"route":\{"source":"edgecontroller","group":"resource","operation":"response",/);
+  assert.match(
+    encode(a),
+    /^\{"header":\{"msg_id":"[0-9a-f-]{36}","parent_msg_id":"[0-9a-f-]{36}","timestamp":1234\},"route":\{"source":"edgecontroller","group":"resource","operation":"response",/,
+  );
 });
 
-test('keepalive and edged requests have edgecore\'s routes', () => {
+test("keepalive and edged requests have edgecore's routes", () => {
   assert.deepEqual(JSON.parse(encode(keepalive(5))).route, { source: 'websocket', group: 'resource', operation: 'keepalive', resource: 'node' });
   assert.equal(JSON.parse(encode(keepalive(5))).content, 'ping');
   const r = JSON.parse(encode(edgedRequest('query', 'kube-node-lease/lease/n1', null, 7)));
@@ -55,9 +63,21 @@ test('keepalive and edged requests have edgecore\'s routes', () => {
 
 test('broken and truncated frames are refused with EM_PROTO_SHAPE', () => {
   const whole = frames[0]!;
-  const bad = [whole.slice(0, whole.length / 2), 'not json', '[]', '{"route":{}}', '{"header":{"timestamp":1},"route":{}}', '{"header":{"msg_id":"x"},"route":{"resource":7}}', ''];
+  const bad = [
+    whole.slice(0, whole.length / 2),
+    'not json',
+    '[]',
+    '{"route":{}}',
+    '{"header":{"timestamp":1},"route":{}}',
+    '{"header":{"msg_id":"x"},"route":{"resource":7}}',
+    '',
+  ];
   for (const b of bad) {
-    assert.throws(() => decode(b), (e: unknown) => e instanceof ProtocolError && e.code === 'EM_PROTO_SHAPE', JSON.stringify(b.slice(0, 40)));
+    assert.throws(
+      () => decode(b),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'EM_PROTO_SHAPE',
+      JSON.stringify(b.slice(0, 40)),
+    );
   }
 });
 

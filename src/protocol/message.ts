@@ -35,7 +35,10 @@ export interface BeehiveMessage {
 }
 
 export class ProtocolError extends EdgemarkError {
-  constructor(message: string, readonly frame?: string) {
+  constructor(
+    message: string,
+    readonly frame?: string,
+  ) {
     super('EM_PROTO_SHAPE', `[protocol] ${message}`);
   }
 }
@@ -125,11 +128,7 @@ export function keepalive(now = Date.now()): BeehiveMessage {
  * parent = the pushed id, same source, group and resource, content "OK".
  */
 export function ack(pushed: BeehiveMessage, now = Date.now()): BeehiveMessage {
-  const m = newMessage(
-    { source: pushed.route.source, group: pushed.route.group, operation: Op.response, resource: pushed.route.resource },
-    'OK',
-    now,
-  );
+  const m = newMessage({ source: pushed.route.source, group: pushed.route.group, operation: Op.response, resource: pushed.route.resource }, 'OK', now);
   m.header.parent_msg_id = pushed.header.msg_id;
   return m;
 }

@@ -25,18 +25,26 @@ export function perfData(r: RunRecord): Record<string, PerfData> {
   const s = r.sli;
   const doc = (items: PerfData['dataItems']): PerfData => ({ version: 'v1', dataItems: items.map((i) => ({ ...i, data: finite(i.data) })) });
   return {
-    PodStartupLatency: doc(
-      Object.entries(s.podStartup).map(([phase, v]) => ({ data: perc(v), unit: 'ms', labels: { Metric: phase } })),
-    ),
+    PodStartupLatency: doc(Object.entries(s.podStartup).map(([phase, v]) => ({ data: perc(v), unit: 'ms', labels: { Metric: phase } }))),
     DeliveryLatency: doc([
       { data: perc(s.delivery.cloudToEdge), unit: 'ms', labels: { Metric: 'cloud_to_edge' } },
       { data: perc(s.delivery.edgeToCloud), unit: 'ms', labels: { Metric: 'edge_to_cloud' } },
       { data: { Lost: s.delivery.lost, Duplicated: s.delivery.duplicated }, unit: 'messages', labels: { Metric: 'pod_delivery_errors' } },
     ]),
     APIResponsivenessPrometheus: doc(
-      s.api.map((a) => ({ data: { Perc50: a.p50, Perc90: a.p90, Perc99: a.p99 }, unit: 'ms', labels: { Resource: a.resource, Verb: a.verb, Scope: a.scope, Count: String(a.count) } })),
+      s.api.map((a) => ({
+        data: { Perc50: a.p50, Perc90: a.p90, Perc99: a.p99 },
+        unit: 'ms',
+        labels: { Resource: a.resource, Verb: a.verb, Scope: a.scope, Count: String(a.count) },
+      })),
     ),
-    SchedulingThroughput: doc([{ data: { Average: s.schedulingThroughput.podsPerSecondAvg, Max: s.schedulingThroughput.podsPerSecondMax }, unit: 'pods/s', labels: { Metric: 'scheduling_throughput' } }]),
+    SchedulingThroughput: doc([
+      {
+        data: { Average: s.schedulingThroughput.podsPerSecondAvg, Max: s.schedulingThroughput.podsPerSecondMax },
+        unit: 'pods/s',
+        labels: { Metric: 'scheduling_throughput' },
+      },
+    ]),
     NodeJoinLatency: doc([
       { data: { ...perc(s.nodeJoin), AllReady: s.nodeJoin.allReadyMs }, unit: 'ms', labels: { Metric: 'node_join' } },
       { data: { Flaps: s.readyFlaps }, unit: 'count', labels: { Metric: 'ready_flaps' } },
@@ -56,7 +64,11 @@ export function perfData(r: RunRecord): Record<string, PerfData> {
       s.runner
         ? [
             { data: { Perc99: s.runner.eventLoopLagP99Ms, Max: s.runner.eventLoopLagMaxMs }, unit: 'ms', labels: { Metric: 'event_loop_lag' } },
-            { data: { Reconnects: s.runner.reconnects, MessagesIn: s.runner.messagesIn, MessagesOut: s.runner.messagesOut }, unit: 'count', labels: { Metric: 'runner_traffic' } },
+            {
+              data: { Reconnects: s.runner.reconnects, MessagesIn: s.runner.messagesIn, MessagesOut: s.runner.messagesOut },
+              unit: 'count',
+              labels: { Metric: 'runner_traffic' },
+            },
           ]
         : [],
     ),
@@ -64,7 +76,11 @@ export function perfData(r: RunRecord): Record<string, PerfData> {
       ? {
           Footprint: doc(
             r.footprint.flatMap((f) =>
-              Object.keys(f.cpu).map((name) => ({ data: { CpuMillicores: (f.cpu[name] ?? 0) * 1000, RssMiB: (f.rss[name] ?? 0) / 2 ** 20 }, unit: 'mixed', labels: { Name: name, Pods: String(f.pods) } })),
+              Object.keys(f.cpu).map((name) => ({
+                data: { CpuMillicores: (f.cpu[name] ?? 0) * 1000, RssMiB: (f.rss[name] ?? 0) / 2 ** 20 },
+                unit: 'mixed',
+                labels: { Name: name, Pods: String(f.pods) },
+              })),
             ),
           ),
         }
@@ -88,10 +104,14 @@ export function junit(r: RunRecord): string {
   const lag = r.sli.runner?.eventLoopLagP99Ms;
   cases.push(
     `    <testcase classname="edgemark.validity" name="runner event-loop lag p99 within bound">${
-      r.invalid ? `<failure message="${xml(`runner lag p99 ${lag} ms > ${r.settings.spec.slo.runnerEventLoopLagP99Ms} ms: the run measured the tool, not the cluster`)}"/>` : ''
+      r.invalid
+        ? `<failure message="${xml(`runner lag p99 ${lag} ms > ${r.settings.spec.slo.runnerEventLoopLagP99Ms} ms: the run measured the tool, not the cluster`)}"/>`
+        : ''
     }</testcase>`,
   );
-  cases.push(`    <testcase classname="edgemark.run" name="run completed">${r.partial ? `<failure message="${xml(r.failure ?? 'interrupted: partial results')}"/>` : ''}</testcase>`);
+  cases.push(
+    `    <testcase classname="edgemark.run" name="run completed">${r.partial ? `<failure message="${xml(r.failure ?? 'interrupted: partial results')}"/>` : ''}</testcase>`,
+  );
   const failures = r.slos.filter((v) => !v.ok).length + (r.invalid ? 1 : 0) + (r.partial ? 1 : 0);
   const skipped = r.slos.filter((v) => v.noData).length;
   return [

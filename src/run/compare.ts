@@ -31,7 +31,11 @@ export interface Comparison {
 export function loadRun(dir: string): RunRecord {
   const file = join(dir, 'summary.json');
   if (!existsSync(file)) {
-    throw new EdgemarkError('EM_NO_RUN', `[report] ${dir} holds no run (no summary.json)`, 'pass a run directory printed by `edgemark run` (under ./edgemark-runs by default)');
+    throw new EdgemarkError(
+      'EM_NO_RUN',
+      `[report] ${dir} holds no run (no summary.json)`,
+      'pass a run directory printed by `edgemark run` (under ./edgemark-runs by default)',
+    );
   }
   try {
     const r = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
@@ -55,7 +59,8 @@ function figures(r: RunRecord): { metric: string; unit: string; value: number; h
   out.push({ metric: 'edge to cloud p99', unit: 'ms', value: s.delivery.edgeToCloud.p99, higherIsWorse: true });
   out.push({ metric: 'node join p99', unit: 'ms', value: s.nodeJoin.p99, higherIsWorse: true });
   out.push({ metric: 'scheduling throughput avg', unit: 'pods/s', value: s.schedulingThroughput.podsPerSecondAvg, higherIsWorse: false });
-  for (const a of s.api.filter((x) => x.count >= 20)) out.push({ metric: `API ${a.verb} ${a.resource} ${a.scope} p99`, unit: 'ms', value: a.p99, higherIsWorse: true });
+  for (const a of s.api.filter((x) => x.count >= 20))
+    out.push({ metric: `API ${a.verb} ${a.resource} ${a.scope} p99`, unit: 'ms', value: a.p99, higherIsWorse: true });
   for (const [n, v] of Object.entries(s.resources)) {
     out.push({ metric: `${n} CPU avg`, unit: 'cores', value: v.cpuCoresAvg, higherIsWorse: true });
     out.push({ metric: `${n} RSS max`, unit: 'MiB', value: v.rssBytesMax / 2 ** 20, higherIsWorse: true });
@@ -80,7 +85,11 @@ export function compareRuns(a: RunRecord, b: RunRecord, threshold = 0.1): Compar
     const worse = fa.higherIsWorse ? f.value - fa.value : fa.value - f.value;
     const big = Math.abs(f.value - fa.value) >= (noiseFloor[fa.unit] ?? 0);
     rows.push({
-      metric: fa.metric, unit: fa.unit, a: fa.value, b: f.value, change,
+      metric: fa.metric,
+      unit: fa.unit,
+      a: fa.value,
+      b: f.value,
+      change,
       regression: big && worse > 0 && Math.abs(change) > threshold,
       improvement: big && worse < 0 && Math.abs(change) > threshold,
     });
@@ -106,7 +115,9 @@ export function formatComparison(c: Comparison): string {
   const lines = [`${'metric'.padEnd(w)}  ${'A'.padStart(10)}  ${'B'.padStart(10)}  ${'change'.padStart(9)}`];
   for (const r of c.rows) {
     const ch = Number.isFinite(r.change) ? `${r.change > 0 ? '+' : ''}${(r.change * 100).toFixed(1)}%` : 'new';
-    lines.push(`${r.metric.padEnd(w)}  ${num(r.a).padStart(10)}  ${num(r.b).padStart(10)}  ${ch.padStart(9)}${r.regression ? '  REGRESSION' : r.improvement ? '  better' : ''}`);
+    lines.push(
+      `${r.metric.padEnd(w)}  ${num(r.a).padStart(10)}  ${num(r.b).padStart(10)}  ${ch.padStart(9)}${r.regression ? '  REGRESSION' : r.improvement ? '  better' : ''}`,
+    );
   }
   for (const n of c.notes) lines.push(`note: ${n}`);
   lines.push(`${c.regressions} regression(s) of more than ${(c.threshold * 100).toFixed(0)} % (A = ${c.a}, B = ${c.b})`);

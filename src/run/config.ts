@@ -28,11 +28,37 @@ const phaseSchemas = [
     })
     .strict(),
   z.object({ kind: z.literal('pods'), perNamespace: positive.max(100_000), qps: rate.default(20) }).strict(),
-  z.object({ kind: z.literal('wait'), seconds: z.number().min(0).max(24 * 3600) }).strict(),
+  z
+    .object({
+      kind: z.literal('wait'),
+      seconds: z
+        .number()
+        .min(0)
+        .max(24 * 3600),
+    })
+    .strict(),
   z.object({ kind: z.literal('scale'), replicas: z.number().int().min(0).max(100_000), qps: rate.default(20) }).strict(),
   z.object({ kind: z.literal('delete'), what: z.enum(['deployments', 'pods']), qps: rate.default(20) }).strict(),
-  z.object({ kind: z.literal('churn'), podsPerSecond: rate, seconds: z.number().positive().max(24 * 3600), lifetimeSeconds: z.number().positive().default(30) }).strict(),
-  z.object({ kind: z.literal('footprint'), from: z.number().int().min(0).default(0), to: positive.max(1000).default(100), step: positive.default(5), holdSeconds: z.number().positive().default(20) }).strict(),
+  z
+    .object({
+      kind: z.literal('churn'),
+      podsPerSecond: rate,
+      seconds: z
+        .number()
+        .positive()
+        .max(24 * 3600),
+      lifetimeSeconds: z.number().positive().default(30),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('footprint'),
+      from: z.number().int().min(0).default(0),
+      to: positive.max(1000).default(100),
+      step: positive.default(5),
+      holdSeconds: z.number().positive().default(20),
+    })
+    .strict(),
   z.object({ kind: z.literal('nodesDown') }).strict(),
 ] as const;
 
@@ -52,7 +78,10 @@ export const testSchema = z
             count: positive.max(100_000).default(100),
             joinRate: rate.default(50),
             workers: positive.max(64).default(1),
-            prefix: z.string().regex(/^[a-z0-9][a-z0-9.-]{0,30}$/).default('run-edge-'),
+            prefix: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9.-]{0,30}$/)
+              .default('run-edge-'),
             cpu: z.string().default('2'),
             memory: z.string().default('4Gi'),
             pods: z.string().default('110'),
@@ -60,7 +89,10 @@ export const testSchema = z
           .strict()
           .default({ count: 100, joinRate: 50, workers: 1, prefix: 'run-edge-', cpu: '2', memory: '4Gi', pods: '110' }),
         /** Pods of the test follow this lifecycle of stages/ (annotation edgemark.io/lifecycle); default: the default lifecycle. */
-        podLifecycle: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).optional(),
+        podLifecycle: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9-]*$/)
+          .optional(),
         /** The local control plane; its CloudCore node limit is raised to fit. */
         cluster: z.object({ nodeLimit: positive.optional() }).strict().default({}),
         phases: z.array(phaseSchema).min(1),
@@ -69,14 +101,23 @@ export const testSchema = z
             podStartupP99Ms: z.number().positive().default(5000),
             mutatingApiP99Ms: z.number().positive().default(1000),
             readApiP99Ms: z
-              .object({ resource: z.number().positive().default(1000), namespace: z.number().positive().default(5000), cluster: z.number().positive().default(30000) })
+              .object({
+                resource: z.number().positive().default(1000),
+                namespace: z.number().positive().default(5000),
+                cluster: z.number().positive().default(30000),
+              })
               .strict()
               .default({ resource: 1000, namespace: 5000, cluster: 30000 }),
             /** Past this, the runner itself was too slow: the run is invalid, not the cluster. */
             runnerEventLoopLagP99Ms: z.number().positive().default(100),
           })
           .strict()
-          .default({ podStartupP99Ms: 5000, mutatingApiP99Ms: 1000, readApiP99Ms: { resource: 1000, namespace: 5000, cluster: 30000 }, runnerEventLoopLagP99Ms: 100 }),
+          .default({
+            podStartupP99Ms: 5000,
+            mutatingApiP99Ms: 1000,
+            readApiP99Ms: { resource: 1000, namespace: 5000, cluster: 30000 },
+            runnerEventLoopLagP99Ms: 100,
+          }),
         sampleEverySeconds: z.number().positive().max(60).default(5),
         /** Hard bound on the whole run; it stops by itself. */
         timeoutSeconds: positive.max(24 * 3600).default(1800),
@@ -114,12 +155,17 @@ function validate(doc: unknown, source: string): LoadTest {
     const path = issue.path.join('.') || '(document)';
     let message = issue.message;
     if (issue.code === 'invalid_union' && /phases\.\d+$/.test(path)) message = `unknown phase kind; allowed: ${phaseKinds.join(', ')}`;
-    if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')} (allowed here: ${allowedKeys(issue.path).join(', ')})`;
+    if (issue.code === 'unrecognized_keys')
+      message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')} (allowed here: ${allowedKeys(issue.path).join(', ')})`;
     throw new EdgemarkError('EM_CONFIG_INVALID', `[run] ${source}: ${path}: ${message}`, fixFor(path, issue.message));
   }
   for (const [i, ph] of r.data.spec.phases.entries()) {
     if (ph.kind === 'deployments' && (ph.replicas === undefined) === (ph.podsPerNode === undefined)) {
-      throw new EdgemarkError('EM_CONFIG_INVALID', `[run] ${source}: spec.phases.${i}: a deployments phase takes replicas or podsPerNode (one of them)`, 'set replicas: <n> (per Deployment) or podsPerNode: <n> (spread over the phase\'s Deployments)');
+      throw new EdgemarkError(
+        'EM_CONFIG_INVALID',
+        `[run] ${source}: spec.phases.${i}: a deployments phase takes replicas or podsPerNode (one of them)`,
+        "set replicas: <n> (per Deployment) or podsPerNode: <n> (spread over the phase's Deployments)",
+      );
     }
   }
   return r.data;
@@ -174,9 +220,11 @@ export function resolveTest(o: { profile?: string; configFile?: string; override
   let doc: unknown;
   let source = `profiles/${o.profile ?? 'density'}.yaml`;
   if (o.configFile) {
-    if (!existsSync(o.configFile)) throw new EdgemarkError('EM_CONFIG_MISSING', `[run] ${o.configFile} does not exist`, 'pass the path of a LoadTest YAML file, or use --profile');
+    if (!existsSync(o.configFile))
+      throw new EdgemarkError('EM_CONFIG_MISSING', `[run] ${o.configFile} does not exist`, 'pass the path of a LoadTest YAML file, or use --profile');
     const user = parseYaml(readFileSync(o.configFile, 'utf8'), o.configFile) as Record<string, unknown> | null;
-    if (!user || typeof user !== 'object') throw new EdgemarkError('EM_CONFIG_INVALID', `[run] ${o.configFile}: expected a LoadTest document`, 'see profiles/density.yaml');
+    if (!user || typeof user !== 'object')
+      throw new EdgemarkError('EM_CONFIG_INVALID', `[run] ${o.configFile}: expected a LoadTest document`, 'see profiles/density.yaml');
     const { profile, ...rest } = user as { profile?: unknown };
     const baseName = typeof profile === 'string' ? profile : o.profile;
     const base = baseName ? (loadProfile(baseName) as unknown) : {};

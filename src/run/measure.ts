@@ -7,10 +7,7 @@
  */
 import { EdgemarkError } from '../core/errors.js';
 import { k8s } from '../kube/client.js';
-import {
-  getText, kubeconfigGetOptions, procSources, treeOf,
-  type ResourceReading, type ResourceSource, type ResourceSourceInfo,
-} from '../measure/sources.js';
+import { getText, kubeconfigGetOptions, procSources, treeOf, type ResourceReading, type ResourceSource, type ResourceSourceInfo } from '../measure/sources.js';
 
 // ---------- watches ----------
 
@@ -61,10 +58,15 @@ export class PodTimeline {
   readonly pods = new Map<string, PodTimes>();
   private watching: Watching | undefined;
 
-  constructor(private readonly kc: k8s.KubeConfig, private readonly runId: string) {}
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly runId: string,
+  ) {}
 
   async start(): Promise<void> {
-    this.watching = await keepWatching(this.kc, '/api/v1/pods', { labelSelector: `edgemark.io/run=${this.runId}` }, (type, pod: k8s.V1Pod) => this.observe(type, pod, Date.now()));
+    this.watching = await keepWatching(this.kc, '/api/v1/pods', { labelSelector: `edgemark.io/run=${this.runId}` }, (type, pod: k8s.V1Pod) =>
+      this.observe(type, pod, Date.now()),
+    );
   }
 
   observe(type: string, pod: k8s.V1Pod, now: number): void {
@@ -115,7 +117,10 @@ export class NodeTimeline {
   readonly nodes = new Map<string, NodeTimes>();
   private watching: Watching | undefined;
 
-  constructor(private readonly kc: k8s.KubeConfig, private readonly prefix: string) {}
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly prefix: string,
+  ) {}
 
   async start(): Promise<void> {
     this.watching = await keepWatching(this.kc, '/api/v1/nodes', {}, (type, node: k8s.V1Node) => this.observe(type, node, Date.now()));
@@ -194,7 +199,10 @@ export class ResourceSeries {
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<ResourcePoint | undefined> | undefined;
 
-  constructor(sources: ResourceSource[] | Record<string, () => number[]>, private readonly t0: number) {
+  constructor(
+    sources: ResourceSource[] | Record<string, () => number[]>,
+    private readonly t0: number,
+  ) {
     this.list = Array.isArray(sources) ? [...sources] : procSources(sources);
     const names = new Set<string>();
     for (const s of this.list) {
@@ -216,7 +224,13 @@ export class ResourceSeries {
   sample(): Promise<ResourcePoint | undefined> {
     if (this.inFlight) return this.inFlight;
     const began = Date.now();
-    if (this.list.every((s) => s.readNow)) return Promise.resolve(this.record(began, this.list.map((s) => readSync(s))));
+    if (this.list.every((s) => s.readNow))
+      return Promise.resolve(
+        this.record(
+          began,
+          this.list.map((s) => readSync(s)),
+        ),
+      );
     const p = Promise.all(this.list.map((s) => readAsync(s))).then((outcomes) => this.record(began, outcomes));
     this.inFlight = p.finally(() => {
       this.inFlight = undefined;
@@ -378,7 +392,8 @@ export function histogramQuantile(q: number, h: Histogram): number {
 /** GET a path of kube-apiserver with the kubeconfig's credentials. */
 export async function apiserverGet(kc: k8s.KubeConfig, path: string): Promise<string> {
   const server = kc.getCurrentCluster()?.server;
-  if (!server) throw new EdgemarkError('EM_KUBECONFIG', '[measure] the kubeconfig has no current cluster', 'pass a kubeconfig whose current context names a cluster');
+  if (!server)
+    throw new EdgemarkError('EM_KUBECONFIG', '[measure] the kubeconfig has no current cluster', 'pass a kubeconfig whose current context names a cluster');
   return getText(new URL(path, server).toString(), { ...(await kubeconfigGetOptions(kc)), timeoutMs: 30_000 });
 }
 
@@ -386,7 +401,10 @@ export async function apiserverGet(kc: k8s.KubeConfig, path: string): Promise<st
 
 /** Nearest-rank percentile of numbers (sorted or not). */
 export function pct(values: number[], p: number): number {
-  return rank([...values].sort((a, b) => a - b), p);
+  return rank(
+    [...values].sort((a, b) => a - b),
+    p,
+  );
 }
 
 function rank(sorted: number[], p: number): number {

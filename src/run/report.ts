@@ -56,22 +56,34 @@ export function lineChart(title: string, series: Series[], xLabel: string, yLabe
   const y = (v: number) => H - m.b - (v / yMax) * (H - m.t - m.b);
   const ticks = [0, 0.25, 0.5, 0.75, 1];
   const grid = ticks
-    .map((f) => `<line x1="${m.l}" x2="${W - m.r}" y1="${y(f * yMax)}" y2="${y(f * yMax)}" class="grid"/><text x="${m.l - 6}" y="${y(f * yMax) + 4}" text-anchor="end">${fmt(f * yMax)}</text>`)
+    .map(
+      (f) =>
+        `<line x1="${m.l}" x2="${W - m.r}" y1="${y(f * yMax)}" y2="${y(f * yMax)}" class="grid"/><text x="${m.l - 6}" y="${y(f * yMax) + 4}" text-anchor="end">${fmt(f * yMax)}</text>`,
+    )
     .join('');
   const xt = ticks.map((f) => `<text x="${x(f * xMax)}" y="${H - m.b + 16}" text-anchor="middle">${fmt(f * xMax)}</text>`).join('');
   const lines = series
     .map((s, i) => {
       const c = palette[i % palette.length];
-      return segments(s.points).map((seg) => `<polyline fill="none" stroke="${c}" stroke-width="2" points="${seg.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"><title>${esc(s.name)}</title></polyline>`).join('') +
-        `<rect x="${W - m.r + 10}" y="${m.t + i * 18}" width="10" height="10" fill="${c}"/><text x="${W - m.r + 26}" y="${m.t + i * 18 + 9}">${esc(s.name)}</text>`;
+      return (
+        segments(s.points)
+          .map(
+            (seg) =>
+              `<polyline fill="none" stroke="${c}" stroke-width="2" points="${seg.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"><title>${esc(s.name)}</title></polyline>`,
+          )
+          .join('') +
+        `<rect x="${W - m.r + 10}" y="${m.t + i * 18}" width="10" height="10" fill="${c}"/><text x="${W - m.r + 26}" y="${m.t + i * 18 + 9}">${esc(s.name)}</text>`
+      );
     })
     .join('');
   const empty = all.length === 0 ? `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data</text>` : '';
-  return `<figure><svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">` +
+  return (
+    `<figure><svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">` +
     `<text x="${m.l}" y="16" class="title">${esc(title)}</text>${grid}${xt}` +
     `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" class="axis"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" class="axis"/>` +
     `<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" text-anchor="middle">${esc(xLabel)}</text>` +
-    `<text transform="translate(14 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>${lines}${empty}</svg></figure>`;
+    `<text transform="translate(14 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>${lines}${empty}</svg></figure>`
+  );
 }
 
 /** Grouped bars (p50, p90, p99 per group) as inline SVG. */
@@ -85,19 +97,30 @@ export function barChart(title: string, groups: { name: string; values: Record<s
   const bw = (gw * 0.8) / Math.max(1, keys.length);
   const y = (v: number) => H - m.b - (v / yMax) * (H - m.t - m.b);
   const bars = groups
-    .map((g, gi) =>
-      keys
-        .map((k, ki) => {
-          const v = g.values[k];
-          if (v === undefined || !Number.isFinite(v)) return '';
-          const x0 = m.l + gi * gw + gw * 0.1 + ki * bw;
-          return `<rect x="${x0.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${(H - m.b - y(v)).toFixed(1)}" fill="${palette[ki % palette.length]}"><title>${esc(`${g.name} ${k}: ${fmt(v)} ${unit}`)}</title></rect>`;
-        })
-        .join('') + `<text x="${(m.l + gi * gw + gw / 2).toFixed(1)}" y="${H - m.b + 14}" text-anchor="middle" class="small">${esc(g.name)}</text>`,
+    .map(
+      (g, gi) =>
+        keys
+          .map((k, ki) => {
+            const v = g.values[k];
+            if (v === undefined || !Number.isFinite(v)) return '';
+            const x0 = m.l + gi * gw + gw * 0.1 + ki * bw;
+            return `<rect x="${x0.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${(H - m.b - y(v)).toFixed(1)}" fill="${palette[ki % palette.length]}"><title>${esc(`${g.name} ${k}: ${fmt(v)} ${unit}`)}</title></rect>`;
+          })
+          .join('') + `<text x="${(m.l + gi * gw + gw / 2).toFixed(1)}" y="${H - m.b + 14}" text-anchor="middle" class="small">${esc(g.name)}</text>`,
     )
     .join('');
-  const legend = keys.map((k, i) => `<rect x="${m.l + i * 70}" y="${H - 22}" width="10" height="10" fill="${palette[i % palette.length]}"/><text x="${m.l + i * 70 + 14}" y="${H - 13}">${esc(k)}</text>`).join('');
-  const grid = [0, 0.5, 1].map((f) => `<line x1="${m.l}" x2="${W - m.r}" y1="${y(f * yMax)}" y2="${y(f * yMax)}" class="grid"/><text x="${m.l - 6}" y="${y(f * yMax) + 4}" text-anchor="end">${fmt(f * yMax)}</text>`).join('');
+  const legend = keys
+    .map(
+      (k, i) =>
+        `<rect x="${m.l + i * 70}" y="${H - 22}" width="10" height="10" fill="${palette[i % palette.length]}"/><text x="${m.l + i * 70 + 14}" y="${H - 13}">${esc(k)}</text>`,
+    )
+    .join('');
+  const grid = [0, 0.5, 1]
+    .map(
+      (f) =>
+        `<line x1="${m.l}" x2="${W - m.r}" y1="${y(f * yMax)}" y2="${y(f * yMax)}" class="grid"/><text x="${m.l - 6}" y="${y(f * yMax) + 4}" text-anchor="end">${fmt(f * yMax)}</text>`,
+    )
+    .join('');
   return `<figure><svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"><text x="${m.l}" y="16" class="title">${esc(`${title} (${unit})`)}</text>${grid}${bars}${legend}</svg></figure>`;
 }
 
@@ -126,10 +149,15 @@ export function renderReport(r: RunRecord): string {
   const s = r.sli;
   const banner = [
     r.partial ? `<p class="warn">Partial run: ${esc(r.failure ?? 'interrupted')}. The figures cover what was measured until then.</p>` : '',
-    r.invalid ? `<p class="warn">Invalid run: the runner's event-loop lag p99 (${s.runner?.eventLoopLagP99Ms} ms) passed its bound (${r.settings.spec.slo.runnerEventLoopLagP99Ms} ms); latencies describe the tool, not the cluster.</p>` : '',
+    r.invalid
+      ? `<p class="warn">Invalid run: the runner's event-loop lag p99 (${s.runner?.eventLoopLagP99Ms} ms) passed its bound (${r.settings.spec.slo.runnerEventLoopLagP99Ms} ms); latencies describe the tool, not the cluster.</p>`
+      : '',
   ].join('');
   const slos = `<table><tr><th>SLO</th><th>measured</th><th>bound</th><th>verdict</th></tr>${r.slos
-    .map((v) => `<tr><td>${esc(v.name)}</td><td>${v.noData ? 'no data' : `${fmt(v.value)} ${v.unit}`}</td><td>${fmt(v.threshold)} ${v.unit}</td><td class="${v.ok ? 'ok' : 'fail'}">${v.noData ? 'n/a' : v.ok ? 'pass' : 'FAIL'}</td></tr>`)
+    .map(
+      (v) =>
+        `<tr><td>${esc(v.name)}</td><td>${v.noData ? 'no data' : `${fmt(v.value)} ${v.unit}`}</td><td>${fmt(v.threshold)} ${v.unit}</td><td class="${v.ok ? 'ok' : 'fail'}">${v.noData ? 'n/a' : v.ok ? 'pass' : 'FAIL'}</td></tr>`,
+    )
     .join('')}</table>`;
   const startupRows = Object.entries(s.podStartup)
     .map(([k, v]) => `<tr><td>${k}</td><td>${v.count}</td><td>${ms(v.p50)}</td><td>${ms(v.p90)}</td><td>${ms(v.p99)}</td><td>${ms(v.max)}</td></tr>`)
@@ -149,11 +177,31 @@ export function renderReport(r: RunRecord): string {
   );
   const names = Object.keys(s.resources);
   const at = (v: number | undefined, scale: number) => (v === undefined ? undefined : v * scale);
-  const cpuChart = lineChart('CPU by component', names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, at(p.cpu[n], 1000)] as [number, number | undefined]) })), 'seconds since start', 'millicores');
-  const rssChart = lineChart('RSS by component', names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, at(p.rss[n], 2 ** -20)] as [number, number | undefined]) })), 'seconds since start', 'MiB');
-  const nodesChart = lineChart('Nodes Ready over time', [{ name: 'Ready (first time)', points: [[0, 0], ...r.series.nodesReady.map(([t, n]) => [t / 1000, n] as [number, number])] }], 'seconds since start', 'nodes');
+  const cpuChart = lineChart(
+    'CPU by component',
+    names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, at(p.cpu[n], 1000)] as [number, number | undefined]) })),
+    'seconds since start',
+    'millicores',
+  );
+  const rssChart = lineChart(
+    'RSS by component',
+    names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, at(p.rss[n], 2 ** -20)] as [number, number | undefined]) })),
+    'seconds since start',
+    'MiB',
+  );
+  const nodesChart = lineChart(
+    'Nodes Ready over time',
+    [{ name: 'Ready (first time)', points: [[0, 0], ...r.series.nodesReady.map(([t, n]) => [t / 1000, n] as [number, number])] }],
+    'seconds since start',
+    'nodes',
+  );
   const footprint = r.footprint.length
-    ? `<h2>Footprint</h2>${lineChart('CPU at each step', names.map((n) => ({ name: n, points: r.footprint.map((f) => [f.pods, at(f.cpu[n], 1000)] as [number, number | undefined]) })), 'pods on the edge', 'millicores')}${lineChart(
+    ? `<h2>Footprint</h2>${lineChart(
+        'CPU at each step',
+        names.map((n) => ({ name: n, points: r.footprint.map((f) => [f.pods, at(f.cpu[n], 1000)] as [number, number | undefined]) })),
+        'pods on the edge',
+        'millicores',
+      )}${lineChart(
         'RSS at each step',
         names.map((n) => ({ name: n, points: r.footprint.map((f) => [f.pods, at(f.rss[n], 2 ** -20)] as [number, number | undefined]) })),
         'pods on the edge',
@@ -162,7 +210,10 @@ export function renderReport(r: RunRecord): string {
     : '';
   const api = `<table><tr><th>verb</th><th>resource</th><th>scope</th><th>calls</th><th>p50</th><th>p90</th><th>p99</th></tr>${s.api
     .slice(0, 40)
-    .map((a) => `<tr><td>${esc(a.verb)}</td><td>${esc(a.resource)}</td><td>${esc(a.scope)}</td><td>${a.count}</td><td>${ms(a.p50)}</td><td>${ms(a.p90)}</td><td>${ms(a.p99)}</td></tr>`)
+    .map(
+      (a) =>
+        `<tr><td>${esc(a.verb)}</td><td>${esc(a.resource)}</td><td>${esc(a.scope)}</td><td>${a.count}</td><td>${ms(a.p50)}</td><td>${ms(a.p90)}</td><td>${ms(a.p99)}</td></tr>`,
+    )
     .join('')}</table>`;
   const res = `<table><tr><th>component</th><th>CPU avg</th><th>CPU max</th><th>RSS avg</th><th>RSS max</th></tr>${names
     .map((n) => {
@@ -172,8 +223,12 @@ export function renderReport(r: RunRecord): string {
     .join('')}</table>`;
   const sources = resourceSourcesHtml(r);
   const phases = `<table><tr><th>phase</th><th>start</th><th>end</th></tr>${r.phases.map((p) => `<tr><td>${esc(p.description)}</td><td>${(p.startMs / 1000).toFixed(1)} s</td><td>${(p.endMs / 1000).toFixed(1)} s</td></tr>`).join('')}</table>`;
-  const versions = Object.entries(r.versions).map(([k, v]) => `${esc(k)} ${esc(v)}`).join(', ');
-  const runner = s.runner ? `<p>Runner: event-loop lag p99 ${s.runner.eventLoopLagP99Ms} ms (max ${s.runner.eventLoopLagMaxMs} ms), reconnects ${s.runner.reconnects}, messages in ${s.runner.messagesIn}, out ${s.runner.messagesOut}.</p>` : '';
+  const versions = Object.entries(r.versions)
+    .map(([k, v]) => `${esc(k)} ${esc(v)}`)
+    .join(', ');
+  const runner = s.runner
+    ? `<p>Runner: event-loop lag p99 ${s.runner.eventLoopLagP99Ms} ms (max ${s.runner.eventLoopLagMaxMs} ms), reconnects ${s.runner.reconnects}, messages in ${s.runner.messagesIn}, out ${s.runner.messagesOut}.</p>`
+    : '';
   return page(
     `Edgemark ${r.runId}`,
     `<h1>Edgemark run ${esc(r.runId)}</h1><p>Test <b>${esc(r.testName)}</b> (${esc(r.configSource)}), started ${esc(r.startedAt)}, ${(r.durationMs / 1000).toFixed(0)} s. Versions: ${versions}.</p>${banner}
@@ -188,20 +243,31 @@ export function resourceSourcesHtml(r: RunRecord): string {
   if (list.length === 0) return '<p class="sources">Resources sampled from: not recorded.</p>';
   const how = (h: string) => (h === 'proc' ? '/proc' : 'metrics');
   const rows = list
-    .map((s) => `<tr><td>${esc(s.name)}</td><td>${how(s.how)}</td><td>${esc(s.detail)}</td><td>${s.failures ? `${s.failures} of ${s.samples}` : `0 of ${s.samples}`}</td></tr>`)
+    .map(
+      (s) =>
+        `<tr><td>${esc(s.name)}</td><td>${how(s.how)}</td><td>${esc(s.detail)}</td><td>${s.failures ? `${s.failures} of ${s.samples}` : `0 of ${s.samples}`}</td></tr>`,
+    )
     .join('');
   const kinds = [...new Set(list.map((s) => how(s.how)))].join(' and ');
-  return `<p class="sources">Resources sampled from: ${kinds}. A missing reading is a gap in the lines below, not a zero.</p>` +
-    `<table class="sources"><tr><th>component</th><th>sampled from</th><th>pids or URL</th><th>readings missing</th></tr>${rows}</table>`;
+  return (
+    `<p class="sources">Resources sampled from: ${kinds}. A missing reading is a gap in the lines below, not a zero.</p>` +
+    `<table class="sources"><tr><th>component</th><th>sampled from</th><th>pids or URL</th><th>readings missing</th></tr>${rows}</table>`
+  );
 }
 
 export function renderCompare(c: Comparison): string {
   const rows = c.rows
-    .map((d) => `<tr><td>${esc(d.metric)}</td><td>${fmt(d.a)}</td><td>${fmt(d.b)}</td><td>${Number.isFinite(d.change) ? `${d.change > 0 ? '+' : ''}${(d.change * 100).toFixed(1)} %` : '–'}</td><td class="${d.regression ? 'fail' : 'ok'}">${d.regression ? 'REGRESSION' : d.improvement ? 'better' : ''}</td></tr>`)
+    .map(
+      (d) =>
+        `<tr><td>${esc(d.metric)}</td><td>${fmt(d.a)}</td><td>${fmt(d.b)}</td><td>${Number.isFinite(d.change) ? `${d.change > 0 ? '+' : ''}${(d.change * 100).toFixed(1)} %` : '–'}</td><td class="${d.regression ? 'fail' : 'ok'}">${d.regression ? 'REGRESSION' : d.improvement ? 'better' : ''}</td></tr>`,
+    )
     .join('');
   const chart = barChart(
     'Pod startup and API p99, A against B',
-    c.rows.filter((d) => d.unit === 'ms').slice(0, 10).map((d) => ({ name: d.metric.slice(0, 18), values: { A: d.a, B: d.b } })),
+    c.rows
+      .filter((d) => d.unit === 'ms')
+      .slice(0, 10)
+      .map((d) => ({ name: d.metric.slice(0, 18), values: { A: d.a, B: d.b } })),
     'ms',
   );
   return page(

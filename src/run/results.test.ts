@@ -23,11 +23,18 @@ apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group=
 test('apiserver histograms: parsed without watches, differenced over the window, quantiles as histogram_quantile', () => {
   const before = parseRequestDurations(metricsText(1));
   const after = parseRequestDurations(metricsText(3));
-  assert.equal([...after.keys()].some((k) => k.startsWith('WATCH')), false);
+  assert.equal(
+    [...after.keys()].some((k) => k.startsWith('WATCH')),
+    false,
+  );
   const d = diffHistograms(before, after);
   const post = d.get('POST pods namespace')!;
   assert.equal(post.count, 20);
-  assert.deepEqual(post.buckets, [[0.05, 16], [0.1, 18], [Infinity, 20]]);
+  assert.deepEqual(post.buckets, [
+    [0.05, 16],
+    [0.1, 18],
+    [Infinity, 20],
+  ]);
   // p50: rank 10 of 20, inside the first bucket: 0.05 * 10/16.
   assert.ok(Math.abs(histogramQuantile(0.5, post) - 0.03125) < 1e-9);
   // p99: rank 19.8, in +Inf: the last finite bound.
@@ -38,19 +45,32 @@ test('apiserver histograms: parsed without watches, differenced over the window,
 function observations(startupMs: number, over: Partial<Observations> = {}): Observations {
   const t0 = Date.parse('2026-01-01T00:00:00Z');
   const pods: PodTimes[] = Array.from({ length: 100 }, (_, i) => ({
-    uid: `u${i}`, namespace: 'ns', name: `p${i}`, node: `n${i % 10}`,
-    created: t0 + 1000 + i * 10, scheduled: t0 + 1020 + i * 10, reported: t0 + 1200 + i * 10,
+    uid: `u${i}`,
+    namespace: 'ns',
+    name: `p${i}`,
+    node: `n${i % 10}`,
+    created: t0 + 1000 + i * 10,
+    scheduled: t0 + 1020 + i * 10,
+    reported: t0 + 1200 + i * 10,
     runningSeen: t0 + 1000 + i * 10 + startupMs + i,
   }));
   return {
-    runId: 'density-x', test: loadProfile('density'), configSource: 'profiles/density.yaml', startedAt: new Date(t0).toISOString(), durationMs: 60_000,
-    partial: false, phases: [{ kind: 'nodesUp', description: 'up', startMs: 0, endMs: 900 }],
+    runId: 'density-x',
+    test: loadProfile('density'),
+    configSource: 'profiles/density.yaml',
+    startedAt: new Date(t0).toISOString(),
+    durationMs: 60_000,
+    partial: false,
+    phases: [{ kind: 'nodesUp', description: 'up', startMs: 0, endMs: 900 }],
     pods,
     nodes: Array.from({ length: 10 }, (_, i) => ({ name: `n${i}`, created: t0 + 100, ready: t0 + 300 + i * 10, flaps: i === 3 ? 1 : 0 })),
     resources: [{ t: 5000, cpu: { 'kube-apiserver': 0.4, runner: 0.05 }, rss: { 'kube-apiserver': 300 * 2 ** 20, runner: 150 * 2 ** 20 } }],
     api: { before: parseRequestDurations(metricsText(1)), after: parseRequestDurations(metricsText(3)) },
     runnerSummary: undefined,
-    trace: pods.flatMap((p) => [{ uid: p.uid, event: 'admitted', ms: p.scheduled! + 50 }, { uid: p.uid, event: 'running-sent', ms: p.runningSeen! - 30 }]),
+    trace: pods.flatMap((p) => [
+      { uid: p.uid, event: 'admitted', ms: p.scheduled! + 50 },
+      { uid: p.uid, event: 'running-sent', ms: p.runningSeen! - 30 },
+    ]),
     footprint: [],
     versions: { edgemark: '0.1.0' },
     ...over,
@@ -68,7 +88,10 @@ test('SLIs: pod startup phases, delivery both ways, scheduling throughput, joins
   assert.equal(r.sli.readyFlaps, 1);
   assert.equal(r.sli.nodeJoin.p50, 340, 'from the start of nodesUp');
   assert.equal(r.sli.schedulingThroughput.podsPerSecondMax, 98);
-  assert.deepEqual(r.slos.map((s) => s.ok), [true, true, true, true, true]);
+  assert.deepEqual(
+    r.slos.map((s) => s.ok),
+    [true, true, true, true, true],
+  );
   assert.equal(r.slos[0]!.value, 1598);
   assert.equal(r.slos.find((s) => s.name.includes('cluster scope'))!.noData, true);
 });
@@ -145,7 +168,13 @@ test('resources: gaps are not averaged in as zeros; the record, the report and P
   assert.equal(r.sli.resources['kube-apiserver']!.cpuCoresAvg, 0.5, 'the gap at 10 s is left out');
   assert.equal(r.sli.resources['kube-apiserver']!.rssBytesAvg, 400 * 2 ** 20);
   assert.equal(r.sli.resources.etcd!.cpuCoresAvg, 0.2);
-  assert.deepEqual(r.resourceSources.map((s) => [s.name, s.how, s.failures]), [['kube-apiserver', 'metrics', 1], ['etcd', 'proc', 0]]);
+  assert.deepEqual(
+    r.resourceSources.map((s) => [s.name, s.how, s.failures]),
+    [
+      ['kube-apiserver', 'metrics', 1],
+      ['etcd', 'proc', 0],
+    ],
+  );
 
   const html = renderReport(r);
   assert.match(html, /Resources sampled from: metrics and \/proc/);
@@ -157,7 +186,11 @@ test('resources: gaps are not averaged in as zeros; the record, the report and P
 
   const usage = perfData(r).ResourceUsageSummary!.dataItems;
   assert.deepEqual(usage.find((i) => i.labels.Name === 'kube-apiserver' && i.labels.Resource === 'cpu')!.labels, {
-    Name: 'kube-apiserver', Resource: 'cpu', Source: 'metrics', SourceDetail: 'https://127.0.0.1:6443/metrics', MissingReadings: '1',
+    Name: 'kube-apiserver',
+    Resource: 'cpu',
+    Source: 'metrics',
+    SourceDetail: 'https://127.0.0.1:6443/metrics',
+    MissingReadings: '1',
   });
   assert.match(junit(r), /<testsuites name="edgemark"/);
 

@@ -5,7 +5,16 @@
  */
 import type { FleetSummary } from '../fleet/fleet.js';
 import type { LoadTest } from './config.js';
-import { diffHistograms, histogramQuantile, summarize, type ApiHistograms, type NodeTimes, type PodTimes, type ResourcePoint, type ResourceSourceRecord } from './measure.js';
+import {
+  diffHistograms,
+  histogramQuantile,
+  summarize,
+  type ApiHistograms,
+  type NodeTimes,
+  type PodTimes,
+  type ResourcePoint,
+  type ResourceSourceRecord,
+} from './measure.js';
 
 export interface FootprintStep {
   pods: number;
@@ -151,7 +160,10 @@ export function analyse(o: Observations): RunRecord {
   // to Ready" is zero: join latency runs from the start of the nodesUp phase.
   const upAt = started + (o.phases.find((p) => p.kind === 'nodesUp')?.startMs ?? 0);
   const joinTimes = o.nodes.map((n) => d(upAt, n.ready));
-  const readyAts = o.nodes.map((n) => n.ready).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+  const readyAts = o.nodes
+    .map((n) => n.ready)
+    .filter((x): x is number => x !== undefined)
+    .sort((a, b) => a - b);
   const nodeJoin = { ...q(joinTimes), allReadyMs: readyAts.length ? readyAts.at(-1)! - started : Number.NaN };
   const nodesReady: [number, number][] = readyAts.map((t, i) => [t - started, i + 1]);
 
@@ -159,8 +171,14 @@ export function analyse(o: Observations): RunRecord {
   for (const [key, h] of diffHistograms(o.api.before, o.api.after)) {
     const [verb = '', resource = '', scope = ''] = key.split(' ');
     api.push({
-      verb, resource, scope, count: h.count, mutating: MUTATING.has(verb),
-      p50: round(histogramQuantile(0.5, h) * 1000, 1), p90: round(histogramQuantile(0.9, h) * 1000, 1), p99: round(histogramQuantile(0.99, h) * 1000, 1),
+      verb,
+      resource,
+      scope,
+      count: h.count,
+      mutating: MUTATING.has(verb),
+      p50: round(histogramQuantile(0.5, h) * 1000, 1),
+      p90: round(histogramQuantile(0.9, h) * 1000, 1),
+      p99: round(histogramQuantile(0.99, h) * 1000, 1),
     });
   }
   api.sort((a, b) => b.count - a.count);
@@ -172,14 +190,22 @@ export function analyse(o: Observations): RunRecord {
     const cpu = readings(o.resources, 'cpu', n);
     const rss = readings(o.resources, 'rss', n);
     resources[n] = {
-      cpuCoresAvg: round(avg(cpu), 3), cpuCoresMax: round(Math.max(0, ...cpu), 3),
-      rssBytesAvg: Math.round(avg(rss)), rssBytesMax: Math.max(0, ...rss),
+      cpuCoresAvg: round(avg(cpu), 3),
+      cpuCoresMax: round(Math.max(0, ...cpu), 3),
+      rssBytesAvg: Math.round(avg(rss)),
+      rssBytesMax: Math.max(0, ...rss),
     };
   }
 
   const rs = o.runnerSummary;
   const runner = rs
-    ? { eventLoopLagP99Ms: rs.eventLoopLagMs.p99, eventLoopLagMaxMs: rs.eventLoopLagMs.max, reconnects: rs.reconnects, messagesIn: rs.messagesIn, messagesOut: rs.messagesOut }
+    ? {
+        eventLoopLagP99Ms: rs.eventLoopLagMs.p99,
+        eventLoopLagMaxMs: rs.eventLoopLagMs.max,
+        reconnects: rs.reconnects,
+        messagesIn: rs.messagesIn,
+        messagesOut: rs.messagesOut,
+      }
     : undefined;
 
   const slo = o.test.spec.slo;

@@ -53,7 +53,11 @@ export interface RunOutcome {
 export async function runTest(o: RunOptions): Promise<RunOutcome> {
   const { test, log, signal } = o;
   const started = Date.now();
-  const runId = `${test.metadata.name}-${new Date(started).toISOString().slice(0, 19).replace(/[-:T]/g, '').replace(/^(\d{8})/, '$1-')}`;
+  const runId = `${test.metadata.name}-${new Date(started)
+    .toISOString()
+    .slice(0, 19)
+    .replace(/[-:T]/g, '')
+    .replace(/^(\d{8})/, '$1-')}`;
   const dir = join(o.outDir, runId);
 
   const where = await ensureTarget(targetOptions(o), test.spec.nodes.count);
@@ -65,7 +69,10 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
   const pods = new PodTimeline(kc, runId);
   const nodes = new NodeTimeline(kc, test.spec.nodes.prefix);
   const fleet = new RuntimeFleet({ target: where.target, dir, ...(o.runtime ? { runtime: o.runtime } : {}) });
-  const resources = new ResourceSeries(where.sources(() => fleet.processes()), started);
+  const resources = new ResourceSeries(
+    where.sources(() => fleet.processes()),
+    started,
+  );
   const ctx = new RunContext({
     runId,
     test,
@@ -158,21 +165,32 @@ function targetOptions(o: RunOptions): TargetOptions {
  */
 export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): { lines: string[]; planYaml: string } {
   const { test } = o;
-  const lines: string[] = [`test ${test.metadata.name}: ${test.spec.nodes.count} nodes, ${test.spec.phases.length} phases, timeout ${test.spec.timeoutSeconds} s`];
+  const lines: string[] = [
+    `test ${test.metadata.name}: ${test.spec.nodes.count} nodes, ${test.spec.phases.length} phases, timeout ${test.spec.timeoutSeconds} s`,
+  ];
   let target: Target | undefined;
   if (isExternal(o.target)) {
     target = resolveTarget(o.target!, o.stateDir);
     lines.push(`target: ${target.name}; CloudHub ${target.cloudcore.map((c) => c.websocket).join(', ')}; token from ${target.tokenSource}`);
-    lines.push(`sample kube-apiserver from its /metrics through the kubeconfig${o.componentMetrics ? `, and ${Object.keys(o.componentMetrics).join(', ')} from their /metrics` : ''}; the runner from /proc`);
+    lines.push(
+      `sample kube-apiserver from its /metrics through the kubeconfig${o.componentMetrics ? `, and ${Object.keys(o.componentMetrics).join(', ')} from their /metrics` : ''}; the runner from /proc`,
+    );
   } else if (readState(o.stateDir)) {
     target = resolveTarget(o.target ?? {}, o.stateDir);
     lines.push(`target: ${target.name}; token from ${target.tokenSource}`);
     lines.push('sample every component and the runner from /proc');
   } else {
-    lines.push(`target: no local cluster in ${o.stateDir}: one would be brought up (node limit ${Math.max(test.spec.cluster.nodeLimit ?? 0, test.spec.nodes.count + 10, 1000)})`);
+    lines.push(
+      `target: no local cluster in ${o.stateDir}: one would be brought up (node limit ${Math.max(test.spec.cluster.nodeLimit ?? 0, test.spec.nodes.count + 10, 1000)})`,
+    );
   }
   for (const [i, p] of test.spec.phases.entries()) lines.push(`phase ${i + 1}: ${describe(p)}`);
-  const { plan, runtime } = fleetFor({ test, runId: `${test.metadata.name}-<time>` }, target ?? placeholderTarget(o.stateDir), join(o.outDir, '<run>'), o.runtime);
+  const { plan, runtime } = fleetFor(
+    { test, runId: `${test.metadata.name}-<time>` },
+    target ?? placeholderTarget(o.stateDir),
+    join(o.outDir, '<run>'),
+    o.runtime,
+  );
   if (target) {
     const d = runtime.dryRun(plan);
     lines.push(`runtime ${d.runtime}:`, ...d.actions.map((a) => `  ${a}`));
@@ -181,5 +199,14 @@ export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): 
 }
 
 function placeholderTarget(stateDir: string): Target {
-  return { name: `local cluster in ${stateDir} (not up)`, local: undefined, kubeconfig: undefined, cloudcore: [], apiserver: undefined, nodeLimit: undefined, tokenSource: 'the local cluster', token: async () => '' };
+  return {
+    name: `local cluster in ${stateDir} (not up)`,
+    local: undefined,
+    kubeconfig: undefined,
+    cloudcore: [],
+    apiserver: undefined,
+    nodeLimit: undefined,
+    tokenSource: 'the local cluster',
+    token: async () => '',
+  };
 }

@@ -11,7 +11,7 @@ import { clusterStatus, clusterUp } from '../cluster/cluster.js';
 import { readState } from '../cluster/state.js';
 import { EdgemarkError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { k8s, loadKubeConfig } from '../kube/client.js';
+import { type k8s, loadKubeConfig } from '../kube/client.js';
 import { metricsSources, procSource, procSources, type MetricsSpec, type ResourceSource } from '../measure/sources.js';
 import { checkNodeLimit, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
 import type { LoadTest } from './config.js';
@@ -50,7 +50,11 @@ export async function ensureTarget(o: TargetOptions, nodeCount: number): Promise
 /** The local cluster, up and able to take the nodes; started here if there is none. */
 async function localTarget(o: TargetOptions, nodeCount: number): Promise<RunTarget> {
   if (o.componentMetrics && Object.keys(o.componentMetrics).length) {
-    throw new EdgemarkError('EM_BAD_FLAG', '[run] --component-metrics is for an existing control plane (--kubeconfig); the local cluster is sampled from /proc', 'leave --component-metrics out, or pass --kubeconfig and --cloudcore');
+    throw new EdgemarkError(
+      'EM_BAD_FLAG',
+      '[run] --component-metrics is for an existing control plane (--kubeconfig); the local cluster is sampled from /proc',
+      'leave --component-metrics out, or pass --kubeconfig and --cloudcore',
+    );
   }
   let state = readState(o.stateDir);
   const wantLimit = Math.max(o.test.spec.cluster.nodeLimit ?? 0, nodeCount + 10);
@@ -90,7 +94,11 @@ async function localTarget(o: TargetOptions, nodeCount: number): Promise<RunTarg
 async function externalTarget(o: TargetOptions, nodeCount: number): Promise<RunTarget> {
   const flags = o.target!;
   if (!flags.kubeconfig) {
-    throw new EdgemarkError('EM_NO_KUBECONFIG', '[run] a run against an existing CloudCore needs its cluster\'s kubeconfig too (it creates and watches pods)', 'pass --kubeconfig <file> with --cloudcore');
+    throw new EdgemarkError(
+      'EM_NO_KUBECONFIG',
+      "[run] a run against an existing CloudCore needs its cluster's kubeconfig too (it creates and watches pods)",
+      'pass --kubeconfig <file> with --cloudcore',
+    );
   }
   const target = resolveTarget(flags, o.stateDir);
   checkNodeLimit(target, nodeCount, 'run');
@@ -99,11 +107,18 @@ async function externalTarget(o: TargetOptions, nodeCount: number): Promise<RunT
   try {
     version = (JSON.parse(await apiserverGet(kc, '/version')) as { gitVersion?: string }).gitVersion ?? 'unknown';
   } catch (err) {
-    throw new EdgemarkError('EM_TARGET_UNREACHABLE', `[run] kube-apiserver of ${target.name} does not answer: ${(err as Error).message}`, 'check the kubeconfig (server address, credentials) with `kubectl --kubeconfig ... get --raw /version`', { cause: err });
+    throw new EdgemarkError(
+      'EM_TARGET_UNREACHABLE',
+      `[run] kube-apiserver of ${target.name} does not answer: ${(err as Error).message}`,
+      'check the kubeconfig (server address, credentials) with `kubectl --kubeconfig ... get --raw /version`',
+      { cause: err },
+    );
   }
   // A bad token is refused before anything is created.
   await target.token();
-  o.log.info(`target: ${target.name} (Kubernetes ${version}); CloudHub ${target.cloudcore.map((c) => c.websocket).join(', ')}; token from ${target.tokenSource}`);
+  o.log.info(
+    `target: ${target.name} (Kubernetes ${version}); CloudHub ${target.cloudcore.map((c) => c.websocket).join(', ')}; token from ${target.tokenSource}`,
+  );
   const spec: MetricsSpec = { apiserver: 'kubeconfig', ...(o.componentMetrics ?? {}) };
   return {
     target,

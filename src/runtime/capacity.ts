@@ -65,7 +65,11 @@ export function planCapacity(count: number, workers: number, targetHost: string,
   }
   const addresses = Math.ceil(count / perAddress);
   if (addresses > 254) {
-    throw new EdgemarkError('EM_SOURCE_PORTS', `[nodes] ${count} nodes need ${addresses} loopback source addresses; 127.0.0.1-254 gives 254`, `run at most ${254 * perAddress} nodes per runner`);
+    throw new EdgemarkError(
+      'EM_SOURCE_PORTS',
+      `[nodes] ${count} nodes need ${addresses} loopback source addresses; 127.0.0.1-254 gives 254`,
+      `run at most ${254 * perAddress} nodes per runner`,
+    );
   }
   return { perSourceAddress: perAddress };
 }

@@ -9,5 +9,15 @@ import { WorkersRuntime } from './workers.js';
 registerRuntime({ name: 'inprocess', description: 'every node in this process', create: () => new InProcessRuntime() });
 registerRuntime({ name: 'workers', description: 'the nodes over K local worker processes (--workers K)', create: (o) => new WorkersRuntime(o.workers ?? 2) });
 
-export { createRuntime, runtimeEntries, runtimeNames, type Credentials, type DryRun, type FleetResult, type Runtime, type RunningFleet, type RuntimeEvent } from './runtime.js';
+export {
+  createRuntime,
+  runtimeEntries,
+  runtimeNames,
+  type Credentials,
+  type DryRun,
+  type FleetResult,
+  type Runtime,
+  type RunningFleet,
+  type RuntimeEvent,
+} from './runtime.js';
 export { oneGroupPlan, parsePlan, planNodeCount, PLAN_API_VERSION, type FleetPlan, type FleetPlanInput, type OneGroupPlan } from './plan.js';

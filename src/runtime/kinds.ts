@@ -15,7 +15,11 @@ export const nodeKinds: Record<string, NodeKindDefinition> = {
 export function checkKinds(plan: FleetPlan): void {
   for (const g of plan.groups) {
     if (!nodeKinds[g.kind]) {
-      throw new EdgemarkError('EM_KIND_UNKNOWN', `[plan] group ${g.name} has kind "${g.kind}", which this build does not have`, `use one of: ${Object.keys(nodeKinds).join(', ')}`);
+      throw new EdgemarkError(
+        'EM_KIND_UNKNOWN',
+        `[plan] group ${g.name} has kind "${g.kind}", which this build does not have`,
+        `use one of: ${Object.keys(nodeKinds).join(', ')}`,
+      );
     }
     nodeKinds[g.kind]!.validate({ name: g.name, prefix: g.prefix, profile: g.profile, timings: g.timings });
   }

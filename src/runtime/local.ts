@@ -15,7 +15,11 @@ export function checkLocal(plan: FleetPlan, processes: number): { perSourceAddre
   checkKinds(plan);
   const count = planNodeCount(plan);
   if (processes > count) {
-    throw new EdgemarkError('EM_BAD_FLAG', `[nodes] --workers ${processes} is more than --count ${count}`, `use --workers ${Math.max(1, Math.min(count, 2))} or fewer`);
+    throw new EdgemarkError(
+      'EM_BAD_FLAG',
+      `[nodes] --workers ${processes} is more than --count ${count}`,
+      `use --workers ${Math.max(1, Math.min(count, 2))} or fewer`,
+    );
   }
   const ws = plan.target.cloudcore[0]?.websocket ?? '127.0.0.1:0';
   const host = ws.slice(0, ws.lastIndexOf(':'));
@@ -62,5 +66,7 @@ export function stopTrigger(plan: FleetPlan, signal: AbortSignal | undefined): {
 
 /** A thrown error as the fatal error of a fleet, its fix kept (plain errors get a prefix). */
 export function fatalOf(err: unknown): ErrorJson {
-  return err instanceof EdgemarkError ? errorToJson(err) : errorToJson(new EdgemarkError('EM_INTERNAL', `[nodes] ${err instanceof Error ? err.message : String(err)}`));
+  return err instanceof EdgemarkError
+    ? errorToJson(err)
+    : errorToJson(new EdgemarkError('EM_INTERNAL', `[nodes] ${err instanceof Error ? err.message : String(err)}`));
 }

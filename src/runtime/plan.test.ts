@@ -26,7 +26,10 @@ test('beyond 25,000 connections per target, loopback runs spread source addresse
   assert.equal(sourceAddressOf(25_000, 25_000), '127.0.0.2');
   assert.equal(sourceAddressOf(59_999, 25_000), '127.0.0.3');
   assert.equal(sourceAddressOf(7, 0), undefined);
-  assert.throws(() => planCapacity(60_000, 4, '10.0.0.5', cap), (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_SOURCE_PORTS');
+  assert.throws(
+    () => planCapacity(60_000, 4, '10.0.0.5', cap),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_SOURCE_PORTS',
+  );
   // A narrow port range lowers the share per address.
   assert.deepEqual(planCapacity(12_000, 1, '127.0.0.1', { fdLimit: 20_000, ports: 11_000 }), { perSourceAddress: 10_000 });
 });
@@ -51,32 +54,73 @@ test('a plan fills in its defaults and survives JSON (it crosses IPC and ConfigM
 
 test('bad plans are refused with the field that is wrong', () => {
   const refused = (over: unknown, match: RegExp) =>
-    assert.throws(() => parsePlan({ ...input, ...(over as object) }), (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_PLAN_INVALID' && match.test(e.message));
+    assert.throws(
+      () => parsePlan({ ...input, ...(over as object) }),
+      (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_PLAN_INVALID' && match.test(e.message),
+    );
   refused({ apiVersion: 'v2' }, /apiVersion/);
   refused({ groups: [] }, /groups/);
   refused({ groups: [{ name: 'a', count: 0, prefix: 'p-' }] }, /groups\.0\.count/);
   refused({ groups: [{ name: 'a', count: 1, prefix: 'P' }] }, /groups\.0\.prefix/);
-  refused({ groups: [{ name: 'a', count: 1, prefix: 'p-' }, { name: 'a', count: 1, prefix: 'q-' }] }, /two groups are named a/);
-  refused({ groups: [{ name: 'a', count: 1, prefix: 'p-' }, { name: 'b', count: 1, prefix: 'p-1' }] }, /can name the same node/);
+  refused(
+    {
+      groups: [
+        { name: 'a', count: 1, prefix: 'p-' },
+        { name: 'a', count: 1, prefix: 'q-' },
+      ],
+    },
+    /two groups are named a/,
+  );
+  refused(
+    {
+      groups: [
+        { name: 'a', count: 1, prefix: 'p-' },
+        { name: 'b', count: 1, prefix: 'p-1' },
+      ],
+    },
+    /can name the same node/,
+  );
   refused({ pacing: { joinRate: 0 } }, /pacing\.joinRate/);
   refused({ extra: 1 }, /extra|Unrecognized/);
   refused({ groups: [{ name: 'a', count: 1, prefix: 'p-', link: { loss: 1 } }] }, /link/);
-  assert.throws(() => checkKinds(parsePlan({ ...input, groups: [{ name: 'a', kind: 'kubelet', count: 1, prefix: 'p-' }] })), (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_KIND_UNKNOWN' && /edge/.test(e.fix ?? ''));
-  assert.throws(() => checkKinds(parsePlan({ ...input, groups: [{ name: 'a', count: 1, prefix: 'p-', profile: { cpu: 'lots' } }] })), (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_PLAN_INVALID' && /profile\.cpu/.test(e.message));
-  assert.throws(() => checkKinds(parsePlan({ ...input, groups: [{ name: 'a', count: 1, prefix: 'p-', timings: { leaseRenewMss: 1 } }] })), (e: unknown) => e instanceof EdgemarkError && /unknown edge timing leaseRenewMss/.test(e.message));
+  assert.throws(
+    () => checkKinds(parsePlan({ ...input, groups: [{ name: 'a', kind: 'kubelet', count: 1, prefix: 'p-' }] })),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_KIND_UNKNOWN' && /edge/.test(e.fix ?? ''),
+  );
+  assert.throws(
+    () => checkKinds(parsePlan({ ...input, groups: [{ name: 'a', count: 1, prefix: 'p-', profile: { cpu: 'lots' } }] })),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_PLAN_INVALID' && /profile\.cpu/.test(e.message),
+  );
+  assert.throws(
+    () => checkKinds(parsePlan({ ...input, groups: [{ name: 'a', count: 1, prefix: 'p-', timings: { leaseRenewMss: 1 } }] })),
+    (e: unknown) => e instanceof EdgemarkError && /unknown edge timing leaseRenewMss/.test(e.message),
+  );
 });
 
 test('shards cover every node once (node j on worker j mod K), with a share of the join rate and window', () => {
   const s = shardPlan(plan, 3, 0);
   const nodes = s.map((p) => Array.from({ length: p.groups[0]!.count }, (_, i) => p.groups[0]!.firstIndex + i * p.groups[0]!.stride));
-  assert.deepEqual(nodes, [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]);
+  assert.deepEqual(nodes, [
+    [0, 3, 6, 9],
+    [1, 4, 7],
+    [2, 5, 8],
+  ]);
   // More nodes with the same K: every earlier node stays on its worker.
   const bigger = shardPlan(parsePlan({ ...input, groups: [{ name: 'a', count: 20, prefix: 'p-' }] }), 3, 0);
   for (const [k, list] of nodes.entries()) for (const g of list) assert.equal((g - bigger[k]!.groups[0]!.firstIndex) % bigger[k]!.groups[0]!.stride, 0);
-  assert.deepEqual(s.map((p) => p.index), [0, 1, 2]);
+  assert.deepEqual(
+    s.map((p) => p.index),
+    [0, 1, 2],
+  );
   assert.equal(s[0]!.joinRate, 30);
-  assert.deepEqual(s.map((p) => p.maxJoining), [67, 67, 67]);
-  assert.deepEqual(shardPlan(parsePlan({ ...input, pacing: { joinRate: 9, maxJoining: 0 } }), 3, 0).map((p) => p.maxJoining), [0, 0, 0]);
+  assert.deepEqual(
+    s.map((p) => p.maxJoining),
+    [67, 67, 67],
+  );
+  assert.deepEqual(
+    shardPlan(parsePlan({ ...input, pacing: { joinRate: 9, maxJoining: 0 } }), 3, 0).map((p) => p.maxJoining),
+    [0, 0, 0],
+  );
   // One process: one shard, every node, no worker index.
   const [only] = shardPlan(plan, undefined, 0);
   assert.equal(only!.index, undefined);
@@ -84,25 +128,104 @@ test('shards cover every node once (node j on worker j mod K), with a share of t
 });
 
 test('groups get disjoint global indices (their fake addresses never collide)', () => {
-  const two = parsePlan({ ...input, groups: [{ name: 'a', count: 5, prefix: 'a-' }, { name: 'b', count: 4, prefix: 'b-' }] });
+  const two = parsePlan({
+    ...input,
+    groups: [
+      { name: 'a', count: 5, prefix: 'a-' },
+      { name: 'b', count: 4, prefix: 'b-' },
+    ],
+  });
   assert.deepEqual(nodeNames(two), ['a-0', 'a-1', 'a-2', 'a-3', 'a-4', 'b-0', 'b-1', 'b-2', 'b-3']);
   const [one] = shardPlan(two, undefined, 0);
-  assert.deepEqual(one!.groups.map((g) => g.indexBase), [0, 5]);
+  assert.deepEqual(
+    one!.groups.map((g) => g.indexBase),
+    [0, 5],
+  );
   const s = shardPlan(two, 2, 0);
-  assert.deepEqual(s.map((p) => p.groups.map((g) => [g.group.name, g.count, g.indexBase])), [[['a', 3, 0], ['b', 2, 5]], [['a', 2, 0], ['b', 2, 5]]]);
+  assert.deepEqual(
+    s.map((p) => p.groups.map((g) => [g.group.name, g.count, g.indexBase])),
+    [
+      [
+        ['a', 3, 0],
+        ['b', 2, 5],
+      ],
+      [
+        ['a', 2, 0],
+        ['b', 2, 5],
+      ],
+    ],
+  );
 });
 
 function summary(over: Partial<FleetSummary>): FleetSummary {
   return {
-    summaryVersion: 1, nodes: 0, states: Object.fromEntries(edgeStates.map((k) => [k, 0])), groups: {}, kinds: {}, started: 0, connected: 0, connectDurationMs: 0, connectRatePerSec: 0, connectCpuMs: 0, joined: 0, joinDurationMs: 0, joinRatePerSec: 0, joinWindow: { size: 0, waitedMs: 0 },
-    reconnects: 0, errors: {}, messagesIn: 0, messagesOut: 0, messagesByRoute: {}, unserved: 0, pods: { running: 0, admitted: 0, rejected: 0 }, unservedNodes: [],
-    durationMs: 0, eventLoopLagMs: { p50: 0, p99: 0, max: 0 }, ackLatencyMs: { p50: 0, p99: 0 }, rssBytes: 0, heapUsedBytes: 0, workers: 1, ...over,
+    summaryVersion: 1,
+    nodes: 0,
+    states: Object.fromEntries(edgeStates.map((k) => [k, 0])),
+    groups: {},
+    kinds: {},
+    started: 0,
+    connected: 0,
+    connectDurationMs: 0,
+    connectRatePerSec: 0,
+    connectCpuMs: 0,
+    joined: 0,
+    joinDurationMs: 0,
+    joinRatePerSec: 0,
+    joinWindow: { size: 0, waitedMs: 0 },
+    reconnects: 0,
+    errors: {},
+    messagesIn: 0,
+    messagesOut: 0,
+    messagesByRoute: {},
+    unserved: 0,
+    pods: { running: 0, admitted: 0, rejected: 0 },
+    unservedNodes: [],
+    durationMs: 0,
+    eventLoopLagMs: { p50: 0, p99: 0, max: 0 },
+    ackLatencyMs: { p50: 0, p99: 0 },
+    rssBytes: 0,
+    heapUsedBytes: 0,
+    workers: 1,
+    ...over,
   };
 }
 
 test('worker summaries merge: counts add up, the worst lag wins, the join rate spans the slowest worker', () => {
-  const a = summary({ groups: { g: { kind: 'edge', nodes: 100, ready: 100 } }, kinds: { edge: { certificateRequests: 100 } }, nodes: 100, started: 100, connected: 100, connectDurationMs: 1000, connectCpuMs: 600, joined: 100, joinDurationMs: 2000, states: { ...summary({}).states, ready: 100 }, messagesByRoute: { 'out update lease': 5 }, errors: { connect: 1 }, eventLoopLagMs: { p50: 1, p99: 9, max: 20 }, rssBytes: 100, joinWindow: { size: 100, waitedMs: 300 } });
-  const b = summary({ groups: { g: { kind: 'edge', nodes: 100, ready: 99 } }, kinds: { edge: { certificateRequests: 3 } }, fatal: { code: 'EM_TOKEN_REJECTED', message: 'm', fix: 'f' }, nodes: 100, started: 100, connected: 100, connectDurationMs: 1600, connectCpuMs: 800, joined: 100, joinDurationMs: 4000, states: { ...summary({}).states, ready: 99, joining: 1 }, messagesByRoute: { 'out update lease': 7, 'in insert pod': 1 }, eventLoopLagMs: { p50: 2, p99: 4, max: 30 }, rssBytes: 50, joinWindow: { size: 100, waitedMs: 900 } });
+  const a = summary({
+    groups: { g: { kind: 'edge', nodes: 100, ready: 100 } },
+    kinds: { edge: { certificateRequests: 100 } },
+    nodes: 100,
+    started: 100,
+    connected: 100,
+    connectDurationMs: 1000,
+    connectCpuMs: 600,
+    joined: 100,
+    joinDurationMs: 2000,
+    states: { ...summary({}).states, ready: 100 },
+    messagesByRoute: { 'out update lease': 5 },
+    errors: { connect: 1 },
+    eventLoopLagMs: { p50: 1, p99: 9, max: 20 },
+    rssBytes: 100,
+    joinWindow: { size: 100, waitedMs: 300 },
+  });
+  const b = summary({
+    groups: { g: { kind: 'edge', nodes: 100, ready: 99 } },
+    kinds: { edge: { certificateRequests: 3 } },
+    fatal: { code: 'EM_TOKEN_REJECTED', message: 'm', fix: 'f' },
+    nodes: 100,
+    started: 100,
+    connected: 100,
+    connectDurationMs: 1600,
+    connectCpuMs: 800,
+    joined: 100,
+    joinDurationMs: 4000,
+    states: { ...summary({}).states, ready: 99, joining: 1 },
+    messagesByRoute: { 'out update lease': 7, 'in insert pod': 1 },
+    eventLoopLagMs: { p50: 2, p99: 4, max: 30 },
+    rssBytes: 50,
+    joinWindow: { size: 100, waitedMs: 900 },
+  });
   const m = mergeSummaries([a, b]);
   assert.equal(m.nodes, 200);
   assert.equal(m.states.ready, 199);

@@ -86,7 +86,11 @@ export function parsePlan(input: unknown): FleetPlan {
   const r = fleetPlanSchema.safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new EdgemarkError('EM_PLAN_INVALID', `[plan] ${issue.path.join('.') || '(root)'}: ${issue.message}`, `a FleetPlan has apiVersion ${PLAN_API_VERSION}; see docs/architecture.md`);
+    throw new EdgemarkError(
+      'EM_PLAN_INVALID',
+      `[plan] ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      `a FleetPlan has apiVersion ${PLAN_API_VERSION}; see docs/architecture.md`,
+    );
   }
   const plan = r.data;
   const names = new Set<string>();
@@ -98,7 +102,11 @@ export function parsePlan(input: unknown): FleetPlan {
     for (const b of plan.groups) {
       // prefix "a-" and "a-1" would both name a node "a-10".
       if (a !== b && b.prefix.startsWith(a.prefix) && /^[0-9]*$/.test(b.prefix.slice(a.prefix.length))) {
-        throw new EdgemarkError('EM_PLAN_INVALID', `[plan] groups ${a.name} and ${b.name} have prefixes ${a.prefix} and ${b.prefix}, which can name the same node`, 'give every group a prefix that no other prefix starts with');
+        throw new EdgemarkError(
+          'EM_PLAN_INVALID',
+          `[plan] groups ${a.name} and ${b.name} have prefixes ${a.prefix} and ${b.prefix}, which can name the same node`,
+          'give every group a prefix that no other prefix starts with',
+        );
       }
     }
   }
@@ -202,7 +210,11 @@ export function oneGroupPlan(o: OneGroupPlan): FleetPlan {
     kind: 'FleetPlan',
     target: { name: o.target.name, cloudcore: o.target.cloudcore, ...(o.target.apiserver ? { apiserver: o.target.apiserver } : {}) },
     groups: [{ name: o.groupName ?? 'nodes', kind: o.kind ?? 'edge', count: o.count, prefix: o.prefix, profile: o.profile ?? {}, timings: o.timings ?? {} }],
-    pacing: { joinRate: o.joinRate ?? 50, ...(o.maxJoining !== undefined ? { maxJoining: o.maxJoining } : {}), ...(o.maxDialing !== undefined ? { maxDialing: o.maxDialing } : {}) },
+    pacing: {
+      joinRate: o.joinRate ?? 50,
+      ...(o.maxJoining !== undefined ? { maxJoining: o.maxJoining } : {}),
+      ...(o.maxDialing !== undefined ? { maxDialing: o.maxDialing } : {}),
+    },
     stagePaths: o.stagePaths ?? [],
     dataDir: o.dataDir,
     observe: { tracePods: o.tracePods ?? false, metrics: o.metrics ?? '127.0.0.1:0', ...(o.recordFrames ? { recordFrames: o.recordFrames } : {}) },

@@ -57,7 +57,14 @@ export function buildFleet(shard: Shard, credentials: Credentials, log: Logger):
 }
 
 /** Runs the shard until `stop` resolves or a fatal error; returns the final summary. */
-export async function runShard(shard: Shard, credentials: Credentials, log: Logger, signal: AbortSignal, stop: Promise<void>, hooks: ShardHooks = {}): Promise<FleetSummary> {
+export async function runShard(
+  shard: Shard,
+  credentials: Credentials,
+  log: Logger,
+  signal: AbortSignal,
+  stop: Promise<void>,
+  hooks: ShardHooks = {},
+): Promise<FleetSummary> {
   const fleet = buildFleet(shard, credentials, log);
   hooks.onFleet?.(fleet);
   const stopped = new Promise<void>((resolve) => {

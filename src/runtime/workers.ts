@@ -12,7 +12,17 @@ import { AggregatorRegistry } from 'prom-client';
 import { mergeSummaries, type FleetSummary } from '../fleet/summary.js';
 import { checkLocal, localActions, startMetrics, stopTrigger } from './local.js';
 import { parsePlan, shardPlan, type FleetPlan, type Shard } from './plan.js';
-import { EventHub, type Credentials, type DryRun, type ErrorJson, type FleetResult, type Runtime, type RunningFleet, type RuntimeEvent, type StartOptions } from './runtime.js';
+import {
+  EventHub,
+  type Credentials,
+  type DryRun,
+  type ErrorJson,
+  type FleetResult,
+  type Runtime,
+  type RunningFleet,
+  type RuntimeEvent,
+  type StartOptions,
+} from './runtime.js';
 import type { Milestone } from '../fleet/fleet.js';
 
 export type ToWorker = { type: 'shard'; shard: Shard; credentials: Credentials } | { type: 'stop' };
@@ -34,7 +44,10 @@ export class WorkersRuntime implements Runtime {
     const { perSourceAddress } = checkLocal(plan, this.workers);
     const shards = shardPlan(plan, this.workers, perSourceAddress);
     const actions = localActions(plan, `${shards.length} worker process(es)`, perSourceAddress);
-    for (const s of shards) actions.push(`worker ${s.index}: ${s.groups.map((g) => `${g.count} of ${g.group.name}`).join(', ')}, store edge-w${s.index}.db, ${s.joinRate.toFixed(1)} joins/s`);
+    for (const s of shards)
+      actions.push(
+        `worker ${s.index}: ${s.groups.map((g) => `${g.count} of ${g.group.name}`).join(', ')}, store edge-w${s.index}.db, ${s.joinRate.toFixed(1)} joins/s`,
+      );
     return { runtime: this.name, plan, actions };
   }
 
@@ -82,7 +95,11 @@ export class WorkersRuntime implements Runtime {
       w.on('exit', (code, signal) => {
         exited.add(i);
         if (!finals.has(i) && !trigger.abort.signal.aborted) {
-          onFatal({ code: 'EM_WORKER_FAILED', message: `[nodes] worker ${shard.index} exited (${signal ?? `code ${code}`}) before the run ended`, fix: 'see its lines above; rerun with --verbose' });
+          onFatal({
+            code: 'EM_WORKER_FAILED',
+            message: `[nodes] worker ${shard.index} exited (${signal ?? `code ${code}`}) before the run ended`,
+            fix: 'see its lines above; rerun with --verbose',
+          });
         } else if (!finals.has(i) && code !== 0) o.log.warn(`worker ${shard.index} exited (${signal ?? `code ${code}`}) before its final summary`);
         if (exited.size === shards.length) allExited();
       });

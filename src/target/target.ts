@@ -60,10 +60,22 @@ function parseHostPort(flag: string, v: string): string {
 const hostOf = (hp: string) => hp.slice(0, hp.lastIndexOf(':'));
 
 export function cloudcoreAddresses(list: string, https?: string): { websocket: string; https: string }[] {
-  const ws = list.split(',').map((s) => s.trim()).filter(Boolean).map((s) => parseHostPort('--cloudcore', s));
+  const ws = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => parseHostPort('--cloudcore', s));
   if (ws.length === 0) throw new EdgemarkError('EM_TARGET_INVALID', '[target] --cloudcore names no address', 'pass --cloudcore <host:port>[,<host:port>...]');
-  if (https && ws.length > 1) throw new EdgemarkError('EM_TARGET_INVALID', '[target] --cloudcore-https goes with one --cloudcore address', `leave it out: each CloudCore's certificates are then fetched from its host, port ${DEFAULT_CLOUDHUB_HTTPS_PORT}`);
-  return ws.map((w) => ({ websocket: w, https: `https://${https ? parseHostPort('--cloudcore-https', https) : `${hostOf(w)}:${DEFAULT_CLOUDHUB_HTTPS_PORT}`}` }));
+  if (https && ws.length > 1)
+    throw new EdgemarkError(
+      'EM_TARGET_INVALID',
+      '[target] --cloudcore-https goes with one --cloudcore address',
+      `leave it out: each CloudCore's certificates are then fetched from its host, port ${DEFAULT_CLOUDHUB_HTTPS_PORT}`,
+    );
+  return ws.map((w) => ({
+    websocket: w,
+    https: `https://${https ? parseHostPort('--cloudcore-https', https) : `${hostOf(w)}:${DEFAULT_CLOUDHUB_HTTPS_PORT}`}`,
+  }));
 }
 
 /** Reads the join token from the cluster's secret kubeedge/tokensecret. */
@@ -77,24 +89,39 @@ export async function readTokenSecret(kubeconfig: string): Promise<string> {
 
 function readTokenFile(file: string): string {
   const path = resolve(file);
-  if (!existsSync(path)) throw new EdgemarkError('EM_NO_TOKEN', `[target] token file ${path} does not exist`, 'pass --token-file <file> with the join token in it (secret kubeedge/tokensecret, key tokendata)');
-  if (!statSync(path).isFile()) throw new EdgemarkError('EM_NO_TOKEN', `[target] token file ${path} is not a file`, 'pass --token-file <file> with the join token in it');
+  if (!existsSync(path))
+    throw new EdgemarkError(
+      'EM_NO_TOKEN',
+      `[target] token file ${path} does not exist`,
+      'pass --token-file <file> with the join token in it (secret kubeedge/tokensecret, key tokendata)',
+    );
+  if (!statSync(path).isFile())
+    throw new EdgemarkError('EM_NO_TOKEN', `[target] token file ${path} is not a file`, 'pass --token-file <file> with the join token in it');
   const text = readFileSync(path, 'utf8').trim();
-  if (!text) throw new EdgemarkError('EM_NO_TOKEN', `[target] token file ${path} is empty`, 'write the join token into it (secret kubeedge/tokensecret, key tokendata)');
+  if (!text)
+    throw new EdgemarkError('EM_NO_TOKEN', `[target] token file ${path} is empty`, 'write the join token into it (secret kubeedge/tokensecret, key tokendata)');
   return text;
 }
 
 function kubeconfigTarget(file: string): { kubeconfig: string; apiserver: string | undefined; name: string } {
   const path = resolve(file);
-  if (!existsSync(path)) throw new EdgemarkError('EM_NO_KUBECONFIG', `[target] kubeconfig ${path} does not exist`, 'pass --kubeconfig <file> of the cluster under test');
+  if (!existsSync(path))
+    throw new EdgemarkError('EM_NO_KUBECONFIG', `[target] kubeconfig ${path} does not exist`, 'pass --kubeconfig <file> of the cluster under test');
   let kc: k8s.KubeConfig;
   try {
     kc = loadKubeConfig(path);
   } catch (err) {
-    throw new EdgemarkError('EM_NO_KUBECONFIG', `[target] kubeconfig ${path} cannot be read: ${(err as Error).message}`, 'pass a valid kubeconfig file', { cause: err });
+    throw new EdgemarkError('EM_NO_KUBECONFIG', `[target] kubeconfig ${path} cannot be read: ${(err as Error).message}`, 'pass a valid kubeconfig file', {
+      cause: err,
+    });
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new EdgemarkError('EM_NO_KUBECONFIG', `[target] kubeconfig ${path} has no current cluster`, 'set current-context in it (kubectl config use-context ...)');
+  if (!cluster)
+    throw new EdgemarkError(
+      'EM_NO_KUBECONFIG',
+      `[target] kubeconfig ${path} has no current cluster`,
+      'set current-context in it (kubectl config use-context ...)',
+    );
   return { kubeconfig: path, apiserver: cluster.server, name: `${path} (context ${kc.getCurrentContext()})` };
 }
 
@@ -111,16 +138,21 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
   }
   const once = (read: () => Promise<string>): (() => Promise<string>) => {
     let p: Promise<string> | undefined;
-    return () => (p ??= read().then((t) => {
-      parseToken(t); // a malformed token is refused before anything starts
-      return t;
-    }));
+    return () =>
+      (p ??= read().then((t) => {
+        parseToken(t); // a malformed token is refused before anything starts
+        return t;
+      }));
   };
 
   if (flags.kubeconfig) {
     const kc = kubeconfigTarget(flags.kubeconfig);
     if (!flags.cloudcore) {
-      throw new EdgemarkError('EM_TARGET_INVALID', `[target] --kubeconfig names an existing cluster, but not where its CloudCore listens`, 'pass --cloudcore <host:port> of its CloudHub websocket (port 10000 by default)');
+      throw new EdgemarkError(
+        'EM_TARGET_INVALID',
+        `[target] --kubeconfig names an existing cluster, but not where its CloudCore listens`,
+        'pass --cloudcore <host:port> of its CloudHub websocket (port 10000 by default)',
+      );
     }
     const fromSecret = fixed === undefined;
     return {
@@ -136,7 +168,12 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
         try {
           return await readTokenSecret(kc.kubeconfig);
         } catch (err) {
-          throw new EdgemarkError('EM_NO_TOKEN', `[target] cannot read the join token through ${kc.kubeconfig}: ${(err as Error).message}`, 'pass --token or --token-file, or give the kubeconfig read access to secret kubeedge/tokensecret', { cause: err });
+          throw new EdgemarkError(
+            'EM_NO_TOKEN',
+            `[target] cannot read the join token through ${kc.kubeconfig}: ${(err as Error).message}`,
+            'pass --token or --token-file, or give the kubeconfig read access to secret kubeedge/tokensecret',
+            { cause: err },
+          );
         }
       }),
     };
@@ -145,10 +182,23 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
   const local = readState(stateDir);
   if (flags.cloudcore) {
     if (fixed === undefined) {
-      throw new EdgemarkError('EM_NO_TOKEN', '[target] --cloudcore without --kubeconfig needs the join token', 'pass --token or --token-file (secret kubeedge/tokensecret, key tokendata), or --kubeconfig to read it from the cluster');
+      throw new EdgemarkError(
+        'EM_NO_TOKEN',
+        '[target] --cloudcore without --kubeconfig needs the join token',
+        'pass --token or --token-file (secret kubeedge/tokensecret, key tokendata), or --kubeconfig to read it from the cluster',
+      );
     }
     const t = fixed;
-    return { name: `CloudCore ${flags.cloudcore}`, local: undefined, kubeconfig: undefined, cloudcore: cloudcoreAddresses(flags.cloudcore, flags.cloudcoreHttps), apiserver: undefined, nodeLimit: undefined, tokenSource, token: once(async () => t) };
+    return {
+      name: `CloudCore ${flags.cloudcore}`,
+      local: undefined,
+      kubeconfig: undefined,
+      cloudcore: cloudcoreAddresses(flags.cloudcore, flags.cloudcoreHttps),
+      apiserver: undefined,
+      nodeLimit: undefined,
+      tokenSource,
+      token: once(async () => t),
+    };
   }
   if (!local) {
     throw new EdgemarkError(
@@ -171,7 +221,12 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
       try {
         return await readTokenSecret(local.kubeconfig);
       } catch (err) {
-        throw new EdgemarkError('EM_NO_TOKEN', `[target] cannot read the join token from the local cluster: ${(err as Error).message}`, 'is the cluster up? `edgemark cluster status`', { cause: err });
+        throw new EdgemarkError(
+          'EM_NO_TOKEN',
+          `[target] cannot read the join token from the local cluster: ${(err as Error).message}`,
+          'is the cluster up? `edgemark cluster status`',
+          { cause: err },
+        );
       }
     }),
   };

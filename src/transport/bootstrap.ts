@@ -36,7 +36,11 @@ export async function fetchCloudCa(httpsBase: string, token: JoinToken): Promise
     throw unreachable(httpsBase, err);
   }
   if (res.status !== 200) {
-    throw new EdgemarkError('EM_CA_FETCH', `[bootstrap] ${httpsBase}/ca.crt answered ${res.status}`, 'check that --cloudcore points at CloudCore\'s HTTPS port (10002)');
+    throw new EdgemarkError(
+      'EM_CA_FETCH',
+      `[bootstrap] ${httpsBase}/ca.crt answered ${res.status}`,
+      "check that --cloudcore points at CloudCore's HTTPS port (10002)",
+    );
   }
   const hash = certSha256Hex(res.body);
   if (hash !== token.caHash) {
@@ -70,12 +74,7 @@ function caContext(ca: CloudCa): SecureContext {
   return c;
 }
 
-export async function requestEdgeCertificate(
-  httpsBase: string,
-  ca: CloudCa,
-  token: JoinToken,
-  nodeName: string,
-): Promise<EdgeIdentity> {
+export async function requestEdgeCertificate(httpsBase: string, ca: CloudCa, token: JoinToken, nodeName: string): Promise<EdgeIdentity> {
   const { privateKey, csr } = makeCsr(edgeSubject(nodeName));
   let res: GetResult;
   try {
@@ -100,7 +99,10 @@ export async function requestEdgeCertificate(
     );
   }
   if (res.status !== 200) {
-    throw new EdgemarkError('EM_CERT_REQUEST', `[bootstrap] ${httpsBase}/edge.crt answered ${res.status} for node ${nodeName}: ${res.body.toString('utf8').slice(0, 200)}`);
+    throw new EdgemarkError(
+      'EM_CERT_REQUEST',
+      `[bootstrap] ${httpsBase}/edge.crt answered ${res.status} for node ${nodeName}: ${res.body.toString('utf8').slice(0, 200)}`,
+    );
   }
   const certPem = toPem('CERTIFICATE', res.body);
   const cert = new X509Certificate(res.body);

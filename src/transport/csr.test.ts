@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { x509 } from '../core/x509.js';
 import { edgeSubject, makeCsr } from './csr.js';
 
-test('the CSR parses and verifies with @peculiar/x509, with edgecore\'s subject and the key it was made for', async () => {
+test("the CSR parses and verifies with @peculiar/x509, with edgecore's subject and the key it was made for", async () => {
   for (const node of ['edge-0', `edge-${'x'.repeat(200)}`]) {
     const { privateKey, csr } = makeCsr(edgeSubject(node));
     const parsed = new x509.Pkcs10CertificateRequest(new Uint8Array(csr));

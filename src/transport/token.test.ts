@@ -16,16 +16,22 @@ test('a token splits into the CA hash and the JWT, with its expiry', () => {
 
 test('a malformed token says what is wrong and where to get one, without echoing it', () => {
   for (const bad of ['abc', `${hash}.only.two`, `XYZ.${make(1).split('.').slice(1).join('.')}`]) {
-    assert.throws(() => parseToken(bad), (e: unknown) => {
-      assert.ok(e instanceof EdgemarkError);
-      assert.equal(e.code, 'EM_TOKEN_MALFORMED');
-      assert.match(e.fix ?? '', /tokensecret/);
-      assert.ok(!e.message.includes(bad));
-      return true;
-    });
+    assert.throws(
+      () => parseToken(bad),
+      (e: unknown) => {
+        assert.ok(e instanceof EdgemarkError);
+        assert.equal(e.code, 'EM_TOKEN_MALFORMED');
+        assert.match(e.fix ?? '', /tokensecret/);
+        assert.ok(!e.message.includes(bad));
+        return true;
+      },
+    );
   }
 });
 
 test('an expired token is refused with its expiry time', () => {
-  assert.throws(() => parseToken(make(1_600_000_000), 1_700_000_000_000), (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_TOKEN_EXPIRED' && e.message.includes('2020-09-13'));
+  assert.throws(
+    () => parseToken(make(1_600_000_000), 1_700_000_000_000),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_TOKEN_EXPIRED' && e.message.includes('2020-09-13'),
+  );
 });

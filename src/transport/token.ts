@@ -29,7 +29,7 @@ export function parseToken(text: string, now = Date.now()): JoinToken {
     const payload = JSON.parse(Buffer.from(parts[2]!, 'base64url').toString('utf8')) as { exp?: unknown };
     if (typeof payload.exp === 'number') expiresAt = payload.exp * 1000;
   } catch {
-    throw new EdgemarkError('EM_TOKEN_MALFORMED', '[bootstrap] the join token\'s JWT payload is not JSON', 'copy the token again: it was cut or altered');
+    throw new EdgemarkError('EM_TOKEN_MALFORMED', "[bootstrap] the join token's JWT payload is not JSON", 'copy the token again: it was cut or altered');
   }
   if (expiresAt !== undefined && expiresAt <= now) {
     throw new EdgemarkError(

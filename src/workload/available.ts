@@ -25,19 +25,24 @@ export async function untilAvailable(ctx: RunContext, what: string): Promise<voi
   let since = ctx.time.now();
   let want = 0;
   let have = 0;
-  await ctx.until(() => `${what}: ${have}/${want} pods available`, async () => {
-    const ds = await ctx.kube.listDeployments();
-    want = ds.reduce((a, d) => a + d.replicas, 0);
-    have = ds.reduce((a, d) => a + Math.min(d.available, d.replicas), 0);
-    if (have > best) {
-      best = have;
-      since = ctx.time.now();
-    }
-    if (allAvailable(ds)) return true;
-    if (ctx.time.now() - since > stallMs && have > 0) {
-      ctx.log.warn(`  ${want - have} of ${want} pods never became available in ${stallMs / 1000} s; going on (they count as lost)`);
-      return true;
-    }
-    return false;
-  }, podWaitMs(ctx), 2000);
+  await ctx.until(
+    () => `${what}: ${have}/${want} pods available`,
+    async () => {
+      const ds = await ctx.kube.listDeployments();
+      want = ds.reduce((a, d) => a + d.replicas, 0);
+      have = ds.reduce((a, d) => a + Math.min(d.available, d.replicas), 0);
+      if (have > best) {
+        best = have;
+        since = ctx.time.now();
+      }
+      if (allAvailable(ds)) return true;
+      if (ctx.time.now() - since > stallMs && have > 0) {
+        ctx.log.warn(`  ${want - have} of ${want} pods never became available in ${stallMs / 1000} s; going on (they count as lost)`);
+        return true;
+      }
+      return false;
+    },
+    podWaitMs(ctx),
+    2000,
+  );
 }

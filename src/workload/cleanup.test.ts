@@ -27,5 +27,8 @@ test('cleanUp: a step that fails is reported and logged, and the steps after it 
   assert.deepEqual(problems, ['cleanup: could not stop the hollow nodes: SIGKILL did not help', 'cleanup: could not delete namespace run-1-0: HTTP 500']);
   assert.deepEqual([...h.kube.namespaces.keys()], ['run-1-0']);
   assert.equal(h.kube.nodes.size, 0);
-  assert.deepEqual(h.log.lines.filter((l) => l.startsWith('warn:')), problems.map((p) => `warn: ${p}`));
+  assert.deepEqual(
+    h.log.lines.filter((l) => l.startsWith('warn:')),
+    problems.map((p) => `warn: ${p}`),
+  );
 });

@@ -30,13 +30,21 @@ test('until: returns once true, polling at its interval', async () => {
 
 test('until: times out with EM_RUN_TIMEOUT and a fix, saying what it waited for every 10 s', async () => {
   const { ctx, time, log } = harness();
-  await assert.rejects(ctx.until(() => `never (${time.now()})`, () => false, 30_000, 1000), (err: unknown) => {
-    assert.ok(err instanceof EdgemarkError);
-    assert.equal(err.code, 'EM_RUN_TIMEOUT');
-    assert.match(err.message, /timed out waiting for never/);
-    assert.match(err.fix ?? '', /spec\.timeoutSeconds/);
-    return true;
-  });
+  await assert.rejects(
+    ctx.until(
+      () => `never (${time.now()})`,
+      () => false,
+      30_000,
+      1000,
+    ),
+    (err: unknown) => {
+      assert.ok(err instanceof EdgemarkError);
+      assert.equal(err.code, 'EM_RUN_TIMEOUT');
+      assert.match(err.message, /timed out waiting for never/);
+      assert.match(err.fix ?? '', /spec\.timeoutSeconds/);
+      return true;
+    },
+  );
   assert.ok(time.now() > 30_000 && time.now() <= 32_000, `gave up at ${time.now()}`);
   const progress = log.lines.filter((l) => l.includes('... waiting for never'));
   assert.equal(progress.length, 2, progress.join('\n'));
@@ -44,12 +52,25 @@ test('until: times out with EM_RUN_TIMEOUT and a fix, saying what it waited for 
 
 test('until: its timeout is cut at the run deadline; Ctrl-C ends it with EM_INTERRUPTED', async () => {
   const h = harness({ test: loadTest({ timeoutSeconds: 5 }) });
-  await assert.rejects(h.ctx.until('x', () => false, 600_000), { code: 'EM_RUN_TIMEOUT' });
+  await assert.rejects(
+    h.ctx.until('x', () => false, 600_000),
+    { code: 'EM_RUN_TIMEOUT' },
+  );
   assert.ok(h.time.now() <= 7000, `gave up at ${h.time.now()}`);
 
   const i = harness();
   let calls = 0;
-  await assert.rejects(i.ctx.until('y', () => (++calls === 2 && i.abort.abort(), false), 600_000), { code: 'EM_INTERRUPTED' });
+  await assert.rejects(
+    i.ctx.until(
+      'y',
+      () => {
+        if (++calls === 2) i.abort.abort();
+        return false;
+      },
+      600_000,
+    ),
+    { code: 'EM_INTERRUPTED' },
+  );
 });
 
 test('bounded and abortedOrLate follow the deadline', async () => {
@@ -68,7 +89,10 @@ test('bounded and abortedOrLate follow the deadline', async () => {
 
 test('needNamespaces: none created yet is a config error with its fix', () => {
   const { ctx } = harness();
-  assert.throws(() => ctx.needNamespaces(), (err: unknown) => err instanceof EdgemarkError && err.code === 'EM_CONFIG_INVALID' && /kind: namespaces/.test(err.fix ?? ''));
+  assert.throws(
+    () => ctx.needNamespaces(),
+    (err: unknown) => err instanceof EdgemarkError && err.code === 'EM_CONFIG_INVALID' && /kind: namespaces/.test(err.fix ?? ''),
+  );
   ctx.namespaces.push('a');
   assert.deepEqual(ctx.needNamespaces(), ['a']);
 });

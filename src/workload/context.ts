@@ -92,7 +92,11 @@ export type PhaseRecord = RunRecord['phases'][number];
 export class Pacer {
   private next: number;
 
-  constructor(private readonly qps: number, private readonly time: Time, private readonly signal?: AbortSignal) {
+  constructor(
+    private readonly qps: number,
+    private readonly time: Time,
+    private readonly signal?: AbortSignal,
+  ) {
     this.next = time.now();
   }
 
@@ -198,7 +202,11 @@ export class RunContext {
   /** The namespaces created so far; a phase that needs some fails when there are none. */
   needNamespaces(): string[] {
     if (this.namespaces.length === 0) {
-      throw new EdgemarkError('EM_CONFIG_INVALID', '[run] a phase needs namespaces, and none was created before it', 'add a `kind: namespaces` phase before it');
+      throw new EdgemarkError(
+        'EM_CONFIG_INVALID',
+        '[run] a phase needs namespaces, and none was created before it',
+        'add a `kind: namespaces` phase before it',
+      );
     }
     return this.namespaces;
   }

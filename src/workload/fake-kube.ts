@@ -52,7 +52,10 @@ export class FakeKube implements KubeOps {
   readonly leases = new Set<string>();
   private seq = 0;
 
-  constructor(private readonly clock: { now(): number }, public hooks: FakeKubeHooks = {}) {}
+  constructor(
+    private readonly clock: { now(): number },
+    public hooks: FakeKubeHooks = {},
+  ) {}
 
   /** A Node of the run and its Lease, as a hollow node's registration would make them. */
   registerNode(name: string): void {
@@ -95,7 +98,13 @@ export class FakeKube implements KubeOps {
     this.reconcile();
     return [...this.deployments.values()].map((d) => {
       const owned = this.podsOf(d);
-      return { namespace: d.namespace, name: d.name, replicas: d.replicas, current: owned.length, available: owned.filter((p) => p.runningAt !== undefined).length };
+      return {
+        namespace: d.namespace,
+        name: d.name,
+        replicas: d.replicas,
+        current: owned.length,
+        available: owned.filter((p) => p.runningAt !== undefined).length,
+      };
     });
   }
 

@@ -30,8 +30,13 @@ after(async () => {
 test('status shows all five components healthy with pid, ports, RSS and uptime', async () => {
   const r = await runCli([...cluster.args, 'cluster', 'status', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const s = JSON.parse(r.stdout) as { components: { name: string; pid: number; health: { healthy: boolean }; rssBytes: number; uptimeMs: number; ports: number[] }[] };
-  assert.deepEqual(s.components.map((c) => c.name), [...componentNames]);
+  const s = JSON.parse(r.stdout) as {
+    components: { name: string; pid: number; health: { healthy: boolean }; rssBytes: number; uptimeMs: number; ports: number[] }[];
+  };
+  assert.deepEqual(
+    s.components.map((c) => c.name),
+    [...componentNames],
+  );
   for (const c of s.components) {
     assert.ok(c.health.healthy, `${c.name} healthy`);
     assert.ok(c.pid > 0 && c.rssBytes > 1024 * 1024 && c.uptimeMs > 0 && c.ports.length > 0, c.name);
@@ -101,7 +106,7 @@ test('the controller manager gives a Deployment its ReplicaSet', async () => {
   assert.equal(rs.spec?.replicas, 1);
 });
 
-test("CloudCore serves its CA as DER matching its CA secret, and the join token exists", async () => {
+test('CloudCore serves its CA as DER matching its CA secret, and the join token exists', async () => {
   const s = cluster.state();
   const r = await httpGet(`https://127.0.0.1:${s.ports.cloudhubHttps}/ca.crt`, { verify: false });
   assert.equal(r.status, 200);

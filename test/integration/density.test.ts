@@ -40,15 +40,23 @@ test(`${COUNT} nodes on 2 workers: all Ready, and /metrics reports them; joins k
   });
   const url = runner.fleet.metricsUrl;
   assert.ok(url && /^http:\/\/127\.0\.0\.1:\d+\/metrics$/.test(url), `metrics served on loopback: ${url}`);
-  await waitFor(`${COUNT} Ready nodes`, async () => {
-    const nodes = (await core.listNode({ labelSelector: 'node-role.kubernetes.io/edge' })).items.filter((n) => n.metadata?.name?.startsWith(PREFIX));
-    const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    return ready.length === COUNT ? true : undefined;
-  }, { timeoutMs: 180_000, intervalMs: 2000 });
-  const text = await waitFor('/metrics to count every node ready', async () => {
-    const body = await (await fetch(url)).text();
-    return metricValue(body, 'edgemark_nodes', '{state="ready"}') === COUNT ? body : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 1000 });
+  await waitFor(
+    `${COUNT} Ready nodes`,
+    async () => {
+      const nodes = (await core.listNode({ labelSelector: 'node-role.kubernetes.io/edge' })).items.filter((n) => n.metadata?.name?.startsWith(PREFIX));
+      const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      return ready.length === COUNT ? true : undefined;
+    },
+    { timeoutMs: 180_000, intervalMs: 2000 },
+  );
+  const text = await waitFor(
+    '/metrics to count every node ready',
+    async () => {
+      const body = await (await fetch(url)).text();
+      return metricValue(body, 'edgemark_nodes', '{state="ready"}') === COUNT ? body : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 1000 },
+  );
   assert.equal(metricValue(text, 'edgemark_nodes_joined'), COUNT);
   assert.ok((metricValue(text, 'edgemark_messages_total', '{direction="out",operation="insert",resource="node"}') ?? 0) >= COUNT);
   assert.ok(text.includes('edgemark_event_loop_lag_seconds{quantile="0.99"}'), 'event-loop lag is exported');

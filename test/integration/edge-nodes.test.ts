@@ -69,9 +69,7 @@ const isReady = (n: k8s.V1Node) => n.status?.conditions?.some((c) => c.type === 
 async function leaseTimes(): Promise<Map<string, number>> {
   const list = await coord.listNamespacedLease({ namespace: 'kube-node-lease' });
   return new Map(
-    list.items
-      .filter((l) => l.metadata?.name?.startsWith(PREFIX))
-      .map((l) => [l.metadata!.name!, new Date(l.spec?.renewTime as unknown as string).getTime()]),
+    list.items.filter((l) => l.metadata?.name?.startsWith(PREFIX)).map((l) => [l.metadata!.name!, new Date(l.spec?.renewTime as unknown as string).getTime()]),
   );
 }
 
@@ -107,10 +105,14 @@ test(`${COUNT} hollow edge nodes join: Ready in the API, with the edge role Clou
 
 test('leases renew: renewTime advances over three intervals', async () => {
   // A Node is Ready from its registration; its Lease follows a moment later.
-  let previous = await waitFor('all leases', async () => {
-    const t = await leaseTimes();
-    return t.size === COUNT ? t : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 500 });
+  let previous = await waitFor(
+    'all leases',
+    async () => {
+      const t = await leaseTimes();
+      return t.size === COUNT ? t : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
   for (let i = 0; i < 3; i++) {
     await sleep(LEASE_INTERVAL_MS);
     const now = await leaseTimes();
@@ -125,19 +127,27 @@ test('a second runner with a used node name takes the connection; the first is d
   const uid = (await edgeNodes()).find((n) => n.metadata?.name === `${PREFIX}0`)?.metadata?.uid;
   const b = await startTestFleet(cluster, { count: 1, prefix: PREFIX, dataDir: join(cluster.stateDir, 'runner-b') });
   try {
-    const sB = await waitFor('the second runner to get its node Ready', async () => {
-      const s = b.summary();
-      return s && s.joined === 1 ? s : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 500 });
+    const sB = await waitFor(
+      'the second runner to get its node Ready',
+      async () => {
+        const s = b.summary();
+        return s && s.joined === 1 ? s : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
     assert.equal(sB.errors.register ?? 0, 0, 'its node registered as the existing Node');
   } finally {
     assert.deepEqual((await b.stop()).problems, []);
   }
   // The first runner's node was cut off (CloudCore keeps the newest) and reconnects once B is gone.
-  const sA = await waitFor('runner A to reconnect and be Ready again', async () => {
-    const s = a.summary();
-    return s && s.reconnects > before && s.states.ready === COUNT ? s : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 500 });
+  const sA = await waitFor(
+    'runner A to reconnect and be Ready again',
+    async () => {
+      const s = a.summary();
+      return s && s.reconnects > before && s.states.ready === COUNT ? s : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
   assert.equal(sA.errors.register ?? 0, 0, 'nothing re-registered');
   const nodes = await edgeNodes();
   assert.equal(nodes.length, COUNT, 'no Node was added or lost');
@@ -169,10 +179,14 @@ test('CloudCore is SIGKILLed and restarted: every node reconnects and renews, no
   assert.ok(nodes.every(isReady));
   for (const n of nodes) assert.equal(n.metadata!.uid, uids.get(n.metadata!.name!), `${n.metadata!.name} is the Node it was (not registered again)`);
   // Every node lost its link and made a new one (the summary comes every 2 s).
-  const s = await waitFor('the summary to count the reconnects', async () => {
-    const x = a.summary();
-    return x && x.reconnects >= before + COUNT && x.states.ready === COUNT ? x : undefined;
-  }, { timeoutMs: 15_000, intervalMs: 500 });
+  const s = await waitFor(
+    'the summary to count the reconnects',
+    async () => {
+      const x = a.summary();
+      return x && x.reconnects >= before + COUNT && x.states.ready === COUNT ? x : undefined;
+    },
+    { timeoutMs: 15_000, intervalMs: 500 },
+  );
   assert.equal(s.states.disconnected ?? 0, 0);
 });
 
@@ -192,15 +206,26 @@ test('nodes the controller marked NotReady while the runner was away are Ready a
   // With the runner away, after the grace period (40 s) the node lifecycle
   // controller marks every node Unknown and taints it.
   await stopRunnerA();
-  await waitFor('the nodes to go NotReady', async () => ((await edgeNodes()).every((n) => !isReady(n)) ? true : undefined), { timeoutMs: 120_000, intervalMs: 2000 });
+  await waitFor('the nodes to go NotReady', async () => ((await edgeNodes()).every((n) => !isReady(n)) ? true : undefined), {
+    timeoutMs: 120_000,
+    intervalMs: 2000,
+  });
   const r = await startTestFleet(cluster, { count: COUNT, prefix: PREFIX, joinRate: 50 });
   try {
     // The kubelet patches its conditions back in full; the lease alone would not.
-    await waitFor(`${COUNT} nodes Ready again`, async () => {
-      const nodes = await edgeNodes();
-      return nodes.length === COUNT && nodes.every(isReady) ? true : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 1000 });
-    await waitFor('the unreachable taints to be lifted', async () => ((await edgeNodes()).every((n) => !(n.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/unreachable')) ? true : undefined), { timeoutMs: 30_000, intervalMs: 1000 });
+    await waitFor(
+      `${COUNT} nodes Ready again`,
+      async () => {
+        const nodes = await edgeNodes();
+        return nodes.length === COUNT && nodes.every(isReady) ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    await waitFor(
+      'the unreachable taints to be lifted',
+      async () => ((await edgeNodes()).every((n) => !(n.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/unreachable')) ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 1000 },
+    );
   } finally {
     assert.deepEqual((await r.stop()).problems, []);
   }
@@ -209,7 +234,10 @@ test('nodes the controller marked NotReady while the runner was away are Ready a
 test('the CLI runs nodes until Ctrl-C, prints its summary and writes it as JSON', async () => {
   const file = join(cluster.stateDir, 'cli-summary.json');
   const r = startCli(['-n', '3', '--prefix', 'cli-', '--summary-json', file]);
-  await waitFor('3 nodes ready on the live line', async () => (/started: .*\bready 3\b/.test(r.output()) ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
+  await waitFor('3 nodes ready on the live line', async () => (/started: .*\bready 3\b/.test(r.output()) ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 500,
+  });
   assert.equal(await interrupt(r.child), 0, r.output());
   assert.match(r.output(), /summary after/);
   assert.match(r.output(), /at stop: ready 3/);

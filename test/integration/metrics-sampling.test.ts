@@ -54,14 +54,25 @@ test('metrics and /proc agree on every component the metrics side reaches', asyn
         ` | ${s.detail} missing ${s.failures}/${s.samples}${s.lastError ? ` (${s.lastError})` : ''}\n`,
     );
   }
-  assert.equal(viaProc.sources().every((s) => s.failures === 0), true, 'every local pid answers through /proc');
+  assert.equal(
+    viaProc.sources().every((s) => s.failures === 0),
+    true,
+    'every local pid answers through /proc',
+  );
   // All five serve the process collector on the local cluster (CloudCore on its monitor server).
   assert.deepEqual(sources.map((s) => s.name).sort(), Object.keys(groups).sort());
   const reached = sources.filter((s) => s.failures < s.samples);
-  assert.deepEqual(reached.map((s) => [s.name, s.failures]), sources.map((s) => [s.name, 0]), 'every metrics endpoint answered every time');
+  assert.deepEqual(
+    reached.map((s) => [s.name, s.failures]),
+    sources.map((s) => [s.name, 0]),
+    'every metrics endpoint answered every time',
+  );
   for (const s of reached) {
     const cpuPoints = viaMetrics.points.map((p) => p.cpu[s.name]).filter((v): v is number => v !== undefined);
-    assert.ok(cpuPoints.some((v) => v > 0), `${s.name}: some CPU through metrics`);
+    assert.ok(
+      cpuPoints.some((v) => v > 0),
+      `${s.name}: some CPU through metrics`,
+    );
     const ratio = metRss[s.name]! / procRss[s.name]!;
     assert.ok(ratio >= 0.5 && ratio <= 2, `${s.name}: RSS metrics/proc ${ratio.toFixed(2)}`);
   }

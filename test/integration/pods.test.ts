@@ -36,10 +36,14 @@ before(async () => {
   apps = kc.makeApiClient(k8s.AppsV1Api);
   await core.createNamespace({ body: { metadata: { name: NS } } });
   runner = await startRunner();
-  await waitFor(`${NODES} Ready edge nodes`, async () => {
-    const n = (await core.listNode({ labelSelector: 'node-role.kubernetes.io/edge' })).items;
-    return n.length === NODES && n.every((x) => x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
-  }, { timeoutMs: 90_000, intervalMs: 1000 });
+  await waitFor(
+    `${NODES} Ready edge nodes`,
+    async () => {
+      const n = (await core.listNode({ labelSelector: 'node-role.kubernetes.io/edge' })).items;
+      return n.length === NODES && n.every((x) => x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 1000 },
+  );
 });
 
 after(async () => {
@@ -65,10 +69,14 @@ test(`a Deployment of ${REPLICAS} over ${NODES} hollow nodes: all Running and Re
       },
     },
   });
-  const list = await waitFor('all pods Running and Ready', async () => {
-    const p = await pods();
-    return p.length === REPLICAS && p.every(podReady) ? p : undefined;
-  }, { timeoutMs: 120_000, intervalMs: 1000 });
+  const list = await waitFor(
+    'all pods Running and Ready',
+    async () => {
+      const p = await pods();
+      return p.length === REPLICAS && p.every(podReady) ? p : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 1000 },
+  );
   const nodes = new Set(list.map((p) => p.spec?.nodeName));
   assert.ok(nodes.size > 1 && [...nodes].every((n) => n?.startsWith('pods-it-')));
   for (const p of list) {
@@ -89,7 +97,10 @@ test('the runner is killed and restarted: 0 pods recreated, all still Running, s
   assert.equal(crashed.fatal?.code, 'EM_WORKER_FAILED', JSON.stringify(crashed.fatal));
   assert.match(crashed.fatal?.message ?? '', /SIGKILL/);
   runner = await startRunner();
-  await waitFor('the restarted runner to be ready', async () => (runner!.summary()?.states.ready === NODES ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
+  await waitFor('the restarted runner to be ready', async () => (runner!.summary()?.states.ready === NODES ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 500,
+  });
   const after = await pods();
   assert.equal(after.length, REPLICAS);
   assert.deepEqual(new Set(after.map((p) => p.metadata!.uid!)), before, 'same UIDs: nothing recreated');
@@ -97,10 +108,14 @@ test('the runner is killed and restarted: 0 pods recreated, all still Running, s
   // Status updates resume: a deletion after the restart completes through the nodes.
   const victim = after[0]!;
   await core.deleteNamespacedPod({ name: victim.metadata!.name!, namespace: NS });
-  await waitFor('the deleted pod to be gone and replaced', async () => {
-    const p = await pods();
-    return !p.some((x) => x.metadata?.uid === victim.metadata?.uid) && p.length === REPLICAS && p.every(podReady) ? true : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 1000 });
+  await waitFor(
+    'the deleted pod to be gone and replaced',
+    async () => {
+      const p = await pods();
+      return !p.some((x) => x.metadata?.uid === victim.metadata?.uid) && p.length === REPLICAS && p.every(podReady) ? true : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 1000 },
+  );
 });
 
 test('scaled to 0: every pod is gone, none left Terminating', async () => {
@@ -121,10 +136,14 @@ test('a pod over the node capacity is rejected as the kubelet rejects it', async
       spec: { nodeName: node, containers: [{ name: 'c', image: 'registry.invalid/big:1', resources: { requests: { cpu: '64' } } }] },
     },
   });
-  const p = await waitFor('the pod to be rejected', async () => {
-    const x = await core.readNamespacedPod({ name: 'too-big', namespace: NS });
-    return x.status?.phase === 'Failed' ? x : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 500 });
+  const p = await waitFor(
+    'the pod to be rejected',
+    async () => {
+      const x = await core.readNamespacedPod({ name: 'too-big', namespace: NS });
+      return x.status?.phase === 'Failed' ? x : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
   assert.equal(p.status?.reason, 'OutOfcpu');
   assert.match(p.status?.message ?? '', /Node didn't have enough resource: cpu, requested: 64000, used: \d+, capacity: 2000/);
 });
@@ -134,12 +153,17 @@ function podWith(name: string, node: string, cm: string, secret: string): k8s.V1
     metadata: { name },
     spec: {
       nodeName: node,
-      containers: [{
-        name: 'c',
-        image: 'registry.invalid/app:1',
-        envFrom: [{ configMapRef: { name: cm } }],
-        volumeMounts: [{ name: 's', mountPath: '/s' }, { name: 'tok', mountPath: '/var/run/tok' }],
-      }],
+      containers: [
+        {
+          name: 'c',
+          image: 'registry.invalid/app:1',
+          envFrom: [{ configMapRef: { name: cm } }],
+          volumeMounts: [
+            { name: 's', mountPath: '/s' },
+            { name: 'tok', mountPath: '/var/run/tok' },
+          ],
+        },
+      ],
       volumes: [
         { name: 's', secret: { secretName: secret } },
         { name: 'tok', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3600, audience: 'edgemark' } }] } },
@@ -152,29 +176,41 @@ test('a pod with a ConfigMap, a Secret and a projected token goes Running once t
   await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'cm1' }, data: { K: 'v' } } });
   await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 's1' }, stringData: { p: 'w' } } });
   await core.createNamespacedPod({ namespace: NS, body: podWith('with-deps', 'pods-it-1', 'cm1', 's1') });
-  const p = await waitFor('with-deps Running', async () => {
-    const x = await core.readNamespacedPod({ name: 'with-deps', namespace: NS });
-    return podReady(x) ? x : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 500 });
+  const p = await waitFor(
+    'with-deps Running',
+    async () => {
+      const x = await core.readNamespacedPod({ name: 'with-deps', namespace: NS });
+      return podReady(x) ? x : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
   assert.equal(p.status?.phase, 'Running');
 });
 
 test('a pod created before its ConfigMap waits (CreateContainerConfigError) until the ConfigMap exists', async () => {
   await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 's2' }, stringData: { p: 'w' } } });
   await core.createNamespacedPod({ namespace: NS, body: podWith('early', 'pods-it-2', 'cm-late', 's2') });
-  const waiting = await waitFor('early to report its missing ConfigMap', async () => {
-    const x = await core.readNamespacedPod({ name: 'early', namespace: NS });
-    const w = x.status?.containerStatuses?.[0]?.state?.waiting;
-    return w?.reason === 'CreateContainerConfigError' ? w : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 500 });
+  const waiting = await waitFor(
+    'early to report its missing ConfigMap',
+    async () => {
+      const x = await core.readNamespacedPod({ name: 'early', namespace: NS });
+      const w = x.status?.containerStatuses?.[0]?.state?.waiting;
+      return w?.reason === 'CreateContainerConfigError' ? w : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
   assert.equal(waiting.message, 'configmap "cm-late" not found');
   await new Promise((r) => setTimeout(r, 6000));
   assert.equal((await core.readNamespacedPod({ name: 'early', namespace: NS })).status?.phase, 'Pending', 'still not Running');
   await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'cm-late' }, data: { K: 'v' } } });
-  await waitFor('early Running after its ConfigMap was created', async () => {
-    const x = await core.readNamespacedPod({ name: 'early', namespace: NS });
-    return podReady(x) ? true : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 500 });
+  await waitFor(
+    'early Running after its ConfigMap was created',
+    async () => {
+      const x = await core.readNamespacedPod({ name: 'early', namespace: NS });
+      return podReady(x) ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
 });
 
 test('a Job completes on a hollow node (job lifecycle: Running, then Succeeded)', async () => {
@@ -190,10 +226,14 @@ test('a Job completes on a hollow node (job lifecycle: Running, then Succeeded)'
       },
     },
   });
-  await waitFor('the Job to succeed', async () => {
-    const j = await batch.readNamespacedJob({ name: 'once', namespace: NS });
-    return j.status?.succeeded === 1 ? true : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 1000 });
+  await waitFor(
+    'the Job to succeed',
+    async () => {
+      const j = await batch.readNamespacedJob({ name: 'once', namespace: NS });
+      return j.status?.succeeded === 1 ? true : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 1000 },
+  );
 });
 
 test('a pod annotated for the crashloop lifecycle reports container restarts', async () => {
@@ -204,13 +244,17 @@ test('a pod annotated for the crashloop lifecycle reports container restarts', a
       spec: { nodeName: 'pods-it-3', automountServiceAccountToken: false, containers: [{ name: 'c', image: 'registry.invalid/crash:1' }] },
     },
   });
-  await waitFor('a restart', async () => {
-    const p = await core.readNamespacedPod({ name: 'crashy', namespace: NS });
-    return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p.status?.phase === 'Running' ? true : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 500 });
+  await waitFor(
+    'a restart',
+    async () => {
+      const p = await core.readNamespacedPod({ name: 'crashy', namespace: NS });
+      return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p.status?.phase === 'Running' ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
 });
 
-test('a DaemonSet that tolerates the edge nodes\' taint lands on tainted hollow nodes', async () => {
+test("a DaemonSet that tolerates the edge nodes' taint lands on tainted hollow nodes", async () => {
   const tainted = await startTestFleet(cluster, {
     count: 2,
     prefix: 'tainted-',
@@ -234,12 +278,19 @@ test('a DaemonSet that tolerates the edge nodes\' taint lands on tainted hollow 
         },
       },
     });
-    await waitFor('the DaemonSet Ready on both tainted nodes', async () => {
-      const d = await apps.readNamespacedDaemonSet({ name: 'agent', namespace: NS });
-      return d.status?.desiredNumberScheduled === 2 && d.status.numberReady === 2 ? true : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 1000 });
+    await waitFor(
+      'the DaemonSet Ready on both tainted nodes',
+      async () => {
+        const d = await apps.readNamespacedDaemonSet({ name: 'agent', namespace: NS });
+        return d.status?.desiredNumberScheduled === 2 && d.status.numberReady === 2 ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
     const node = await core.readNode({ name: 'tainted-0' });
-    assert.deepEqual(node.spec?.taints?.map((t) => t.key), ['edgemark.io/dedicated']);
+    assert.deepEqual(
+      node.spec?.taints?.map((t) => t.key),
+      ['edgemark.io/dedicated'],
+    );
   } finally {
     await tainted.stop();
   }

@@ -32,11 +32,16 @@ before(async () => {
   writeFileSync(tokenFile, await readTokenSecret(s.kubeconfig), { mode: 0o600 });
   const p = s.ports;
   flags = [
-    '--kubeconfig', s.kubeconfig,
-    '--cloudcore', `127.0.0.1:${p.cloudhubWebsocket}`,
-    '--cloudcore-https', `127.0.0.1:${p.cloudhubHttps}`,
-    '--token-file', tokenFile,
-    '--component-metrics', `etcd=http://127.0.0.1:${p.etcdMetrics}/metrics,cloudcore=http://127.0.0.1:${p.cloudcoreMetrics}/metrics`,
+    '--kubeconfig',
+    s.kubeconfig,
+    '--cloudcore',
+    `127.0.0.1:${p.cloudhubWebsocket}`,
+    '--cloudcore-https',
+    `127.0.0.1:${p.cloudhubHttps}`,
+    '--token-file',
+    tokenFile,
+    '--component-metrics',
+    `etcd=http://127.0.0.1:${p.etcdMetrics}/metrics,cloudcore=http://127.0.0.1:${p.cloudcoreMetrics}/metrics`,
   ];
 });
 
@@ -80,8 +85,14 @@ test('the density profile completes on the existing cluster; component CPU and R
   const last = points.filter((p) => p.rss['kube-apiserver'] !== undefined).at(-1);
   assert.ok(last, 'kube-apiserver has readings');
   assert.ok(last.rss['kube-apiserver']! > 50 * 2 ** 20, `kube-apiserver RSS ${last.rss['kube-apiserver']}`);
-  assert.ok(points.some((p) => (p.cpu.cloudcore ?? 0) > 0), 'CloudCore CPU from its metrics');
-  assert.ok(points.some((p) => (p.rss.etcd ?? 0) > 0), 'etcd RSS from its metrics');
+  assert.ok(
+    points.some((p) => (p.cpu.cloudcore ?? 0) > 0),
+    'CloudCore CPU from its metrics',
+  );
+  assert.ok(
+    points.some((p) => (p.rss.etcd ?? 0) > 0),
+    'etcd RSS from its metrics',
+  );
   assert.equal(rec.sli.podStartup.createdToRunningSeen.count, 200, 'every pod ran on the other cluster');
   const html = readFileSync(join(dir, 'report.html'), 'utf8');
   assert.match(html, /sampled from/i);
@@ -97,7 +108,9 @@ test('a wrong CloudCore address or token is refused before anything is created',
   assert.equal(r.code, 1);
   assert.match(r.stderr, /EM_TOKEN_MALFORMED/);
   assert.ok(!r.stderr.includes('not-a-token'), 'the token is not echoed');
-  const noCloudcore = flags.filter((f, i) => f !== '--cloudcore' && flags[i - 1] !== '--cloudcore' && f !== '--cloudcore-https' && flags[i - 1] !== '--cloudcore-https');
+  const noCloudcore = flags.filter(
+    (f, i) => f !== '--cloudcore' && flags[i - 1] !== '--cloudcore' && f !== '--cloudcore-https' && flags[i - 1] !== '--cloudcore-https',
+  );
   const r2 = await runCli([...base(), ...noCloudcore]);
   assert.equal(r2.code, 1);
   assert.match(r2.stderr, /EM_TARGET_INVALID.*not where its CloudCore listens/);

@@ -83,19 +83,39 @@ test('a short density run writes every artifact; the PerfData JSON matches its s
   const text = r.stdout + r.stderr;
   assert.equal(r.code, 0, text);
   fastDir = runDirOf(text);
-  for (const f of ['summary.json', 'test.yaml', 'junit.xml', 'report.html', 'runner.log', 'PodStartupLatency.json', 'APIResponsivenessPrometheus.json', 'ResourceUsageSummary.json', 'NodeJoinLatency.json', 'DeliveryLatency.json', 'SchedulingThroughput.json', 'RunnerHealth.json']) {
+  for (const f of [
+    'summary.json',
+    'test.yaml',
+    'junit.xml',
+    'report.html',
+    'runner.log',
+    'PodStartupLatency.json',
+    'APIResponsivenessPrometheus.json',
+    'ResourceUsageSummary.json',
+    'NodeJoinLatency.json',
+    'DeliveryLatency.json',
+    'SchedulingThroughput.json',
+    'RunnerHealth.json',
+  ]) {
     assert.ok(existsSync(join(fastDir, f)), `${f} in ${fastDir}`);
   }
   for (const f of readdirSync(fastDir).filter((x) => /^[A-Z].*\.json$/.test(x))) perfDataSchema.parse(JSON.parse(readFileSync(join(fastDir, f), 'utf8')));
   const rec = JSON.parse(readFileSync(join(fastDir, 'summary.json'), 'utf8')) as RunRecord;
   assert.equal(rec.partial, false);
-  assert.deepEqual(rec.phases.map((p) => p.kind), ['nodesUp', 'namespaces', 'deployments', 'wait', 'scale', 'delete', 'nodesDown']);
+  assert.deepEqual(
+    rec.phases.map((p) => p.kind),
+    ['nodesUp', 'namespaces', 'deployments', 'wait', 'scale', 'delete', 'nodesDown'],
+  );
   assert.equal(rec.sli.podStartup.createdToRunningSeen.count, 20);
   assert.equal(rec.sli.delivery.cloudToEdge.count, 20, 'every pod was traced at the edge');
   assert.equal(rec.sli.delivery.lost, 0);
   assert.equal(rec.sli.nodeJoin.count, 10);
-  assert.ok(rec.sli.api.some((a) => a.verb === 'POST' && a.resource === 'pods'), 'API latency of pod creation');
-  for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'cloudcore', 'runner']) assert.ok(rec.sli.resources[c], `resources of ${c}`);
+  assert.ok(
+    rec.sli.api.some((a) => a.verb === 'POST' && a.resource === 'pods'),
+    'API latency of pod creation',
+  );
+  for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'cloudcore', 'runner'])
+    assert.ok(rec.sli.resources[c], `resources of ${c}`);
   assert.ok(rec.sli.resources.runner!.rssBytesMax > 0);
   assert.ok(rec.sli.runner && rec.sli.runner.eventLoopLagP99Ms >= 0);
   assert.equal(rec.slos.length, 5);
@@ -112,7 +132,16 @@ test('the report renders in headless Chromium: charts drawn, screenshot taken', 
   assert.ok(fastDir, 'needs the first run');
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
@@ -126,7 +155,11 @@ test('the report renders in headless Chromium: charts drawn, screenshot taken', 
     assert.ok(lines >= 6 && bars >= 6, `polylines ${lines}, rects ${bars}`);
     const box = await page.locator('svg.chart').first().boundingBox();
     assert.ok(box && box.width > 300 && box.height > 100, 'the first chart has a size on the page');
-    assert.deepEqual(requests.filter((u) => !u.startsWith('file://')), [], 'self-contained: no network');
+    assert.deepEqual(
+      requests.filter((u) => !u.startsWith('file://')),
+      [],
+      'self-contained: no network',
+    );
     const shot = join(fastDir, 'report.png');
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok(statSync(shot).size > 10_000);
@@ -136,7 +169,9 @@ test('the report renders in headless Chromium: charts drawn, screenshot taken', 
 });
 
 test('report compare flags the regression of a run with slower pods', async () => {
-  const slow = await runCli([...cluster.args, 'run', '--config', config('slow', 'slow-', `  podLifecycle: late-readiness\n${shortPhases}`), '--out', out], { timeoutMs: 480_000 });
+  const slow = await runCli([...cluster.args, 'run', '--config', config('slow', 'slow-', `  podLifecycle: late-readiness\n${shortPhases}`), '--out', out], {
+    timeoutMs: 480_000,
+  });
   const text = slow.stdout + slow.stderr;
   // Ready after about 10 s: the pod startup SLO fails (exit 3) or holds; both are results.
   assert.ok(slow.code === 0 || slow.code === 3, text);
@@ -152,7 +187,11 @@ test('report compare flags the regression of a run with slower pods', async () =
 });
 
 test('Ctrl-C ends the run early: partial artifacts written, what it created removed', async () => {
-  const file = config('stopped', 'stop-', `  phases:\n    - kind: nodesUp\n    - kind: namespaces\n      count: 1\n    - kind: deployments\n      perNamespace: 1\n      replicas: 10\n    - kind: wait\n      seconds: 300\n    - kind: nodesDown\n`);
+  const file = config(
+    'stopped',
+    'stop-',
+    `  phases:\n    - kind: nodesUp\n    - kind: namespaces\n      count: 1\n    - kind: deployments\n      perNamespace: 1\n      replicas: 10\n    - kind: wait\n      seconds: 300\n    - kind: nodesDown\n`,
+  );
   const child = spawn(process.execPath, [cli, ...cluster.args, 'run', '--config', file, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout.on('data', (d: Buffer) => (text += d.toString()));
@@ -171,21 +210,33 @@ test('Ctrl-C ends the run early: partial artifacts written, what it created remo
 
 test('the footprint and churn profiles run: footprint steps recorded, churned pods measured and removed', async () => {
   const fp = join(work, 'fp.yaml');
-  writeFileSync(fp, `profile: footprint\nmetadata: { name: fp }\nspec:\n  nodes: { prefix: fp- }\n  sampleEverySeconds: 1\n  phases:\n    - kind: nodesUp\n    - kind: namespaces\n      count: 1\n    - kind: footprint\n      from: 0\n      to: 10\n      step: 5\n      holdSeconds: 3\n    - kind: delete\n      what: deployments\n    - kind: nodesDown\n`);
+  writeFileSync(
+    fp,
+    `profile: footprint\nmetadata: { name: fp }\nspec:\n  nodes: { prefix: fp- }\n  sampleEverySeconds: 1\n  phases:\n    - kind: nodesUp\n    - kind: namespaces\n      count: 1\n    - kind: footprint\n      from: 0\n      to: 10\n      step: 5\n      holdSeconds: 3\n    - kind: delete\n      what: deployments\n    - kind: nodesDown\n`,
+  );
   const f = await runCli([...cluster.args, 'run', '--config', fp, '--out', out], { timeoutMs: 300_000 });
   assert.ok(f.code === 0 || f.code === 3, f.stdout + f.stderr);
   const fr = JSON.parse(readFileSync(join(runDirOf(f.stdout + f.stderr), 'summary.json'), 'utf8')) as RunRecord;
-  assert.deepEqual(fr.footprint.map((x) => x.pods), [0, 5, 10]);
+  assert.deepEqual(
+    fr.footprint.map((x) => x.pods),
+    [0, 5, 10],
+  );
   for (const step of fr.footprint) assert.ok((step.rss.runner ?? 0) > 0 && (step.rss.cloudcore ?? 0) > 0, 'RSS of the runner and CloudCore at each step');
   assert.ok(existsSync(join(runDirOf(f.stdout + f.stderr), 'Footprint.json')));
 
   const ch = join(work, 'churn.yaml');
-  writeFileSync(ch, `profile: churn\nmetadata: { name: churn }\nspec:\n  nodes: { count: 5, prefix: churn- }\n  phases:\n    - kind: nodesUp\n    - kind: namespaces\n      count: 1\n    - kind: churn\n      podsPerSecond: 2\n      seconds: 6\n      lifetimeSeconds: 3\n    - kind: delete\n      what: pods\n    - kind: nodesDown\n`);
+  writeFileSync(
+    ch,
+    `profile: churn\nmetadata: { name: churn }\nspec:\n  nodes: { count: 5, prefix: churn- }\n  phases:\n    - kind: nodesUp\n    - kind: namespaces\n      count: 1\n    - kind: churn\n      podsPerSecond: 2\n      seconds: 6\n      lifetimeSeconds: 3\n    - kind: delete\n      what: pods\n    - kind: nodesDown\n`,
+  );
   const c = await runCli([...cluster.args, 'run', '--config', ch, '--out', out], { timeoutMs: 300_000 });
   assert.ok(c.code === 0 || c.code === 3, c.stdout + c.stderr);
   const cr = JSON.parse(readFileSync(join(runDirOf(c.stdout + c.stderr), 'summary.json'), 'utf8')) as RunRecord;
   assert.ok(cr.sli.podStartup.createdToScheduled.count >= 10, `churned pods: ${cr.sli.podStartup.createdToScheduled.count}`);
-  assert.equal((await core.listPodForAllNamespaces({ labelSelector: `edgemark.io/run=${cr.runId}` })).items.filter((p) => !p.metadata?.deletionTimestamp).length, 0);
+  assert.equal(
+    (await core.listPodForAllNamespaces({ labelSelector: `edgemark.io/run=${cr.runId}` })).items.filter((p) => !p.metadata?.deletionTimestamp).length,
+    0,
+  );
 });
 
 test('bad input is refused before anything starts: unknown profile, unknown field, unreachable target', async () => {

@@ -31,7 +31,8 @@ export function membershipDevices(content: unknown): { added: string[]; removed:
     }
   }
   if (!c || typeof c !== 'object') return undefined;
-  const ids = (list: unknown) => (Array.isArray(list) ? list.map((d) => (d && typeof d === 'object' ? String((d as { id?: unknown }).id ?? '') : '')).filter(Boolean) : []);
+  const ids = (list: unknown) =>
+    Array.isArray(list) ? list.map((d) => (d && typeof d === 'object' ? String((d as { id?: unknown }).id ?? '') : '')).filter(Boolean) : [];
   const o = c as { devices?: unknown; added_devices?: unknown; removed_devices?: unknown };
   return { added: [...ids(o.devices), ...ids(o.added_devices)], removed: ids(o.removed_devices) };
 }

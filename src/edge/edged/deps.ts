@@ -17,10 +17,21 @@ export interface PodDependency {
   expirationSeconds?: number;
 }
 
-interface KeyRef { name?: string; optional?: boolean }
-interface EnvVar { valueFrom?: { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef } }
-interface EnvFrom { configMapRef?: KeyRef; secretRef?: KeyRef }
-interface Container { env?: EnvVar[]; envFrom?: EnvFrom[] }
+interface KeyRef {
+  name?: string;
+  optional?: boolean;
+}
+interface EnvVar {
+  valueFrom?: { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef };
+}
+interface EnvFrom {
+  configMapRef?: KeyRef;
+  secretRef?: KeyRef;
+}
+interface Container {
+  env?: EnvVar[];
+  envFrom?: EnvFrom[];
+}
 interface Projection {
   configMap?: KeyRef;
   secret?: KeyRef;

@@ -5,8 +5,7 @@ import { apiError, request, resourceType } from '../testing/fake-cloud.js';
 import { EdgeHarness } from '../testing/harness.js';
 
 const gaps = (ms: BeehiveMessage[]) => ms.slice(1).map((m, i) => m.header.timestamp - ms[i]!.header.timestamp);
-const leaseRequests = (h: EdgeHarness, since = 0) =>
-  h.cloud.requests((m) => resourceType(m) === 'lease' && m.header.timestamp >= since);
+const leaseRequests = (h: EdgeHarness, since = 0) => h.cloud.requests((m) => resourceType(m) === 'lease' && m.header.timestamp >= since);
 const rvOf = (m: BeehiveMessage) => (m.content as { metadata: { resourceVersion?: string } }).metadata.resourceVersion;
 
 test('a failed registration is retried with a backoff that doubles up to registerRetryMaxMs', async () => {
@@ -49,7 +48,10 @@ test('only one lease renewal is in flight: a lease timer firing while one is una
   const t0 = h.now;
   h.cloud.drop(request('update', 'lease'), { times: 1 });
   await h.advance(3 * h.timings.leaseRenewMs);
-  assert.deepEqual(leaseRequests(h, t0 + 1).map((m) => m.route.operation), ['update']);
+  assert.deepEqual(
+    leaseRequests(h, t0 + 1).map((m) => m.route.operation),
+    ['update'],
+  );
   // The unanswered update times out; the next timer renews again.
   await h.advance(h.timings.requestTimeoutMs + h.timings.leaseRenewMs);
   const ops = leaseRequests(h, t0 + 1).map((m) => m.route.operation);
@@ -67,7 +69,10 @@ test('a lease Conflict re-reads the lease, and the next update carries the new r
   await h.advance(h.timings.leaseRenewMs);
   await h.advance(h.timings.leaseRenewMs);
   const after = leaseRequests(h, since);
-  assert.deepEqual(after.map((m) => m.route.operation), ['update', 'query', 'update']);
+  assert.deepEqual(
+    after.map((m) => m.route.operation),
+    ['update', 'query', 'update'],
+  );
   assert.notEqual(rvOf(after[0]!), lease.metadata.resourceVersion);
   assert.equal(rvOf(after[2]!), lease.metadata.resourceVersion);
   assert.deepEqual(h.events.errorKinds(), []);
@@ -94,8 +99,13 @@ test('after a reconnect the node renews its lease at once and sends its status i
   const h = new EdgeHarness({ timings: { nodeStatusReportMs: 10_000, nodeStatusUpdateMs: 10_000 } });
   await h.start();
   await h.advance(10_000);
-  const patches = () => h.cloud.requests(request('patch', 'nodepatch')).map((m) => ({ at: m.header.timestamp, full: (m.content as string).includes('EdgeReady') }));
-  assert.deepEqual(patches().map((p) => p.full), [true, false], 'full at registration, then a heartbeat');
+  const patches = () =>
+    h.cloud.requests(request('patch', 'nodepatch')).map((m) => ({ at: m.header.timestamp, full: (m.content as string).includes('EdgeReady') }));
+  assert.deepEqual(
+    patches().map((p) => p.full),
+    [true, false],
+    'full at registration, then a heartbeat',
+  );
   await h.advance(3000);
   h.cloud.close();
   await h.advance(h.timings.reconnectInitialMs);

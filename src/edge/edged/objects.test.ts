@@ -21,13 +21,19 @@ test('the registered Node carries the edge role, capacity and the EdgeReady cond
   assert.match(n.status.nodeInfo.containerRuntimeVersion, /^containerd:\/\//);
   const ready = n.status.conditions.find((c) => c.type === 'Ready')!;
   assert.deepEqual([ready.status, ready.reason, ready.message], ['True', 'EdgeReady', 'edge is posting ready status']);
-  assert.deepEqual(n.status.addresses, [{ type: 'InternalIP', address: '10.128.0.1' }, { type: 'Hostname', address: 'n1' }]);
+  assert.deepEqual(n.status.addresses, [
+    { type: 'InternalIP', address: '10.128.0.1' },
+    { type: 'Hostname', address: 'n1' },
+  ]);
   assert.equal(n.status.nodeInfo.kubeletVersion, 'v1.32.10-kubeedge-v1.23.1');
 });
 
 test('the heartbeat patch is a strategic-merge string with $setElementOrder', () => {
   const p = JSON.parse(heartbeatPatch(new Date('2026-01-01T00:00:00.123Z')));
-  assert.deepEqual(p.status['$setElementOrder/conditions'].map((c: { type: string }) => c.type), ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'Ready']);
+  assert.deepEqual(
+    p.status['$setElementOrder/conditions'].map((c: { type: string }) => c.type),
+    ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'Ready'],
+  );
   assert.deepEqual(p.status.conditions[3], { lastHeartbeatTime: '2026-01-01T00:00:00Z', type: 'Ready' });
 });
 
@@ -41,11 +47,26 @@ test('lease: holder, duration, MicroTime renewTime and the Node owner', () => {
 
 test('reconnect backoff grows, caps and jitters within bounds', () => {
   const t = defaultTimings;
-  assert.equal(reconnectDelay(t, 0, () => 0.5), t.reconnectInitialMs);
-  assert.equal(reconnectDelay(t, 3, () => 0.5), t.reconnectInitialMs * 8);
-  assert.equal(reconnectDelay(t, 50, () => 0.5), t.reconnectMaxMs);
-  assert.equal(reconnectDelay(t, 0, () => 0), t.reconnectInitialMs * (1 - t.reconnectJitter));
-  assert.equal(reconnectDelay(t, 0, () => 1), t.reconnectInitialMs * (1 + t.reconnectJitter));
+  assert.equal(
+    reconnectDelay(t, 0, () => 0.5),
+    t.reconnectInitialMs,
+  );
+  assert.equal(
+    reconnectDelay(t, 3, () => 0.5),
+    t.reconnectInitialMs * 8,
+  );
+  assert.equal(
+    reconnectDelay(t, 50, () => 0.5),
+    t.reconnectMaxMs,
+  );
+  assert.equal(
+    reconnectDelay(t, 0, () => 0),
+    t.reconnectInitialMs * (1 - t.reconnectJitter),
+  );
+  assert.equal(
+    reconnectDelay(t, 0, () => 1),
+    t.reconnectInitialMs * (1 + t.reconnectJitter),
+  );
 });
 
 test('bytes print in canonical binary form', () => {
@@ -59,8 +80,12 @@ test('conditions in full when the API shows something else (e.g. Unknown from th
   const p = JSON.parse(fullStatusPatch(new Date('2026-01-01T00:00:10Z'), new Date('2026-01-01T00:00:00Z')));
   const ready = p.status.conditions.find((c: { type: string }) => c.type === 'Ready');
   assert.deepEqual(ready, {
-    type: 'Ready', status: 'True', reason: 'EdgeReady', message: 'edge is posting ready status',
-    lastHeartbeatTime: '2026-01-01T00:00:10Z', lastTransitionTime: '2026-01-01T00:00:00Z',
+    type: 'Ready',
+    status: 'True',
+    reason: 'EdgeReady',
+    message: 'edge is posting ready status',
+    lastHeartbeatTime: '2026-01-01T00:00:10Z',
+    lastTransitionTime: '2026-01-01T00:00:00Z',
   });
   const ours = initialNode(defaultNodeProfile, id, new Date(0));
   assert.equal(conditionsDiffer(ours), false);

@@ -34,7 +34,10 @@ test('a malformed pod message is logged with its message id; the node keeps runn
     h.cloud.push('default/pod/p2', { metadata: { name: 'p2', namespace: 'default' } }),
     h.cloud.push('default/pod/p3', { metadata: { name: 'p3', namespace: 'default', uid: 'u3' } }),
   ];
-  assert.deepEqual(h.events.errorKinds(), bad.map(() => 'pod-message'));
+  assert.deepEqual(
+    h.events.errorKinds(),
+    bad.map(() => 'pod-message'),
+  );
   for (const [i, m] of bad.entries()) assert.match(String(h.events.errors[i]!.err), new RegExp(m.header.msg_id));
   assert.equal(h.node.edged.pods.byUid.size, 0);
 
@@ -118,14 +121,24 @@ test("a pod's lifecycle is persisted; a restored node resumes the pod where it w
   await h.start();
   assert.equal(node.state, 'ready');
   assert.equal(h.cloud.requests((m) => request('insert', 'node')(m) && m.header.timestamp >= since).length, 0, 'not registered again');
-  assert.deepEqual(patches(h, since).map((s) => s.phase), ['Running'], 'its status resent as it was');
+  assert.deepEqual(
+    patches(h, since).map((s) => s.phase),
+    ['Running'],
+    'its status resent as it was',
+  );
   // CloudCore sends the pod again after the reconnect (with the status the API
   // holds): nothing is recreated.
   h.cloud.push('default/pod/p', { ...goodPod, status: patches(h, since)[0] });
   await h.advance(3000);
   assert.equal(node.edged.pods.admitted, 0);
-  assert.deepEqual(h.events.podTraces.filter((t) => t.event === 'duplicate-insert').map((t) => t.uid), ['uid-1']);
-  assert.deepEqual(patches(h, since).map((s) => s.phase), ['Running']);
+  assert.deepEqual(
+    h.events.podTraces.filter((t) => t.event === 'duplicate-insert').map((t) => t.uid),
+    ['uid-1'],
+  );
+  assert.deepEqual(
+    patches(h, since).map((s) => s.phase),
+    ['Running'],
+  );
 });
 
 test('a status patch that times out (CloudCore dropped it) is sent again', async () => {

@@ -155,9 +155,17 @@ export class PodManager {
       const st = JSON.parse(saved) as ReturnType<typeof JSON.parse>;
       const rec = new PodRecord(this, pod.metadata!.namespace!, pod.metadata!.name!, uid, sharedSpec(pod.spec), st.podIP);
       Object.assign(rec, {
-        step: st.step, startTime: st.startTime, startedAt: st.startedAt, finishedAt: st.finishedAt, deleting: st.deleting,
-        reason: st.reason, message: st.message, lifecycle: st.lifecycle ?? 'default', stageIndex: st.stageIndex ?? -1,
-        restartCount: st.restartCount ?? 0, exitCode: st.exitCode,
+        step: st.step,
+        startTime: st.startTime,
+        startedAt: st.startedAt,
+        finishedAt: st.finishedAt,
+        deleting: st.deleting,
+        reason: st.reason,
+        message: st.message,
+        lifecycle: st.lifecycle ?? 'default',
+        stageIndex: st.stageIndex ?? -1,
+        restartCount: st.restartCount ?? 0,
+        exitCode: st.exitCode,
       });
       rec.deps = sharedDependencies(pod.spec as PodSpecDeps);
       this.byUid.set(uid, rec);

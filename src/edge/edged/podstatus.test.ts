@@ -2,14 +2,22 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseQuantity, podRequests, podStatus, qosClass } from './podstatus.js';
 
-const spec = { containers: [{ name: 'a', image: 'img:1', resources: { requests: { cpu: '250m', memory: '64Mi' } } }, { name: 'b', image: 'img:2' }] };
+const spec = {
+  containers: [
+    { name: 'a', image: 'img:1', resources: { requests: { cpu: '250m', memory: '64Mi' } } },
+    { name: 'b', image: 'img:2' },
+  ],
+};
 const base = { spec, hostIP: '10.128.0.1', podIP: '10.0.1.2', startTime: '2026-01-01T00:00:00Z', restartCount: 0, uidHex: 'ab'.repeat(16) };
 
 test('creating: Pending, ContainerCreating, not ready, no pod IP yet', () => {
   const s = podStatus({ ...base, step: 'creating' }) as any;
   assert.equal(s.phase, 'Pending');
   assert.equal(s.podIP, undefined);
-  assert.deepEqual(s.conditions.map((c: any) => `${c.type}=${c.status}`), ['PodReadyToStartContainers=False', 'Initialized=True', 'Ready=False', 'ContainersReady=False', 'PodScheduled=True']);
+  assert.deepEqual(
+    s.conditions.map((c: any) => `${c.type}=${c.status}`),
+    ['PodReadyToStartContainers=False', 'Initialized=True', 'Ready=False', 'ContainersReady=False', 'PodScheduled=True'],
+  );
   assert.equal(s.conditions[2].message, 'containers with unready status: [a b]');
   assert.deepEqual(s.containerStatuses[0].state, { waiting: { reason: 'ContainerCreating' } });
   assert.equal(s.qosClass, 'Burstable');

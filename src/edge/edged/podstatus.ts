@@ -113,7 +113,9 @@ export function podStatus(i: PodStatusInput): Record<string, unknown> {
       ...ids,
       ready: false,
       started: false,
-      state: { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: at, finishedAt: i.finishedAt ?? at, containerID: ids.containerID } },
+      state: {
+        terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: at, finishedAt: i.finishedAt ?? at, containerID: ids.containerID },
+      },
       lastState: {},
     };
   });
@@ -134,8 +136,18 @@ export function parseQuantity(q: string | undefined): number {
   if (!m) return Number.NaN;
   const v = Number(m[1]);
   const units: Record<string, number> = {
-    '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15,
-    Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5,
+    '': 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    Ki: 1024,
+    Mi: 1024 ** 2,
+    Gi: 1024 ** 3,
+    Ti: 1024 ** 4,
+    Pi: 1024 ** 5,
   };
   const f = units[m[2]!];
   return f === undefined ? Number.NaN : v * f;
@@ -143,6 +155,7 @@ export function parseQuantity(q: string | undefined): number {
 
 export function podRequests(spec: PodSpecLite): { cpu: number; memory: number } {
   const sum = (k: 'cpu' | 'memory') => spec.containers.reduce((a, c) => a + parseQuantity(c.resources?.requests?.[k] ?? c.resources?.limits?.[k]), 0);
-  const init = (k: 'cpu' | 'memory') => Math.max(0, ...(spec.initContainers ?? []).map((c) => parseQuantity(c.resources?.requests?.[k] ?? c.resources?.limits?.[k])));
+  const init = (k: 'cpu' | 'memory') =>
+    Math.max(0, ...(spec.initContainers ?? []).map((c) => parseQuantity(c.resources?.requests?.[k] ?? c.resources?.limits?.[k])));
   return { cpu: Math.max(sum('cpu'), init('cpu')), memory: Math.max(sum('memory'), init('memory')) };
 }

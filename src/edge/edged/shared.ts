@@ -34,7 +34,9 @@ function liteContainer(c: ContainerSpec): ContainerSpec {
   return {
     name: c.name,
     ...(c.image !== undefined ? { image: c.image } : {}),
-    ...(r?.requests || r?.limits ? { resources: { ...(r.requests ? { requests: { ...r.requests } } : {}), ...(r.limits ? { limits: { ...r.limits } } : {}) } } : {}),
+    ...(r?.requests || r?.limits
+      ? { resources: { ...(r.requests ? { requests: { ...r.requests } } : {}), ...(r.limits ? { limits: { ...r.limits } } : {}) } }
+      : {}),
   };
 }
 

@@ -50,7 +50,10 @@ test('edgehub reconnects with a backoff that grows by reconnectFactor up to reco
 });
 
 test('reconnect jitter stays within +/- reconnectJitter of the backoff', async () => {
-  for (const [random, first] of [[0, 750], [0.999_999, 1250]] as const) {
+  for (const [random, first] of [
+    [0, 750],
+    [0.999_999, 1250],
+  ] as const) {
     const h = new EdgeHarness({ timings: backoff, random: () => random });
     await h.start();
     h.cloud.refuse = 'ECONNREFUSED';

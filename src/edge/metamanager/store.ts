@@ -35,7 +35,10 @@ export class EdgeStore implements TimerTarget {
   transactions = 0;
   writes = 0;
 
-  constructor(path: string, private readonly scheduler?: Scheduler) {
+  constructor(
+    path: string,
+    private readonly scheduler?: Scheduler,
+  ) {
     if (path !== ':memory:') {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       // Created 0600 up front: SQLite gives its -wal and -shm files the same mode.
@@ -54,9 +57,13 @@ export class EdgeStore implements TimerTarget {
       CREATE TABLE IF NOT EXISTS pod_state (node TEXT NOT NULL, uid TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (node, uid)) WITHOUT ROWID;
     `);
     this.stmts = {
-      putObject: this.db.prepare('INSERT INTO meta (node, resource, rv, content) VALUES (?, ?, ?, ?) ON CONFLICT (node, resource) DO UPDATE SET rv = excluded.rv, content = excluded.content'),
+      putObject: this.db.prepare(
+        'INSERT INTO meta (node, resource, rv, content) VALUES (?, ?, ?, ?) ON CONFLICT (node, resource) DO UPDATE SET rv = excluded.rv, content = excluded.content',
+      ),
       deleteObject: this.db.prepare('DELETE FROM meta WHERE node = ? AND resource = ?'),
-      putNode: this.db.prepare('INSERT INTO nodes (node, uid, lease) VALUES (?, ?, ?) ON CONFLICT (node) DO UPDATE SET uid = excluded.uid, lease = excluded.lease'),
+      putNode: this.db.prepare(
+        'INSERT INTO nodes (node, uid, lease) VALUES (?, ?, ?) ON CONFLICT (node) DO UPDATE SET uid = excluded.uid, lease = excluded.lease',
+      ),
       putPod: this.db.prepare('INSERT INTO pod_state (node, uid, state) VALUES (?, ?, ?) ON CONFLICT (node, uid) DO UPDATE SET state = excluded.state'),
       deletePod: this.db.prepare('DELETE FROM pod_state WHERE node = ? AND uid = ?'),
       objects: this.db.prepare('SELECT resource, rv, content FROM meta WHERE node = ?'),
@@ -126,11 +133,21 @@ export class EdgeStore implements TimerTarget {
       this.db.transaction((ws: Write[]) => {
         for (const w of ws) {
           switch (w.op) {
-            case 'put-object': s.putObject.run(w.node, w.resource, w.rv, w.content); break;
-            case 'delete-object': s.deleteObject.run(w.node, w.resource); break;
-            case 'put-node': s.putNode.run(w.node, w.uid, w.lease); break;
-            case 'put-pod': s.putPod.run(w.node, w.uid, w.state); break;
-            case 'delete-pod': s.deletePod.run(w.node, w.uid); break;
+            case 'put-object':
+              s.putObject.run(w.node, w.resource, w.rv, w.content);
+              break;
+            case 'delete-object':
+              s.deleteObject.run(w.node, w.resource);
+              break;
+            case 'put-node':
+              s.putNode.run(w.node, w.uid, w.lease);
+              break;
+            case 'put-pod':
+              s.putPod.run(w.node, w.uid, w.state);
+              break;
+            case 'delete-pod':
+              s.deletePod.run(w.node, w.uid);
+              break;
           }
         }
       })(batch);

@@ -53,7 +53,10 @@ class FakeLink implements EdgeLink {
   /** Bumped by every dial and close: a late open of an abandoned dial is dropped. */
   generation = 0;
 
-  constructor(private readonly cloud: FakeCloud, readonly sink: FrameSink) {}
+  constructor(
+    private readonly cloud: FakeCloud,
+    readonly sink: FrameSink,
+  ) {}
 
   dial(o: DialOptions): void {
     this.cloud.dialled(this, o, ++this.generation);
@@ -233,7 +236,10 @@ export class FakeApi {
   private rv = 100;
 
   constructor(cloud: FakeCloud) {
-    cloud.answer((m) => m.route.group === 'meta', (m) => this.serve(m));
+    cloud.answer(
+      (m) => m.route.group === 'meta',
+      (m) => this.serve(m),
+    );
   }
 
   /** Bumps and returns the next resourceVersion. */

@@ -14,10 +14,19 @@ test('deployments: N namespaces x M Deployments created at the paced qps; the ph
   const t0 = h.time.now();
   await runPhase(h.ctx, { kind: 'deployments', perNamespace: 3, replicas: 2, qps: 4 });
   const created = h.kube.callsOf('createDeployment');
-  assert.deepEqual(created.map((c) => c.target), ['run-1-0/deploy-0', 'run-1-0/deploy-1', 'run-1-0/deploy-2', 'run-1-1/deploy-0', 'run-1-1/deploy-1', 'run-1-1/deploy-2']);
-  assert.deepEqual(created.map((c) => c.at - t0), [0, 250, 500, 750, 1000, 1250]);
+  assert.deepEqual(
+    created.map((c) => c.target),
+    ['run-1-0/deploy-0', 'run-1-0/deploy-1', 'run-1-0/deploy-2', 'run-1-1/deploy-0', 'run-1-1/deploy-1', 'run-1-1/deploy-2'],
+  );
+  assert.deepEqual(
+    created.map((c) => c.at - t0),
+    [0, 250, 500, 750, 1000, 1250],
+  );
   const ds = await h.kube.listDeployments();
-  assert.ok(ds.every((d) => d.available === 2), JSON.stringify(ds));
+  assert.ok(
+    ds.every((d) => d.available === 2),
+    JSON.stringify(ds),
+  );
   assert.ok(h.time.now() - t0 >= 5000, 'waited for the pods to start');
   assert.ok(h.log.lines.includes('info:   6 deployment(s) of 2 replicas: 12 pods'), h.log.lines.join('\n'));
 });
@@ -26,7 +35,11 @@ test('deployments: podsPerNode spreads the pods over every Deployment of the pha
   const h = harness();
   await withNamespaces(h, 1);
   await runPhase(h.ctx, { kind: 'deployments', perNamespace: 3, podsPerNode: 10, qps: 20 });
-  assert.deepEqual((await h.kube.listDeployments()).map((d) => d.replicas), [14, 14, 14], '4 nodes x 10 pods over 3 Deployments, rounded up');
+  assert.deepEqual(
+    (await h.kube.listDeployments()).map((d) => d.replicas),
+    [14, 14, 14],
+    '4 nodes x 10 pods over 3 Deployments, rounded up',
+  );
   await runPhase(h.ctx, { kind: 'deployments', perNamespace: 1, replicas: 1, qps: 20 });
   assert.equal(h.kube.callsOf('createDeployment').at(-1)!.target, 'run-1-0/deploy-3');
 });
@@ -54,10 +67,24 @@ test('scale: every Deployment patched at the paced qps; the phase ends when each
   await runPhase(h.ctx, { kind: 'deployments', perNamespace: 2, replicas: 2, qps: 20 });
   const t0 = h.time.now();
   await runPhase(h.ctx, { kind: 'scale', replicas: 5, qps: 2 });
-  assert.deepEqual(h.kube.callsOf('scaleDeployment').map((c) => c.at - t0), [0, 500, 1000, 1500]);
-  assert.deepEqual((await h.kube.listDeployments()).map((d) => [d.replicas, d.available]), [[5, 5], [5, 5], [5, 5], [5, 5]]);
+  assert.deepEqual(
+    h.kube.callsOf('scaleDeployment').map((c) => c.at - t0),
+    [0, 500, 1000, 1500],
+  );
+  assert.deepEqual(
+    (await h.kube.listDeployments()).map((d) => [d.replicas, d.available]),
+    [
+      [5, 5],
+      [5, 5],
+      [5, 5],
+      [5, 5],
+    ],
+  );
   await runPhase(h.ctx, { kind: 'scale', replicas: 1, qps: 20 });
-  assert.deepEqual((await h.kube.listDeployments()).map((d) => d.current), [1, 1, 1, 1]);
+  assert.deepEqual(
+    (await h.kube.listDeployments()).map((d) => d.current),
+    [1, 1, 1, 1],
+  );
 });
 
 test('delete deployments: each deleted at the paced qps; the phase ends when their pods are gone', async () => {
@@ -66,7 +93,13 @@ test('delete deployments: each deleted at the paced qps; the phase ends when the
   await runPhase(h.ctx, { kind: 'deployments', perNamespace: 2, replicas: 3, qps: 20 });
   const t0 = h.time.now();
   await runPhase(h.ctx, { kind: 'delete', what: 'deployments', qps: 1 });
-  assert.deepEqual(h.kube.callsOf('deleteDeployment').map((c) => [c.target, c.at - t0]), [['run-1-0/deploy-0', 0], ['run-1-0/deploy-1', 1000]]);
+  assert.deepEqual(
+    h.kube.callsOf('deleteDeployment').map((c) => [c.target, c.at - t0]),
+    [
+      ['run-1-0/deploy-0', 0],
+      ['run-1-0/deploy-1', 1000],
+    ],
+  );
   assert.equal(h.kube.pods.size, 0);
   assert.ok(h.time.now() - t0 >= 8000, 'waited until the last pod was gone');
 });
@@ -79,12 +112,16 @@ test('a phase that needs namespaces, before any was created, fails with EM_CONFI
     { kind: 'footprint', from: 0, to: 5, step: 5, holdSeconds: 1 },
   ] as const) {
     const h = harness();
-    await assert.rejects(runPhase(h.ctx, phase), (err: unknown) => {
-      assert.ok(err instanceof EdgemarkError, String(err));
-      assert.equal(err.code, 'EM_CONFIG_INVALID');
-      assert.match(err.fix ?? '', /add a `kind: namespaces` phase before it/);
-      return true;
-    }, phase.kind);
+    await assert.rejects(
+      runPhase(h.ctx, phase),
+      (err: unknown) => {
+        assert.ok(err instanceof EdgemarkError, String(err));
+        assert.equal(err.code, 'EM_CONFIG_INVALID');
+        assert.match(err.fix ?? '', /add a `kind: namespaces` phase before it/);
+        return true;
+      },
+      phase.kind,
+    );
     assert.equal(h.kube.calls.filter((c) => c.op.startsWith('create')).length, 0, `${phase.kind} created nothing`);
   }
 });

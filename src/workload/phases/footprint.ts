@@ -20,7 +20,9 @@ export async function footprint(ctx: RunContext, p: Extract<Phase, { kind: 'foot
     const window = ctx.resources.points.slice(from);
     const step: FootprintStep = { pods: n, cpu: averageBy(window, 'cpu'), rss: averageBy(window, 'rss') };
     ctx.footprint.push(step);
-    ctx.log.info(`  footprint: ${n} pods; runner ${((step.rss.runner ?? 0) / 2 ** 20).toFixed(0)} MiB, cloudcore ${((step.cpu.cloudcore ?? 0) * 1000).toFixed(0)} millicores`);
+    ctx.log.info(
+      `  footprint: ${n} pods; runner ${((step.rss.runner ?? 0) / 2 ** 20).toFixed(0)} MiB, cloudcore ${((step.cpu.cloudcore ?? 0) * 1000).toFixed(0)} millicores`,
+    );
   }
 }
 

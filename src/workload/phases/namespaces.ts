@@ -8,8 +8,12 @@ export async function namespaces(ctx: RunContext, p: Extract<Phase, { kind: 'nam
     await ctx.kube.createNamespace(name);
     ctx.namespaces.push(name);
   }
-  await ctx.until('default service accounts', async () => {
-    for (const ns of ctx.namespaces) if (!(await ctx.kube.hasDefaultServiceAccount(ns))) return false;
-    return true;
-  }, 60_000);
+  await ctx.until(
+    'default service accounts',
+    async () => {
+      for (const ns of ctx.namespaces) if (!(await ctx.kube.hasDefaultServiceAccount(ns))) return false;
+      return true;
+    },
+    60_000,
+  );
 }

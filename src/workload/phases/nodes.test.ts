@@ -14,7 +14,10 @@ test('nodesUp: the fleet starts the nodes; the phase ends when all of them are R
 test('nodesUp: a fleet that stops on its own fails the phase with EM_RUNNER_FAILED and its reason', async () => {
   const h = harness();
   h.fleet.failWith = 'the runner exited early (see runner.log)';
-  await assert.rejects(runPhase(h.ctx, { kind: 'nodesUp' }), (err: unknown) => err instanceof EdgemarkError && err.code === 'EM_RUNNER_FAILED' && err.message === '[run] the runner exited early (see runner.log)');
+  await assert.rejects(
+    runPhase(h.ctx, { kind: 'nodesUp' }),
+    (err: unknown) => err instanceof EdgemarkError && err.code === 'EM_RUNNER_FAILED' && err.message === '[run] the runner exited early (see runner.log)',
+  );
 });
 
 test('namespaces: created in order, named after the run; the phase ends when each has its default ServiceAccount', async () => {
@@ -26,7 +29,7 @@ test('namespaces: created in order, named after the run; the phase ends when eac
   assert.deepEqual(h.ctx.namespaces, ['run-1-0', 'run-1-1', 'run-1-2']);
 });
 
-test('nodesDown: the fleet stops, then the run\'s Nodes and their Leases are deleted', async () => {
+test("nodesDown: the fleet stops, then the run's Nodes and their Leases are deleted", async () => {
   const h = harness();
   await runPhase(h.ctx, { kind: 'nodesUp' });
   await runPhase(h.ctx, { kind: 'nodesDown' });
