@@ -79,7 +79,7 @@ export class Fleet implements RunnerEvents {
   readonly byRoute = new Map<string, number>();
   private readonly unservedNodes = new Set<string>();
   fatalError: EdgemarkError | undefined;
-  private onFatal: ((e: EdgemarkError) => void) | undefined;
+  private readonly onFatal: ((e: EdgemarkError) => void)[] = [];
   private milestones: Milestone[] = [];
   /** Event-loop delay (ns) since the fleet began: the runner's own slowness. */
   readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
@@ -158,7 +158,7 @@ export class Fleet implements RunnerEvents {
   }
 
   whenFatal(cb: (e: EdgemarkError) => void): void {
-    this.onFatal = cb;
+    this.onFatal.push(cb);
   }
 
   stop(): void {
@@ -231,7 +231,7 @@ export class Fleet implements RunnerEvents {
   fatal(node: HollowNode, err: EdgemarkError): void {
     if (!this.fatalError) {
       this.fatalError = err;
-      this.onFatal?.(err);
+      for (const cb of this.onFatal) cb(err);
     }
     this.joinWindow.leave(node.name);
     node.fail();
