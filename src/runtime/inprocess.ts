@@ -8,7 +8,18 @@ import { fleetRegistry } from '../fleet/metrics.js';
 import type { FleetSummary } from '../fleet/summary.js';
 import { checkLocal, fatalOf, localActions, startMetrics, stopTrigger } from './local.js';
 import { parsePlan, shardPlan, type FleetPlan } from './plan.js';
-import { EventHub, type Credentials, type DryRun, type FleetResult, type Runtime, type RunningFleet, type RuntimeEvent, type StartOptions } from './runtime.js';
+import {
+  EventHub,
+  finish,
+  runningFleet,
+  type Credentials,
+  type DryRun,
+  type FleetResult,
+  type Runtime,
+  type RunningFleet,
+  type RuntimeEvent,
+  type StartOptions,
+} from './runtime.js';
 import { runShard } from './shard.js';
 
 const REPORT_EVERY_MS = 2000;
@@ -75,24 +86,9 @@ export class InProcessRuntime implements Runtime {
         drain();
         const problems = [...r.problems];
         await metrics?.close().catch((e: unknown) => problems.push(`metrics server: ${String(e)}`));
-        const result = { ...r, problems };
-        latest = result.summary ?? latest;
-        hub.emit({ type: 'stopped', result });
-        hub.close();
-        return result;
+        latest = r.summary ?? latest;
+        return finish(hub, { ...r, problems });
       });
-    return {
-      runtime: this.name,
-      events: () => hub.iterate(),
-      on: (fn) => hub.on(fn),
-      latest: () => latest,
-      metricsUrl: metrics?.url,
-      processes: () => [process.pid],
-      done,
-      stop: () => {
-        trigger.pull();
-        return done;
-      },
-    };
+    return runningFleet({ runtime: this.name, hub, latest: () => latest, metricsUrl: metrics?.url, processes: () => [process.pid], done, pull: trigger.pull });
   }
 }

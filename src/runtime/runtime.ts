@@ -112,6 +112,39 @@ export function createRuntime(name: string, o: RuntimeOptions = {}): Runtime {
   return e.create(o);
 }
 
+/** A RunningFleet from its parts: every runtime's handle has the same shape. */
+export function runningFleet(o: {
+  runtime: string;
+  hub: EventHub<RuntimeEvent>;
+  latest(): FleetSummary | undefined;
+  metricsUrl: string | undefined;
+  processes(): number[];
+  done: Promise<FleetResult>;
+  /** Asks the fleet to stop; `done` then resolves. */
+  pull(): void;
+}): RunningFleet {
+  return {
+    runtime: o.runtime,
+    events: () => o.hub.iterate(),
+    on: (fn) => o.hub.on(fn),
+    latest: o.latest,
+    metricsUrl: o.metricsUrl,
+    processes: o.processes,
+    done: o.done,
+    stop: () => {
+      o.pull();
+      return o.done;
+    },
+  };
+}
+
+/** The last event of a fleet: emitted once, then the hub closes. */
+export function finish(hub: EventHub<RuntimeEvent>, result: FleetResult): FleetResult {
+  hub.emit({ type: 'stopped', result });
+  hub.close();
+  return result;
+}
+
 /**
  * Events to several listeners and async iterators. Iterators buffer what
  * arrives while they are not being read; `close` ends them all.

@@ -14,6 +14,8 @@ import { checkLocal, localActions, startMetrics, stopTrigger } from './local.js'
 import { parsePlan, shardPlan, type FleetPlan, type Shard } from './plan.js';
 import {
   EventHub,
+  finish,
+  runningFleet,
   type Credentials,
   type DryRun,
   type ErrorJson,
@@ -134,23 +136,9 @@ export class WorkersRuntime implements Runtime {
       const list = shards.map((_, i) => finals.get(i) ?? latest.get(i)).filter((s): s is FleetSummary => s !== undefined);
       const summary = list.length ? mergeSummaries(list) : undefined;
       const f = fatal ?? summary?.fatal;
-      const result: FleetResult = { summary: summary && f && !summary.fatal ? { ...summary, fatal: f } : summary, ...(f ? { fatal: f } : {}), problems };
-      hub.emit({ type: 'stopped', result });
-      hub.close();
-      return result;
+      return finish(hub, { summary: summary && f && !summary.fatal ? { ...summary, fatal: f } : summary, ...(f ? { fatal: f } : {}), problems });
     });
-    return {
-      runtime: this.name,
-      events: () => hub.iterate(),
-      on: (fn) => hub.on(fn),
-      latest: merged,
-      metricsUrl: metrics?.url,
-      processes: () => workers.filter((w) => !w.isDead() && w.process.pid !== undefined).map((w) => w.process.pid!),
-      done,
-      stop: () => {
-        trigger.pull();
-        return done;
-      },
-    };
+    const processes = () => workers.filter((w) => !w.isDead() && w.process.pid !== undefined).map((w) => w.process.pid!);
+    return runningFleet({ runtime: this.name, hub, latest: merged, metricsUrl: metrics?.url, processes, done, pull: trigger.pull });
   }
 }
