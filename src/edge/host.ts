@@ -8,6 +8,7 @@
 import type { BeehiveMessage } from '../protocol/message.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { HollowNode, NodeErrorKind, PodMilestone } from '../kind/kind.js';
+import type { PodEnv } from '../pods/host.js';
 import type { EdgeStore } from './metamanager/store.js';
 import type { StageEngine } from '../lifecycle/engine.js';
 import type { NodeProfile } from './edged/objects.js';
@@ -42,7 +43,7 @@ export interface EdgeEvents {
   dialing?(delta: 1 | -1): void;
   /** A push was stored and its ACK sent, this long after it arrived. */
   acked?(ms: number): void;
-  error(node: NodeHost, kind: NodeErrorKind, err: unknown): void;
+  error(node: HollowNode, kind: NodeErrorKind, err: unknown): void;
   /** The node's externally visible state changed. */
   changed(node: NodeHost): void;
 }
@@ -62,6 +63,8 @@ export interface EdgeContext {
   events: EdgeEvents;
   /** Errors after which a node stops instead of retrying (bad token, CA mismatch). */
   isFatal(err: unknown): boolean;
+  /** What the nodes' pods (src/pods) see of this context: built from it once (edgePodEnv), shared by its nodes. */
+  pods: PodEnv;
 }
 
 /** An edge node as its modules see it. */

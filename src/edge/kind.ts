@@ -17,8 +17,9 @@ import { EdgemarkError } from '../core/errors.js';
 import type { BeehiveMessage } from '../protocol/message.js';
 import { CertStore, fetchCloudCa, requestEdgeCertificate, type CloudCa, type EdgeIdentity } from '../transport/bootstrap.js';
 import { parseToken, type JoinToken } from '../transport/token.js';
-import type { KindContext, KindGroup, NodeKind, NodeKindDefinition, NodeSpec } from '../kind/kind.js';
 import { defaultNodeProfile, type NodeIdentity, type NodeProfile } from './edged/objects.js';
+import type { HollowNode, KindContext, KindGroup, NodeKind, NodeKindDefinition, NodeSpec } from '../kind/kind.js';
+import { edgePodEnv } from './edged/podwire.js';
 import type { EdgeContext, EdgeEvents, NodeHost } from './host.js';
 import { EdgeStore } from './metamanager/store.js';
 import { edgeStates, HollowEdgeNode } from './node.js';
@@ -174,7 +175,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
     let ctx = this.contexts.get(key);
     if (!ctx) {
       const host = new URL(addr.https).hostname;
-      ctx = {
+      const base: Omit<EdgeContext, 'pods'> = {
         scheduler: this.k.scheduler,
         store: this.store,
         stages: this.k.stages,
@@ -186,6 +187,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
         events: this,
         isFatal: isFatalEdgeError,
       };
+      ctx = { ...base, pods: edgePodEnv(base) };
       this.contexts.set(key, ctx);
     }
     return ctx;
@@ -259,7 +261,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
     this.k.events.acked(ms);
   }
 
-  error(node: NodeHost, kind: Parameters<EdgeEvents['error']>[1], err: unknown): void {
+  error(node: HollowNode, kind: Parameters<EdgeEvents['error']>[1], err: unknown): void {
     if (isFatalEdgeError(err)) {
       this.k.events.error(node, kind, err);
       this.k.events.fatal(node, err);

@@ -11,8 +11,9 @@ import { DeviceTwin } from './devicetwin/devicetwin.js';
 import { EdgeHub } from './edgehub/edgehub.js';
 import { Edged } from './edged/edged.js';
 import type { NodeIdentity } from './edged/objects.js';
-import type { PodHost, PodRecord, PodRequestKind } from './edged/pods.js';
-import { TIMER_KINDS, Timer, type EdgeContext, type TimerKind } from './host.js';
+import type { PodEnv, PodHost, PodRequestKind } from '../pods/host.js';
+import type { PodRecord } from '../pods/pods.js';
+import { TIMER_KINDS, Timer, type EdgeContext, type NodeHost, type TimerKind } from './host.js';
 import { MetaManager, Req } from './metamanager/metamanager.js';
 import type { StoredNode } from './metamanager/store.js';
 
@@ -27,7 +28,7 @@ const podRequests = {
 export const edgeStates = ['joining', 'connected', 'registered', 'ready', 'disconnected', 'stopped', 'failed'] as const;
 export type NodeState = (typeof edgeStates)[number];
 
-export class HollowEdgeNode implements PodHost, TimerTarget {
+export class HollowEdgeNode implements NodeHost, PodHost, TimerTarget {
   readonly name: string;
   readonly hostIP: string;
   readonly podCidrPrefix: string;
@@ -76,6 +77,11 @@ export class HollowEdgeNode implements PodHost, TimerTarget {
         if (!this.twin.receive(m)) this.meta.receive(m);
       },
     });
+  }
+
+  /** The pods' environment: the group's one PodEnv. */
+  get env(): PodEnv {
+    return this.ctx.pods;
   }
 
   podRequest(kind: PodRequestKind, resource: string, content: unknown, subject: PodRecord | string): void {

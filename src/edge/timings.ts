@@ -1,9 +1,14 @@
 /**
  * The timings of a hollow edge node, as data. Defaults are edgecore 1.23's
  * (edgecore.config.kubeedge.io/v1alpha2 defaults and the kubelet it embeds);
- * the reconnect policy is ours: exponential backoff with jitter.
+ * the reconnect policy is ours: exponential backoff with jitter. The pods'
+ * timings (podStopMs, podStopJitter, podRetryMs) are the PodTimings of src/pods.
  */
-export interface EdgeTimings {
+import type { PodTimings } from '../pods/timings.js';
+
+export { jittered } from '../pods/timings.js';
+
+export interface EdgeTimings extends PodTimings {
   /** edgeHub.heartbeat: keepalive on connect and then every period. CloudHub
    * drops a session that sends none for 30 s. */
   keepaliveMs: number;
@@ -25,12 +30,6 @@ export interface EdgeTimings {
   reconnectFactor: number;
   reconnectMaxMs: number;
   reconnectJitter: number;
-  /** Jitter fraction of the stop delay (podStopMs). */
-  podStopJitter: number;
-  /** Fake runtime: time to stop containers on deletion (capped by the grace period). */
-  podStopMs: number;
-  /** A pod missing a ConfigMap, Secret or token looks again this often. */
-  podRetryMs: number;
   /** devicetwin re-sends its unanswered membership query this often (CloudCore 1.23 never answers it); 0 = once per connect. */
   twinMembershipResendMs: number;
 }
@@ -59,8 +58,4 @@ export const defaultTimings: EdgeTimings = {
 export function reconnectDelay(t: EdgeTimings, attempt: number, random: () => number): number {
   const base = Math.min(t.reconnectMaxMs, t.reconnectInitialMs * t.reconnectFactor ** attempt);
   return Math.round(base * (1 - t.reconnectJitter + 2 * t.reconnectJitter * random()));
-}
-
-export function jittered(ms: number, jitter: number, random: () => number): number {
-  return Math.round(ms * (1 - jitter + 2 * jitter * random()));
 }

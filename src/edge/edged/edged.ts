@@ -3,12 +3,15 @@
  * itself. Registers the Node (retrying with backoff; AlreadyExists means it is
  * ours from an earlier run), renews the node Lease in kube-node-lease, and
  * patches node status when it changes or when the report period has passed.
- * Its pods are the PodManager's (pods.ts).
+ * Its pods are the PodManager's (src/pods), fed by podwire.ts.
  */
 import { Op, isObjectResponse, responseError, type BeehiveMessage } from '../../protocol/message.js';
 import { jittered } from '../timings.js';
 import { Timer } from '../host.js';
-import { PodManager, type PodHost, type PodRecord } from './pods.js';
+import { PodManager } from '../../pods/pods.js';
+import type { NodeHost } from '../host.js';
+import type { PodHost } from '../../pods/host.js';
+import { failureToPods, pushToPods, replyToPods } from './podwire.js';
 import type { StoredNode } from '../metamanager/store.js';
 import { Req, type MetaManager, type ReqKind } from '../metamanager/metamanager.js';
 import { conditionsDiffer, fullStatusPatch, heartbeatPatch, initialNode, microTime, newLease, type LeaseObject, type NodeIdentity } from './objects.js';
@@ -53,7 +56,7 @@ export class Edged {
   readonly pods: PodManager;
 
   constructor(
-    private readonly host: PodHost,
+    private readonly host: NodeHost & PodHost,
     private readonly identity: NodeIdentity,
     private readonly meta: MetaManager,
   ) {
@@ -118,18 +121,9 @@ export class Edged {
   }
 
   onReply(kind: ReqKind, m: BeehiveMessage, subject: unknown): void {
+    if (replyToPods(this.pods, kind, m, subject)) return;
     const err = responseError(m.content);
     switch (kind) {
-      case Req.patchPodStatus:
-      case Req.deletePod:
-        this.pods.onReply(subject as PodRecord, m);
-        break;
-      case Req.queryObject:
-        this.pods.onQueryReply('query-object', subject as string, m);
-        break;
-      case Req.queryToken:
-        this.pods.onQueryReply('query-token', subject as PodRecord, m);
-        break;
       case Req.registerNode:
         if (err?.reason === 'AlreadyExists' || err?.code === 409) {
           // Ours from an earlier run: read it back to learn its uid.
@@ -184,17 +178,7 @@ export class Edged {
   }
 
   onRequestFailed(kind: ReqKind, why: 'not-connected' | 'timeout', subject: unknown): void {
-    if (kind === Req.patchPodStatus) {
-      if (why === 'timeout') this.pods.patchTimedOut(subject as PodRecord);
-      // Not connected: sent again by the resync after the reconnect.
-      else (subject as PodRecord).lastSent = '';
-      return;
-    }
-    if (kind === Req.deletePod) return;
-    if (kind === Req.queryObject || kind === Req.queryToken) {
-      this.pods.onQueryReply(kind === Req.queryObject ? 'query-object' : 'query-token', subject as PodRecord | string, undefined);
-      return;
-    }
+    if (failureToPods(this.pods, kind, why, subject)) return;
     if (kind === Req.registerNode || kind === Req.queryNode) {
       if (why === 'timeout') this.host.ctx.events.error(this.host, 'register-timeout', new Error('no answer to the node registration'));
       this.retryRegister();
@@ -205,15 +189,7 @@ export class Edged {
 
   /** A pushed Node (CloudCore's own updates) keeps our uid current. */
   onPush(m: BeehiveMessage): void {
-    const type = m.route.resource?.split('/')[1];
-    if (type === 'pod') {
-      this.pods.onPush(m);
-      return;
-    }
-    if (type === 'configmap' || type === 'secret') {
-      this.pods.onObjectPush(m);
-      return;
-    }
+    if (pushToPods(this.pods, m)) return;
     if (m.route.resource === `null/node/${this.host.name}` && m.route.operation !== Op.delete) {
       const node = replyObject<ApiObject>(m.content);
       if (node?.metadata?.uid) this.nodeUid = node.metadata.uid;

@@ -3,7 +3,7 @@
  * Shapes follow what edgecore 1.23's edged (the embedded kubelet) sends: the
  * Node at registration, the node Lease, and node-status patches.
  */
-import { parseQuantity } from './podstatus.js';
+import { parseQuantity, rfc3339 } from '../../pods/podstatus.js';
 
 export interface NodeProfile {
   cpu: string;
@@ -221,10 +221,6 @@ export function newLease(name: string, durationSeconds: number, now: Date, nodeU
     },
     spec: { holderIdentity: name, leaseDurationSeconds: durationSeconds, renewTime: microTime(now) },
   };
-}
-
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** metav1.MicroTime: RFC 3339 with six fractional digits. */

@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import { packageRoot } from '../../core/paths.js';
 import { FakeClock, Scheduler, type Clock } from '../../core/scheduler.js';
-import type { NodeErrorKind, PodMilestone } from '../../kind/kind.js';
+import type { HollowNode, NodeErrorKind, PodMilestone } from '../../kind/kind.js';
 import { StageEngine } from '../../lifecycle/engine.js';
 import { loadLifecycles } from '../../lifecycle/schema.js';
 import { defaultNodeProfile, type NodeIdentity } from '../edged/objects.js';
-import type { EdgeContext, EdgeEvents, NodeHost } from '../host.js';
+import { edgePodEnv } from '../edged/podwire.js';
+import type { EdgeContext, EdgeEvents } from '../host.js';
 import { isFatalEdgeError } from '../kind.js';
 import { EdgeStore } from '../metamanager/store.js';
 import { HollowEdgeNode } from '../node.js';
@@ -79,7 +80,7 @@ export class RecordedEvents implements EdgeEvents {
   acked(ms: number): void {
     this.acks.push(ms);
   }
-  error(_node: NodeHost, kind: NodeErrorKind, err: unknown): void {
+  error(_node: HollowNode, kind: NodeErrorKind, err: unknown): void {
     this.errors.push({ kind, err });
   }
   changed(): void {
@@ -114,7 +115,7 @@ export class EdgeHarness {
   node: HollowEdgeNode;
 
   constructor(private readonly o: EdgeHarnessOptions = {}) {
-    this.ctx = {
+    const ctx: Omit<EdgeContext, 'pods'> = {
       scheduler: this.scheduler,
       store: this.store,
       stages,
@@ -126,6 +127,7 @@ export class EdgeHarness {
       events: this.events,
       isFatal: isFatalEdgeError,
     };
+    this.ctx = { ...ctx, pods: edgePodEnv(ctx) };
     if (o.kubeApi !== false) this.api = new FakeApi(this.cloud);
     this.node = this.newNode();
   }

@@ -1,18 +1,17 @@
 /**
- * The pods of one hollow node: admission against allocatable (as the kubelet
- * admits), a fake runtime that moves each pod through its lifecycle on the
- * shared scheduler, status patches by the podpatch route (sent only on change),
- * and graceful deletion ending in the UID-preconditioned delete.
+ * The pods of one hollow node, of any kind: admission against allocatable (as
+ * the kubelet admits), a fake runtime that moves each pod through its
+ * lifecycle on the shared scheduler, status patches (`<ns>/podpatch/<name>`,
+ * sent only on change), and graceful deletion ending in the UID-preconditioned
+ * delete. Its inputs are plain calls in Kubernetes terms, its outputs the
+ * host's `podRequest` (host.ts); the kind translates both to its wire.
  */
 import { createHash } from 'node:crypto';
-import type { TimerTarget } from '../../core/scheduler.js';
-import { Op, responseError, type BeehiveMessage } from '../../protocol/message.js';
-import type { NodeHost } from '../host.js';
-import { jittered } from '../timings.js';
-import { podRequests, podStatus, parseQuantity, type PodSpecLite, type PodStep } from './podstatus.js';
-import { allocatable, rfc3339 } from './objects.js';
-import type { StoredNode } from '../metamanager/store.js';
-import type { PodMeta } from '../../lifecycle/engine.js';
+import type { TimerTarget } from '../core/scheduler.js';
+import type { PodMeta } from '../lifecycle/engine.js';
+import type { ApiError, ObjectChange, PodHost, PodSnapshot, QueryResult } from './host.js';
+import { podRequests, podStatus, parseQuantity, rfc3339, type PodSpecLite, type PodStep } from './podstatus.js';
+import { jittered } from './timings.js';
 import { depResource, waitingFor, type PodDependency, type PodSpecDeps } from './deps.js';
 import { sharedDependencies, sharedSpec } from './shared.js';
 
@@ -36,13 +35,35 @@ export interface PodObject {
   status?: { phase?: string; conditions?: { type?: string; status?: string }[] };
 }
 
-/** What the pods module asks of its node (requests go out through metamanager). */
-export type PodRequestKind = 'patch' | 'delete' | 'query-object' | 'query-token';
+/** What of a pod record survives a restart besides the Pod object itself: one list, written and read. */
+const persistedFields = [
+  'step',
+  'startTime',
+  'startedAt',
+  'finishedAt',
+  'deleting',
+  'podIP',
+  'reason',
+  'message',
+  'lifecycle',
+  'stageIndex',
+  'restartCount',
+  'exitCode',
+] as const;
+type PersistedField = (typeof persistedFields)[number];
+type RestoredField = Exclude<PersistedField, 'podIP'>;
 
-export interface PodHost extends NodeHost {
-  readonly podCidrPrefix: string;
-  readonly hostIP: string;
-  podRequest(kind: PodRequestKind, resource: string, content: unknown, subject: PodRecord | string): void;
+/**
+ * A pod's runtime state as persisted (`PodRecord.persisted()`). Fields left
+ * undefined are not written; states from before lifecycles lack `lifecycle`,
+ * `stageIndex` and `restartCount`, and the record's defaults stand.
+ */
+export type PersistedPodState = { podIP: string } & { [K in RestoredField]?: PodRecord[K] };
+
+/** Sets one restored field on the record, when the state has it. */
+function restoreField<K extends RestoredField>(rec: Pick<PodRecord, RestoredField>, st: PersistedPodState, k: K): void {
+  const v = st[k];
+  if (v !== undefined) rec[k] = v as PodRecord[K];
 }
 
 const enum PodTimer {
@@ -89,22 +110,16 @@ export class PodRecord implements TimerTarget {
     return `${this.namespace}/${this.name}`;
   }
 
-  /** What survives a restart besides the Pod object itself. */
+  /** What survives a restart besides the Pod object itself (a PersistedPodState, as JSON). */
   persisted(): string {
-    return JSON.stringify({
-      step: this.step,
-      startTime: this.startTime,
-      startedAt: this.startedAt,
-      finishedAt: this.finishedAt,
-      deleting: this.deleting,
-      podIP: this.podIP,
-      reason: this.reason,
-      message: this.message,
-      lifecycle: this.lifecycle,
-      stageIndex: this.stageIndex,
-      restartCount: this.restartCount,
-      exitCode: this.exitCode,
-    });
+    const st: { [K in PersistedField]?: PodRecord[K] } = {};
+    for (const k of persistedFields) (st as Record<PersistedField, unknown>)[k] = this[k];
+    return JSON.stringify(st);
+  }
+
+  /** Takes back a persisted state (the pod IP came with the constructor). */
+  restore(st: PersistedPodState): void {
+    for (const k of persistedFields) if (k !== 'podIP') restoreField(this, st, k);
   }
 
   get terminal(): boolean {
@@ -112,7 +127,7 @@ export class PodRecord implements TimerTarget {
   }
 
   schedule(kind: PodTimer, ms: number): void {
-    this.pods.host.ctx.scheduler.after(ms, this, kind, ++this.token);
+    this.pods.host.env.scheduler.after(ms, this, kind, ++this.token);
   }
 
   cancel(): void {
@@ -141,7 +156,7 @@ export class PodManager {
    * Pods kept from an earlier run: the Pod objects metamanager stored and the
    * runtime state of each. They go on where they were; nothing is recreated.
    */
-  restore(stored: StoredNode): void {
+  restore(stored: PodSnapshot): void {
     for (const o of stored.objects) {
       const type = o.resource.split('/')[1];
       if (type === 'configmap' || type === 'secret') this.have.add(o.resource);
@@ -152,26 +167,14 @@ export class PodManager {
       const uid = pod.metadata?.uid;
       const saved = uid ? stored.podStates.get(uid) : undefined;
       if (!uid || !saved || !pod.spec || pod.spec.nodeName !== this.host.name) continue;
-      const st = JSON.parse(saved) as ReturnType<typeof JSON.parse>;
+      const st = JSON.parse(saved) as PersistedPodState;
       const rec = new PodRecord(this, pod.metadata!.namespace!, pod.metadata!.name!, uid, sharedSpec(pod.spec), st.podIP);
-      Object.assign(rec, {
-        step: st.step,
-        startTime: st.startTime,
-        startedAt: st.startedAt,
-        finishedAt: st.finishedAt,
-        deleting: st.deleting,
-        reason: st.reason,
-        message: st.message,
-        lifecycle: st.lifecycle ?? 'default',
-        stageIndex: st.stageIndex ?? -1,
-        restartCount: st.restartCount ?? 0,
-        exitCode: st.exitCode,
-      });
+      rec.restore(st);
       rec.deps = sharedDependencies(pod.spec as PodSpecDeps);
       this.byUid.set(uid, rec);
       this.nextIp = Math.max(this.nextIp, Number(st.podIP.split('.')[3]) - 1);
       if (rec.step === 'creating' && !rec.deleting) rec.schedule(PodTimer.retry, 0);
-      else if (rec.deleting && !rec.terminal) rec.schedule(PodTimer.stop, this.host.ctx.timings.podStopMs);
+      else if (rec.deleting && !rec.terminal) rec.schedule(PodTimer.stop, this.host.env.timings.podStopMs);
       else if (!rec.terminal) this.scheduleNext(rec);
     }
   }
@@ -191,32 +194,35 @@ export class PodManager {
     return { pods, cpu, memory };
   }
 
-  /** A ConfigMap or Secret pushed by CloudCore: pods waiting for it go on. */
-  onObjectPush(m: BeehiveMessage): void {
-    const resource = m.route.resource ?? '';
-    if (m.route.operation === Op.delete) this.have.delete(resource);
+  /** A ConfigMap or Secret (`<ns>/configmap/<name>`, `<ns>/secret/<name>`) came to the node or left it: pods waiting for it go on. */
+  objectChanged(change: ObjectChange, resource: string): void {
+    if (change === 'deleted') this.have.delete(resource);
     else {
       this.have.add(resource);
       this.wakeWaiting();
     }
   }
 
-  /** A pod pushed by CloudCore (insert, update or delete). */
-  onPush(m: BeehiveMessage): void {
-    const pod = m.content as PodObject | null;
+  /**
+   * A pod bound to this node was added, modified or deleted (`resource`:
+   * `<ns>/pod/<name>`, which finds a deleted pod that comes without its
+   * object). `pod` is what arrived, unchecked; `messageId` names the message
+   * in the error when it holds no usable pod.
+   */
+  podChanged(change: ObjectChange, pod: PodObject | null, resource?: string, messageId?: string): void {
     const uid = pod?.metadata?.uid;
-    if (m.route.operation === Op.delete) {
-      const rec = uid ? this.byUid.get(uid) : this.findByKey(m.route.resource);
+    if (change === 'deleted') {
+      const rec = uid ? this.byUid.get(uid) : this.findByKey(resource);
       if (rec) this.forget(rec);
       return;
     }
     if (!pod || !uid || !pod.metadata?.name || !pod.metadata.namespace || !pod.spec) {
-      this.host.ctx.events.error(this.host, 'pod-message', new Error(`pod message ${m.header.msg_id} has no usable pod`));
+      this.host.env.events.error(this.host, 'pod-message', new Error(`pod message ${messageId ?? resource ?? ''} has no usable pod`));
       return;
     }
     if (pod.spec.nodeName !== this.host.name) return;
     const existing = this.byUid.get(uid);
-    if (existing && m.route.operation === Op.insert) this.host.ctx.events.podTrace?.(uid, 'duplicate-insert');
+    if (existing && change === 'added') this.host.env.events.podTrace?.(uid, 'duplicate-insert');
     if (existing) {
       if (pod.metadata.deletionTimestamp && !existing.deleting) this.beginDeletion(existing, pod);
       else if (!existing.deleting && existing.lastSent && this.apiDisagrees(existing, pod)) {
@@ -249,7 +255,7 @@ export class PodManager {
     const md = pod.metadata!;
     const spec = pod.spec!;
     const rec = new PodRecord(this, md.namespace!, md.name!, md.uid!, sharedSpec(spec), this.allocateIp());
-    const now = this.host.ctx.scheduler.now();
+    const now = this.host.env.scheduler.now();
     rec.startTime = rfc3339(new Date(now));
     this.byUid.set(rec.uid, rec);
     const refusal = this.admissionRefusal(rec);
@@ -262,8 +268,8 @@ export class PodManager {
       return;
     }
     this.admitted++;
-    this.host.ctx.events.podTrace?.(rec.uid, 'admitted');
-    rec.lifecycle = this.host.ctx.stages.select(md as PodMeta).metadata.name;
+    this.host.env.events.podTrace?.(rec.uid, 'admitted');
+    rec.lifecycle = this.host.env.stages.select(md as PodMeta).metadata.name;
     rec.deps = sharedDependencies(spec as PodSpecDeps);
     if (md.deletionTimestamp) {
       this.sendStatus(rec);
@@ -298,7 +304,7 @@ export class PodManager {
       }
       if (!d.optional) blocking ??= d;
     }
-    const t = this.host.ctx.timings;
+    const t = this.host.env.timings;
     if (blocking) {
       const w = blocking.kind === 'token' ? { reason: 'ContainerCreating' } : waitingFor(blocking);
       rec.waitingReason = w.reason;
@@ -318,14 +324,14 @@ export class PodManager {
 
   /** Arms the pod's next lifecycle transition, if it has one. */
   private scheduleNext(rec: PodRecord): void {
-    const f = this.host.ctx;
+    const f = this.host.env;
     const next = f.stages.next(f.stages.get(rec.lifecycle), rec.stageIndex, rec.restartCount, f.random);
     if (next) rec.schedule(PodTimer.advance, next.afterMs);
   }
 
   /** Applies the pod's next transition (the fake runtime acting). */
   private advance(rec: PodRecord, now: string): void {
-    const f = this.host.ctx;
+    const f = this.host.env;
     const next = f.stages.next(f.stages.get(rec.lifecycle), rec.stageIndex, rec.restartCount, f.random);
     if (!next) return;
     rec.stageIndex = next.index;
@@ -355,9 +361,13 @@ export class PodManager {
     for (const rec of this.byUid.values()) if (rec.step === 'creating' && !rec.startScheduled) this.resolve(rec);
   }
 
-  /** The answer to a ConfigMap/Secret query (subject: its resource) or a token request (subject: the pod). */
-  onQueryReply(kind: 'query-object' | 'query-token', subject: PodRecord | string, m: BeehiveMessage | undefined): void {
-    const err = m ? responseError(m.content) : { reason: 'NoAnswer' };
+  /**
+   * The answer to a ConfigMap/Secret query (subject: its resource) or a token
+   * request (subject: the pod); no result: no answer came (timed out, or not
+   * sent while disconnected).
+   */
+  queryDone(kind: 'query-object' | 'query-token', subject: PodRecord | string, result: QueryResult | undefined): void {
+    const err = result ? result.error : { reason: 'NoAnswer' };
     if (kind === 'query-token') {
       const rec = subject as PodRecord;
       this.inflight.delete(`${depResource(rec.namespace, rec.deps.find((d) => d.kind === 'token')!)}#${rec.uid}`);
@@ -369,8 +379,8 @@ export class PodManager {
     }
     const resource = subject as string;
     this.inflight.delete(resource);
-    if (!err && m) {
-      this.host.ctx.store.putObject(this.host.name, resource, m.header.resourceversion ?? '', m.content);
+    if (!err && result) {
+      this.host.env.store.putObject(this.host.name, resource, result.resourceVersion, result.content);
       this.have.add(resource);
       this.wakeWaiting();
     }
@@ -378,12 +388,11 @@ export class PodManager {
 
   /** The kubelet's resource admission: pods, cpu and memory against allocatable. */
   private admissionRefusal(rec: PodRecord): { reason: string; message: string } | undefined {
-    const p = this.host.ctx.profile;
     const used = this.usage();
     const req = podRequests(rec.spec);
     // `usage` already counts this pod: compare what was used before it.
     const before = { pods: used.pods - 1, cpu: used.cpu - req.cpu, memory: used.memory - req.memory };
-    const alloc = allocatable(p);
+    const alloc = this.host.env.allocatable;
     const capacity = { pods: Number(alloc.pods), cpu: parseQuantity(alloc.cpu), memory: parseQuantity(alloc.memory) };
     const fmt = (k: 'pods' | 'cpu' | 'memory', v: number) => String(k === 'cpu' ? Math.round(v * 1000) : Math.round(v));
     const check = (k: 'pods' | 'cpu' | 'memory', want: number) =>
@@ -402,7 +411,7 @@ export class PodManager {
   }
 
   onPodTimer(rec: PodRecord, kind: number): void {
-    const now = rfc3339(new Date(this.host.ctx.scheduler.now()));
+    const now = rfc3339(new Date(this.host.env.scheduler.now()));
     if (kind === PodTimer.retry) {
       this.resolve(rec);
       return;
@@ -422,8 +431,8 @@ export class PodManager {
     rec.cancel();
     if (rec.terminal) return this.deleteFromApi(rec);
     const grace = (pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
-    const t = this.host.ctx.timings;
-    rec.schedule(PodTimer.stop, Math.min(grace, jittered(t.podStopMs, t.podStopJitter, this.host.ctx.random)));
+    const t = this.host.env.timings;
+    rec.schedule(PodTimer.stop, Math.min(grace, jittered(t.podStopMs, t.podStopJitter, this.host.env.random)));
   }
 
   private statusOf(rec: PodRecord) {
@@ -450,11 +459,11 @@ export class PodManager {
     const digest = createHash('md5').update(patch).digest('base64');
     if (digest === rec.lastSent) return; // only when something changed
     rec.lastSent = digest;
-    this.host.ctx.store.putPodState(this.host.name, rec.uid, rec.persisted());
+    this.host.env.store.putPodState(this.host.name, rec.uid, rec.persisted());
     this.host.podRequest('patch', `${rec.namespace}/podpatch/${rec.name}`, patch, rec);
     if (rec.step === 'running' && !rec.tracedRunning) {
       rec.tracedRunning = true;
-      this.host.ctx.events.podTrace?.(rec.uid, 'running-sent');
+      this.host.env.events.podTrace?.(rec.uid, 'running-sent');
     }
   }
 
@@ -469,14 +478,19 @@ export class PodManager {
     if (this.byUid.get(rec.uid) === rec) this.sendStatus(rec);
   }
 
-  /** The answer to a status patch or to the final delete. */
-  onReply(rec: PodRecord, m: BeehiveMessage): void {
-    const err = responseError(m.content);
-    if (m.route.resource?.includes('/podpatch/')) {
+  /** A status patch could not go out (the node is disconnected): it goes out with the resync after the reconnect. */
+  patchNotSent(rec: PodRecord): void {
+    rec.lastSent = '';
+  }
+
+  /** The answer to a status patch or to the final delete: done, or refused with `error`. */
+  requestDone(rec: PodRecord, what: 'patch' | 'delete', error?: ApiError): void {
+    const err = error;
+    if (what === 'patch') {
       if (err?.code === 404) return this.forget(rec);
       if (err) {
         rec.lastSent = ''; // resend on the next change
-        this.host.ctx.events.error(this.host, 'podpatch', new Error(err.message ?? 'patch failed'));
+        this.host.env.events.error(this.host, 'podpatch', new Error(err.message ?? 'patch failed'));
         return;
       }
       // The kubelet deletes once the API holds the terminal status.
@@ -499,6 +513,6 @@ export class PodManager {
   private forget(rec: PodRecord): void {
     rec.cancel();
     this.byUid.delete(rec.uid);
-    this.host.ctx.store.deletePodState(this.host.name, rec.uid);
+    this.host.env.store.deletePodState(this.host.name, rec.uid);
   }
 }

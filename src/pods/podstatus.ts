@@ -123,10 +123,14 @@ export function podStatus(i: PodStatusInput): Record<string, unknown> {
     phase,
     conditions: podConditionOrder.map((t) => conditions.find((c) => c.type === t)!),
     ...base,
-    ...(i.step !== 'creating' && !done ? { podIP: i.podIP, podIPs: [{ ip: i.podIP }] } : {}),
-    ...(done ? { podIP: i.podIP, podIPs: [{ ip: i.podIP }] } : {}),
+    ...(i.step !== 'creating' ? { podIP: i.podIP, podIPs: [{ ip: i.podIP }] } : {}),
     containerStatuses,
   };
+}
+
+/** A time as the API writes it: RFC 3339, whole seconds, UTC. */
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Parses a Kubernetes quantity to a number (cores for cpu, bytes for memory). */
