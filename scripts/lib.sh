@@ -23,6 +23,8 @@ install_and_build() {
     env 'prebuild-install_buildFromSource=true' npm ci --no-audit --no-fund
   fi
   echo "==> tsc"
+  # A clean output: a file moved or removed in the source leaves no stale test behind.
+  rm -rf dist
   npm run --silent build
 }
 
