@@ -2,7 +2,8 @@
  * bench/density: what a hollow edge node costs, side by side with KubeEdge's
  * own Edgemark (the hollow edgecore of the same release), on a private local
  * control plane. For each step (default 1,000, 2,000, 5,000 nodes) it runs the
- * nodes with `--workers`, gives each node 10 pods (at most --max-pods in all,
+ * nodes through the workers runtime (`--workers` processes), gives each node 10 pods
+ * through the load driver's Kubernetes operations (src/workload/kube.ts) (at most --max-pods in all,
  * default 50,000; CloudCore delivers about 20 new pods a second on 2 cores, so
  * the 5,000 step alone takes over half an hour), holds a steady window and
  * samples the runner and every control-plane component from /proc. Before
@@ -32,6 +33,8 @@ import { createLogger } from '../src/core/log.js';
 import { pollUntil } from '../src/core/poll.js';
 import { createRuntime, oneGroupPlan, type RunningFleet } from '../src/runtime/index.js';
 import { resolveTarget } from '../src/target/target.js';
+import { createKubeOps, RUN_LABEL } from '../src/workload/kube.js';
+import type { KubeOps } from '../src/workload/context.js';
 import { k8s, loadKubeConfig } from '../src/kube/client.js';
 import { GroupSampler, groupCpuSeconds, processTree, sampleGroups, type GroupUsage } from '../src/measure/procsample.js';
 import { findEdgemarkBinary, startKubeEdgeEdgemark, type PeerFleet } from './lib/kubeedge-edgemark.js';
@@ -177,70 +180,55 @@ log(`private control plane (node limit ${maxNodes}) in ${stateDir}; peer logs in
 const state = await clusterUp({ stateDir, cacheDir: defaultCacheDir(), ports: 'auto', nodeLimit: maxNodes, signal: ac.signal });
 const kc = loadKubeConfig(state.kubeconfig);
 const core = kc.makeApiClient(k8s.CoreV1Api);
-const apps = kc.makeApiClient(k8s.AppsV1Api);
 const componentGroups = Object.fromEntries(Object.entries(state.components).map(([name, rec]) => [name, () => (rec ? [rec.pid] : [])])) as Record<
   string,
   () => number[]
 >;
 
+/**
+ * The Kubernetes side of a step goes through the load driver's operations
+ * (src/workload/kube.ts), as the run's phases do: a step's nodes, namespace,
+ * Deployment and pods carry edgemark.io/run=<label>, and the Deployment's pods
+ * select those nodes.
+ */
+const opsOf = new Map<string, KubeOps>();
+function ops(label: string): KubeOps {
+  let o = opsOf.get(label);
+  if (!o) opsOf.set(label, (o = createKubeOps(kc, { runId: label })));
+  return o;
+}
+const DEPLOYMENT = 'density';
+
 async function readyNodes(label: string): Promise<number> {
-  const list = await core.listNode({ labelSelector: `edgemark.io/bench=${label}` });
+  const list = await core.listNode({ labelSelector: `${RUN_LABEL}=${label}` });
   return list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
 }
 
 async function deployPods(ns: string, label: string, replicas: number): Promise<void> {
-  await core.createNamespace({ body: { metadata: { name: ns } } });
-  await until('the default service account', async () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }), 60_000, 1000);
-  await apps.createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name: 'density' },
-      spec: {
-        replicas,
-        selector: { matchLabels: { app: 'density' } },
-        template: {
-          metadata: { labels: { app: 'density' } },
-          spec: {
-            nodeSelector: { 'edgemark.io/bench': label },
-            tolerations: [{ operator: 'Exists' }],
-            containers: [{ name: 'c', image: 'registry.invalid/density:1', resources: { requests: { cpu: '1m', memory: '1Mi' } } }],
-          },
-        },
-      },
-    },
-  });
+  await ops(label).createNamespace(ns);
+  await until('the default service account', async () => ((await ops(label).hasDefaultServiceAccount(ns)) ? true : undefined), 60_000, 1000);
+  await ops(label).createDeployment(ns, DEPLOYMENT, replicas);
 }
 
-async function scaleTo(ns: string, replicas: number): Promise<void> {
-  await apps.patchNamespacedDeploymentScale(
-    { name: 'density', namespace: ns, body: { spec: { replicas } } },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-  );
+async function scaleTo(ns: string, label: string, replicas: number): Promise<void> {
+  await ops(label).scaleDeployment(ns, DEPLOYMENT, replicas);
 }
 
-async function availablePods(ns: string): Promise<number> {
-  const d = await apps.readNamespacedDeployment({ name: 'density', namespace: ns });
-  return d.status?.availableReplicas ?? 0;
+async function availablePods(label: string): Promise<number> {
+  return (await ops(label).listDeployments()).find((d) => d.name === DEPLOYMENT)?.available ?? 0;
 }
 
 async function removeStep(ns: string, label: string): Promise<void> {
-  await core.deleteNamespace({ name: ns }).catch(() => undefined);
-  const nodes = await core.listNode({ labelSelector: `edgemark.io/bench=${label}` });
-  for (const n of nodes.items) await core.deleteNode({ name: n.metadata!.name! }).catch(() => undefined);
-  // Pods bound to deleted nodes are collected by the pod GC; wait for the namespace to go.
-  await until(
-    `namespace ${ns} to be deleted`,
-    async () => {
-      try {
-        await core.readNamespace({ name: ns });
-        return undefined;
-      } catch {
-        return true;
-      }
-    },
-    600_000,
-    3000,
-  ).catch((e: Error) => log(`warning: ${e.message}`));
+  const o = ops(label);
+  await o.deleteNamespace(ns).catch(() => undefined);
+  for (const name of await o.listNodes()) {
+    await o.deleteNode(name).catch(() => undefined);
+    await o.deleteNodeLease(name).catch(() => undefined);
+  }
+  // Pods bound to deleted nodes are collected by the pod GC; wait until the step's pods are gone.
+  await until(`the pods of ${ns} to be deleted`, async () => ((await o.listPods()).length === 0 ? true : undefined), 600_000, 3000).catch((e: Error) =>
+    log(`warning: ${e.message}`),
+  );
 }
 
 function cores(u: Record<string, { cores: number }>): Record<string, number> {
@@ -281,7 +269,7 @@ async function ourStep(n: number): Promise<void> {
     prefix: `${label}-`,
     joinRate,
     maxJoining,
-    profile: { labels: { 'edgemark.io/bench': label } },
+    profile: { labels: { [RUN_LABEL]: label } },
     dataDir,
     durationSeconds: 7200,
   });
@@ -325,7 +313,7 @@ async function ourStep(n: number): Promise<void> {
     log(`  ${n} Ready in ${joinSeconds.toFixed(1)} s (${joined.joinRatePerSec}/s runner-side); scaling to ${pods} pods`);
     const podsAt = Date.now();
     const podSampler = new GroupSampler({ runner: () => runnerPids(), ...componentGroups });
-    const podsBefore = deployed ? await availablePods(ns) : 0;
+    const podsBefore = deployed ? await availablePods(label) : 0;
     // Pods are fed at the pace CloudCore delivers them: at most --pods-ahead
     // more than are available. CloudCore hands every message to the edge
     // through one dispatcher that writes an ObjectSync (create, then status)
@@ -338,7 +326,7 @@ async function ourStep(n: number): Promise<void> {
     if (!deployed) {
       await deployPods(ns, label, replicas);
       deployed = true;
-    } else await scaleTo(ns, replicas);
+    } else await scaleTo(ns, label, replicas);
     let lastLog = 0;
     let heldSeconds = 0;
     let available = podsBefore;
@@ -346,7 +334,7 @@ async function ourStep(n: number): Promise<void> {
     const complete = await until(
       `${pods} pods available`,
       async () => {
-        available = await availablePods(ns);
+        available = await availablePods(label);
         // Back-pressure: more pods only while every node has its lease answered
         // in time (Ready in the runner's view). When CloudCore's dispatcher is
         // saturated the answers are late, and more pods would starve them further.
@@ -355,7 +343,7 @@ async function ourStep(n: number): Promise<void> {
         const next = Math.min(pods, available + podsAhead);
         if (next > replicas && readyNow >= n) {
           replicas = next;
-          await scaleTo(ns, replicas);
+          await scaleTo(ns, label, replicas);
         }
         if (Date.now() - lastLog >= 30_000) {
           lastLog = Date.now();
@@ -371,8 +359,8 @@ async function ourStep(n: number): Promise<void> {
       if (podsDeadlineMs <= 0 || ac.signal.aborted) throw e;
       // --pods-deadline: measure with the pods the control plane made available
       // by then, and stop feeding it so that the window is steady.
-      available = await availablePods(ns);
-      await scaleTo(ns, available);
+      available = await availablePods(label);
+      await scaleTo(ns, label, available);
       log(`  pods deadline (${podsDeadlineMs / 1000} s): ${available} of ${pods} pods available; measuring with those`);
       return false;
     });
@@ -450,7 +438,7 @@ async function peerStep(count: number): Promise<void> {
     httpsPort: state.ports.cloudhubHttps,
     workDir,
     prefix: 'ke-edgemark-',
-    labels: { 'edgemark.io/bench': label },
+    labels: { [RUN_LABEL]: label },
     log: (l) => log(`  peer: ${l}`),
   });
   peerPids.current = () => peer?.pids() ?? [];
@@ -470,7 +458,7 @@ async function peerStep(count: number): Promise<void> {
     await until(
       `${count * podsPerNode} pods available`,
       async () => {
-        podsAvailable = await availablePods(ns);
+        podsAvailable = await availablePods(label);
         return podsAvailable >= count * podsPerNode ? true : undefined;
       },
       90_000,
