@@ -193,8 +193,8 @@ const componentGroups = Object.fromEntries(Object.entries(state.components).map(
  */
 const opsOf = new Map<string, KubeOps>();
 function ops(label: string): KubeOps {
-  let o = opsOf.get(label);
-  if (!o) opsOf.set(label, (o = createKubeOps(kc, { runId: label })));
+  const o = opsOf.get(label) ?? createKubeOps(kc, { runId: label });
+  opsOf.set(label, o);
   return o;
 }
 const DEPLOYMENT = 'density';
