@@ -105,6 +105,17 @@ export function routeKey(m: BeehiveMessage): string {
   return `${m.route.operation ?? ''} ${type}`;
 }
 
+/**
+ * The context every edge node of one group shares, built once per group: the
+ * fatal-error rule and the pods' environment come with it. The edge kind and
+ * the fast tier's harness both build contexts here, so a test exercises the
+ * kind's own rules.
+ */
+export function edgeContext(o: Omit<EdgeContext, 'pods' | 'isFatal'>): EdgeContext {
+  const base: Omit<EdgeContext, 'pods'> = { ...o, isFatal: isFatalEdgeError };
+  return { ...base, pods: edgePodEnv(base) };
+}
+
 class EdgeKind implements NodeKind, EdgeEvents {
   readonly name = EDGE_KIND;
   readonly states = edgeStates;
@@ -175,7 +186,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
     let ctx = this.contexts.get(key);
     if (!ctx) {
       const host = new URL(addr.https).hostname;
-      const base: Omit<EdgeContext, 'pods'> = {
+      ctx = edgeContext({
         scheduler: this.k.scheduler,
         store: this.store,
         stages: this.k.stages,
@@ -185,9 +196,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
         dial: { server: addr.websocket, ...(isIP(host) ? {} : { servername: host }) },
         random: this.k.random,
         events: this,
-        isFatal: isFatalEdgeError,
-      };
-      ctx = { ...base, pods: edgePodEnv(base) };
+      });
       this.contexts.set(key, ctx);
     }
     return ctx;

@@ -14,9 +14,8 @@ import type { HollowNode, NodeErrorKind, PodMilestone } from '../../kind/kind.js
 import { StageEngine } from '../../lifecycle/engine.js';
 import { loadLifecycles } from '../../lifecycle/schema.js';
 import { defaultNodeProfile, type NodeIdentity } from '../edged/objects.js';
-import { edgePodEnv } from '../edged/podwire.js';
 import type { EdgeContext, EdgeEvents } from '../host.js';
-import { isFatalEdgeError } from '../kind.js';
+import { edgeContext } from '../kind.js';
 import { EdgeStore } from '../metamanager/store.js';
 import { HollowEdgeNode } from '../node.js';
 import { defaultTimings, type EdgeTimings } from '../timings.js';
@@ -115,7 +114,8 @@ export class EdgeHarness {
   node: HollowEdgeNode;
 
   constructor(private readonly o: EdgeHarnessOptions = {}) {
-    const ctx: Omit<EdgeContext, 'pods'> = {
+    // Built as the edge kind builds it: the kind's own fatal-error rule and pod environment.
+    this.ctx = edgeContext({
       scheduler: this.scheduler,
       store: this.store,
       stages,
@@ -125,9 +125,7 @@ export class EdgeHarness {
       link: this.cloud.link,
       random: o.random ?? (() => 0.5),
       events: this.events,
-      isFatal: isFatalEdgeError,
-    };
-    this.ctx = { ...ctx, pods: edgePodEnv(ctx) };
+    });
     if (o.kubeApi !== false) this.api = new FakeApi(this.cloud);
     this.node = this.newNode();
   }
