@@ -9,6 +9,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { parse as parseYaml, stringify } from 'yaml';
+import { splitHostPort } from '../core/address.js';
 import { EdgemarkError, errorFromJson } from '../core/errors.js';
 import { formatBytes, formatDuration, type Logger } from '../core/log.js';
 import { defaultNodeProfile, type NodeProfile } from '../edge/edged/objects.js';
@@ -45,8 +46,8 @@ interface NodesFlags extends TargetFlags {
 
 export function parseHostPort(flag: string): (v: string) => string {
   return (v) => {
-    const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(v);
-    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    const hp = splitHostPort(v);
+    if (!hp || hp.port < 1 || hp.port > 65535) {
       throw new InvalidArgumentError(`${flag} takes host:port (for example 127.0.0.1:10000), not "${v}"`);
     }
     return v;
@@ -108,7 +109,7 @@ function parsePrefix(v: string): string {
   return v;
 }
 
-function parseRuntimeName(v: string): string {
+export function parseRuntimeName(v: string): string {
   if (!runtimeNames().includes(v)) throw new InvalidArgumentError(`--runtime takes one of ${runtimeNames().join(', ')}, not "${v}"`);
   return v;
 }

@@ -14,7 +14,7 @@ import type { MetricsSpec } from '../measure/sources.js';
 import { runtimeNames } from '../runtime/index.js';
 import type { TargetFlags } from '../target/target.js';
 import { cliContext, interruptible, parsePositiveInt } from './context.js';
-import { targetOptions } from './nodes.js';
+import { parseRuntimeName, targetOptions } from './nodes.js';
 
 interface RunFlags extends TargetFlags {
   config?: string;
@@ -44,11 +44,6 @@ export function parseComponentMetrics(v: string): Omit<MetricsSpec, 'apiserver'>
     out[key] = url;
   }
   return out;
-}
-
-function parseRuntimeName(v: string): string {
-  if (!runtimeNames().includes(v)) throw new InvalidArgumentError(`--runtime takes one of ${runtimeNames().join(', ')}, not "${v}"`);
-  return v;
 }
 
 export function registerRun(program: Command): void {

@@ -6,11 +6,12 @@
  * put the plan in a ConfigMap and the token in a Secret.
  */
 import { z } from 'zod';
+import { splitHostPort } from '../core/address.js';
 import { EdgemarkError } from '../core/errors.js';
 
 export const PLAN_API_VERSION = 'edgemark.io/v1alpha1';
 
-const hostPort = z.string().regex(/^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):\d{1,5}$/, 'host:port');
+const hostPort = z.string().refine((v) => splitHostPort(v) !== undefined, 'host:port');
 /** Node names are <prefix><index>: the prefix is the start of a DNS-1123 name. */
 const prefix = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,40}[a-z0-9.-])?$/, 'lowercase letters, digits, "-" or "."');
 

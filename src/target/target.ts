@@ -10,6 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TOKEN_SECRET } from '../cluster/health.js';
 import { readState, type ClusterState } from '../cluster/state.js';
+import { splitHostPort } from '../core/address.js';
 import { EdgemarkError } from '../core/errors.js';
 import { k8s, loadKubeConfig } from '../kube/client.js';
 import { parseToken } from '../transport/token.js';
@@ -47,11 +48,9 @@ export interface Target {
   token(): Promise<string>;
 }
 
-const HOST_PORT = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
-
 function parseHostPort(flag: string, v: string): string {
-  const m = HOST_PORT.exec(v);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+  const hp = splitHostPort(v);
+  if (!hp || hp.port < 1 || hp.port > 65535) {
     throw new EdgemarkError('EM_TARGET_INVALID', `[target] ${flag} takes host:port (for example 127.0.0.1:10000), not "${v}"`, `pass ${flag} <host:port>`);
   }
   return v;
