@@ -11,9 +11,6 @@ import type { EdgemarkError } from '../core/errors.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { StageEngine } from '../lifecycle/engine.js';
 
-/** State names every kind has; a kind adds its own (its `states`). */
-export type CommonState = 'ready' | 'stopped' | 'failed';
-
 /** Pod milestones at the node, for delivery latency. */
 export type PodMilestone = 'admitted' | 'running-sent' | 'duplicate-insert';
 

@@ -187,7 +187,7 @@ export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): 
   for (const [i, p] of test.spec.phases.entries()) lines.push(`phase ${i + 1}: ${describe(p)}`);
   const { plan, runtime } = fleetFor(
     { test, runId: `${test.metadata.name}-<time>` },
-    target ?? placeholderTarget(o.stateDir),
+    target ?? { name: `local cluster in ${o.stateDir} (not up)`, cloudcore: [] },
     join(o.outDir, '<run>'),
     o.runtime,
   );
@@ -196,17 +196,4 @@ export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): 
     lines.push(`runtime ${d.runtime}:`, ...d.actions.map((a) => `  ${a}`));
   } else lines.push(`runtime ${runtime.name}: the nodes join the cluster brought up`);
   return { lines, planYaml: stringify(plan) };
-}
-
-function placeholderTarget(stateDir: string): Target {
-  return {
-    name: `local cluster in ${stateDir} (not up)`,
-    local: undefined,
-    kubeconfig: undefined,
-    cloudcore: [],
-    apiserver: undefined,
-    nodeLimit: undefined,
-    tokenSource: 'the local cluster',
-    token: async () => '',
-  };
 }

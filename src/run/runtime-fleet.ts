@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createLogger } from '../core/log.js';
 import type { Milestone } from '../fleet/fleet.js';
 import { liveLine, type FleetSummary } from '../fleet/summary.js';
-import { createRuntime, oneGroupPlan, type FleetPlan, type RunningFleet, type Runtime } from '../runtime/index.js';
+import { createRuntime, oneGroupPlan, type FleetPlan, type OneGroupPlan, type RunningFleet, type Runtime } from '../runtime/index.js';
 import type { Target } from '../target/target.js';
 import type { FleetControl, RunContext } from '../workload/context.js';
 import { RUN_LABEL } from '../workload/kube.js';
@@ -24,7 +24,12 @@ export interface RuntimeFleetOptions {
 }
 
 /** The plan and runtime of a test's spec.nodes against a target (dry runs print them). */
-export function fleetFor(ctx: Pick<RunContext, 'test' | 'runId'>, target: Target, dir: string, runtimeName = 'workers'): { plan: FleetPlan; runtime: Runtime } {
+export function fleetFor(
+  ctx: Pick<RunContext, 'test' | 'runId'>,
+  target: OneGroupPlan['target'],
+  dir: string,
+  runtimeName = 'workers',
+): { plan: FleetPlan; runtime: Runtime } {
   const n = ctx.test.spec.nodes;
   const plan = oneGroupPlan({
     target,

@@ -11,7 +11,6 @@ registerRuntime({ name: 'workers', description: 'the nodes over K local worker p
 
 export {
   createRuntime,
-  runtimeEntries,
   runtimeNames,
   type Credentials,
   type DryRun,

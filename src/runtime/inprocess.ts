@@ -11,6 +11,8 @@ import { parsePlan, shardPlan, type FleetPlan } from './plan.js';
 import {
   EventHub,
   finish,
+  MILESTONES_EVERY_MS,
+  STATUS_EVERY_MS,
   runningFleet,
   type Credentials,
   type DryRun,
@@ -21,9 +23,6 @@ import {
   type StartOptions,
 } from './runtime.js';
 import { runShard } from './shard.js';
-
-const REPORT_EVERY_MS = 2000;
-const MILESTONES_EVERY_MS = 500;
 
 export class InProcessRuntime implements Runtime {
   readonly name = 'inprocess';
@@ -57,7 +56,7 @@ export class InProcessRuntime implements Runtime {
           setInterval(() => {
             latest = f.summary();
             hub.emit({ type: 'status', summary: latest });
-          }, REPORT_EVERY_MS),
+          }, STATUS_EVERY_MS),
         );
         if (plan.observe.tracePods) timers.push(setInterval(drain, MILESTONES_EVERY_MS));
         f.whenFatal((e) => hub.emit({ type: 'fatal', error: fatalOf(e) }));

@@ -101,16 +101,16 @@ export function runtimeNames(): string[] {
   return [...registry.keys()];
 }
 
-export function runtimeEntries(): RuntimeEntry[] {
-  return [...registry.values()];
-}
-
 /** The runtime of that name, or EM_RUNTIME_UNKNOWN listing the ones there are. */
 export function createRuntime(name: string, o: RuntimeOptions = {}): Runtime {
   const e = registry.get(name);
   if (!e) throw new EdgemarkError('EM_RUNTIME_UNKNOWN', `[runtime] no runtime "${name}"`, `use one of: ${runtimeNames().join(', ')}`);
   return e.create(o);
 }
+
+/** How often a running fleet reports its summary, and its pod milestones (plan.observe.tracePods). */
+export const STATUS_EVERY_MS = 2000;
+export const MILESTONES_EVERY_MS = 500;
 
 /** A RunningFleet from its parts: every runtime's handle has the same shape. */
 export function runningFleet(o: {

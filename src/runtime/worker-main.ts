@@ -8,7 +8,7 @@ import { createLogger } from '../core/log.js';
 import { fleetRegistry } from '../fleet/metrics.js';
 import { fatalOf } from './local.js';
 import type { Shard } from './plan.js';
-import type { Credentials } from './runtime.js';
+import { MILESTONES_EVERY_MS, STATUS_EVERY_MS, type Credentials } from './runtime.js';
 import { runShard } from './shard.js';
 import type { FromWorker, ToWorker } from './workers.js';
 
@@ -43,13 +43,13 @@ try {
   const summary = await runShard(shard, credentials, log, ac.signal, stopped, {
     onFleet(fleet) {
       AggregatorRegistry.setRegistries([fleetRegistry(fleet)]);
-      timers.push(setInterval(() => send({ type: 'summary', summary: fleet.summary(), final: false }), 2000));
+      timers.push(setInterval(() => send({ type: 'summary', summary: fleet.summary(), final: false }), STATUS_EVERY_MS));
       if (shard.plan.observe.tracePods) {
         timers.push(
           setInterval(() => {
             const m = fleet.takeMilestones();
             if (m.length) send({ type: 'milestones', milestones: m });
-          }, 500),
+          }, MILESTONES_EVERY_MS),
         );
       }
       fleet.whenFatal((e) => send({ type: 'failed', error: fatalOf(e) }));

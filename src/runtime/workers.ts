@@ -15,6 +15,7 @@ import { parsePlan, shardPlan, type FleetPlan, type Shard } from './plan.js';
 import {
   EventHub,
   finish,
+  STATUS_EVERY_MS,
   runningFleet,
   type Credentials,
   type DryRun,
@@ -110,7 +111,7 @@ export class WorkersRuntime implements Runtime {
     const ticker = setInterval(() => {
       const s = merged();
       if (s) hub.emit({ type: 'status', summary: s });
-    }, 2000);
+    }, STATUS_EVERY_MS);
     let metrics: Awaited<ReturnType<typeof startMetrics>>;
     try {
       metrics = await startMetrics(plan, () => registry.clusterMetrics(), registry.contentType);
