@@ -3,7 +3,8 @@
  * own Edgemark (the hollow edgecore of the same release), on a private local
  * control plane. For each step (default 1,000, 2,000, 5,000 nodes) it runs the
  * nodes through the workers runtime (`--workers` processes), gives each node 10 pods
- * through the load driver's Kubernetes operations (src/workload/kube.ts) (at most --max-pods in all,
+ * with the load driver's phases (namespaces, deployments, and scale fed
+ * --pods-ahead ahead of the available pods) (at most --max-pods in all,
  * default 50,000; CloudCore delivers about 20 new pods a second on 2 cores, so
  * the 5,000 step alone takes over half an hour), holds a steady window and
  * samples the runner and every control-plane component from /proc. Before
@@ -34,7 +35,12 @@ import { pollUntil } from '../src/core/poll.js';
 import { createRuntime, oneGroupPlan, type RunningFleet } from '../src/runtime/index.js';
 import { resolveTarget } from '../src/target/target.js';
 import { createKubeOps, RUN_LABEL } from '../src/workload/kube.js';
-import type { KubeOps } from '../src/workload/context.js';
+import { RunContext, type FleetControl, type KubeOps } from '../src/workload/context.js';
+import { runPhase } from '../src/workload/phases/index.js';
+import { testSchema } from '../src/run/config.js';
+import { ResourceSeries } from '../src/run/measure.js';
+import { procSources } from '../src/measure/sources.js';
+import { isEdgemarkError } from '../src/core/errors.js';
 import { k8s, loadKubeConfig } from '../src/kube/client.js';
 import { GroupSampler, groupCpuSeconds, processTree, sampleGroups, type GroupUsage } from '../src/measure/procsample.js';
 import { findEdgemarkBinary, startKubeEdgeEdgemark, type PeerFleet } from './lib/kubeedge-edgemark.js';
@@ -197,25 +203,89 @@ function ops(label: string): KubeOps {
   opsOf.set(label, o);
   return o;
 }
-const DEPLOYMENT = 'density';
 
 async function readyNodes(label: string): Promise<number> {
   const list = await core.listNode({ labelSelector: `${RUN_LABEL}=${label}` });
   return list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
 }
 
-async function deployPods(ns: string, label: string, replicas: number): Promise<void> {
-  await ops(label).createNamespace(ns);
-  await until('the default service account', async () => ((await ops(label).hasDefaultServiceAccount(ns)) ? true : undefined), 60_000, 1000);
-  await ops(label).createDeployment(ns, DEPLOYMENT, replicas);
+/**
+ * A step's pod workload is the run's phases (src/workload/phases) over a
+ * RunContext of the step: its nodes, a deadline for its pod phases, and its
+ * fleet. The namespace is `<label>-0`, the Deployment `deploy-0`.
+ */
+function stepContext(o: {
+  label: string;
+  nodes: number;
+  timeoutSeconds: number;
+  fleet: FleetControl;
+  nodesReady: () => number;
+  pids: () => number[];
+}): RunContext {
+  const test = testSchema.parse({
+    apiVersion: 'edgemark.io/v1alpha1',
+    kind: 'LoadTest',
+    metadata: { name: 'density' },
+    spec: { nodes: { count: o.nodes, prefix: `${o.label}-`, joinRate }, timeoutSeconds: o.timeoutSeconds, phases: [{ kind: 'nodesUp' }] },
+  });
+  const series = new ResourceSeries(procSources({ runner: o.pids, ...componentGroups }), Date.now());
+  return new RunContext({
+    runId: o.label,
+    test,
+    log: createLogger({ level: 'info', prefix: '[bench]' }),
+    signal: ac.signal,
+    kube: ops(o.label),
+    fleet: o.fleet,
+    resources: {
+      sample: async () => {
+        await series.sample();
+      },
+      get points() {
+        return series.points;
+      },
+    },
+    nodesReady: o.nodesReady,
+    // A stall of the control plane is measured (with the pods it delivered), after this long without progress.
+    stallMs: 300_000,
+  });
 }
 
-async function scaleTo(ns: string, label: string, replicas: number): Promise<void> {
-  await ops(label).scaleDeployment(ns, DEPLOYMENT, replicas);
+/** The hollow nodes of a bench step, started when the step's context asks (`up`), on the workers runtime. */
+class StepFleet implements FleetControl {
+  running: RunningFleet | undefined;
+  private stoppedBy: string | undefined;
+  private stopping = false;
+
+  constructor(private readonly start: () => Promise<RunningFleet>) {}
+
+  async up(): Promise<void> {
+    const f = await this.start();
+    this.running = f;
+    runner = f;
+    f.on((e) => {
+      if (e.type === 'fatal') this.stoppedBy ??= `the runner stopped: ${e.error.message}`;
+    });
+    void f.done.then((r) => {
+      if (!this.stopping) this.stoppedBy ??= `the runner ended early${r.fatal ? `: ${r.fatal.message}` : ''}`;
+    });
+  }
+
+  async down(): Promise<void> {
+    if (!this.running) return;
+    this.stopping = true;
+    const { problems } = await this.running.stop();
+    for (const p of problems) log(`warning: not cleaned up: ${p}`);
+    this.running = undefined;
+    runner = undefined;
+  }
+
+  failure(): string | undefined {
+    return this.stoppedBy;
+  }
 }
 
 async function availablePods(label: string): Promise<number> {
-  return (await ops(label).listDeployments()).find((d) => d.name === DEPLOYMENT)?.available ?? 0;
+  return (await ops(label).listDeployments()).reduce((a, d) => a + d.available, 0);
 }
 
 async function removeStep(ns: string, label: string): Promise<void> {
@@ -252,9 +322,6 @@ function perNode(r: Omit<StepResult, 'rssPerNodeKiB' | 'pssPerNodeKiB' | 'coresP
  * Deployment to nodes x pods-per-node, and samples a steady window.
  */
 const label = 'em';
-const ns = 'density';
-/** How often a step's pod phase reads the Deployment and the runner's summary. */
-const POD_POLL_MS = 2000;
 const dataDir = join(stateDir, 'runner');
 let deployed = false;
 
@@ -273,12 +340,12 @@ async function ourStep(n: number): Promise<void> {
     dataDir,
     durationSeconds: 7200,
   });
-  const fleet = await createRuntime('workers', { workers: w }).start(
-    plan,
-    { token: await target.token() },
-    { log: createLogger({ level: 'warn', prefix: `[runner ${n}] ` }) },
+  const control = new StepFleet(async () =>
+    createRuntime('workers', { workers: w }).start(plan, { token: await target.token() }, { log: createLogger({ level: 'warn', prefix: `[runner ${n}] ` }) }),
   );
-  runner = fleet;
+  const podsWait = podsDeadlineMs > 0 ? podsDeadlineMs : 300_000 + Math.min(n * podsPerNode, maxPods) * 150;
+  await control.up();
+  const fleet = control.running!;
   const readSummary = () => fleet.latest();
   const runnerPids = () => fleet.processes().flatMap((pid) => processTree(pid));
   const newNodes = n - (results.filter((r) => r.implementation === 'edgemark').at(-1)?.nodes ?? 0);
@@ -315,55 +382,45 @@ async function ourStep(n: number): Promise<void> {
     const podSampler = new GroupSampler({ runner: () => runnerPids(), ...componentGroups });
     const podsBefore = deployed ? await availablePods(label) : 0;
     // Pods are fed at the pace CloudCore delivers them: at most --pods-ahead
-    // more than are available. CloudCore hands every message to the edge
-    // through one dispatcher that writes an ObjectSync (create, then status)
-    // for each new pod before the next message, lease answers included; a
-    // backlog of thousands of pods there would hold the nodes' lease answers
-    // for minutes and make the step measure that queue instead. At 5,000 nodes
-    // even 300 ahead saturated it, so no pod is added while any node waits
-    // for its lease answer (below).
-    let replicas = Math.min(pods, podsBefore + podsAhead);
-    if (!deployed) {
-      await deployPods(ns, label, replicas);
-      deployed = true;
-    } else await scaleTo(ns, label, replicas);
-    let lastLog = 0;
-    let heldSeconds = 0;
+    // more than are available (the scale phase's `ahead`). CloudCore hands every
+    // message to the edge through one dispatcher that writes an ObjectSync
+    // (create, then status) for each new pod before the next message, lease
+    // answers included; a backlog of thousands of pods there would hold the
+    // nodes' lease answers for minutes and make the step measure that queue
+    // instead. At 5,000 nodes even 300 ahead saturated it, so the feed holds
+    // while any node waits for its lease answer (Ready in the runner's view).
+    const podsCtx = stepContext({
+      label,
+      nodes: n,
+      timeoutSeconds: Math.ceil(podsWait / 1000),
+      fleet: control,
+      nodesReady: () => readSummary()?.states.ready ?? 0,
+      pids: runnerPids,
+    });
     let available = podsBefore;
-    const podsWait = podsDeadlineMs > 0 ? podsDeadlineMs : 300_000 + pods * 150;
-    const complete = await until(
-      `${pods} pods available`,
-      async () => {
-        available = await availablePods(label);
-        // Back-pressure: more pods only while every node has its lease answered
-        // in time (Ready in the runner's view). When CloudCore's dispatcher is
-        // saturated the answers are late, and more pods would starve them further.
-        const readyNow = readSummary()?.states.ready ?? n;
-        if (readyNow < n) heldSeconds += POD_POLL_MS / 1000;
-        const next = Math.min(pods, available + podsAhead);
-        if (next > replicas && readyNow >= n) {
-          replicas = next;
-          await scaleTo(ns, label, replicas);
-        }
-        if (Date.now() - lastLog >= 30_000) {
-          lastLog = Date.now();
-          log(
-            `  ${available}/${pods} pods available (${((available - podsBefore) / ((Date.now() - podsAt) / 1000)).toFixed(1)}/s)${readyNow < n ? `; held: ${n - readyNow} nodes wait for a lease answer` : ''}`,
-          );
-        }
-        return available >= pods ? true : undefined;
-      },
-      podsWait,
-      POD_POLL_MS,
-    ).catch(async (e: Error) => {
-      if (podsDeadlineMs <= 0 || ac.signal.aborted) throw e;
+    const complete = await (async () => {
+      if (!deployed) {
+        await runPhase(podsCtx, { kind: 'namespaces', count: 1 });
+        await runPhase(podsCtx, { kind: 'deployments', perNamespace: 1, replicas: Math.min(pods, podsAhead), qps: 20 });
+        deployed = true;
+      }
+      await runPhase(podsCtx, { kind: 'scale', replicas: pods, qps: 20, ahead: podsAhead });
+      available = await availablePods(label);
+      return available >= pods;
+    })().catch(async (e: unknown) => {
+      if (podsDeadlineMs <= 0 || ac.signal.aborted || !isEdgemarkError(e) || e.code !== 'EM_RUN_TIMEOUT') throw e;
       // --pods-deadline: measure with the pods the control plane made available
       // by then, and stop feeding it so that the window is steady.
       available = await availablePods(label);
-      await scaleTo(ns, label, available);
+      await runPhase(stepContext({ label, nodes: n, timeoutSeconds: 600, fleet: control, nodesReady: () => n, pids: runnerPids }), {
+        kind: 'scale',
+        replicas: available,
+        qps: 20,
+      }).catch((err: Error) => log(`warning: ${err.message}`));
       log(`  pods deadline (${podsDeadlineMs / 1000} s): ${available} of ${pods} pods available; measuring with those`);
       return false;
     });
+    const heldSeconds = Math.round(podsCtx.heldMs / 100) / 10;
     const podsTarget = pods;
     pods = complete ? pods : available;
     const podsRunningSeconds = (Date.now() - podsAt) / 1000;
@@ -408,9 +465,7 @@ async function ourStep(n: number): Promise<void> {
     );
     log(`  runner ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB; lag p99 ${s.eventLoopLagMs.p99} ms`);
   } finally {
-    const { problems } = await fleet.stop();
-    for (const p of problems) log(`warning: not cleaned up: ${p}`);
-    runner = undefined;
+    await control.down();
   }
 }
 
@@ -421,7 +476,6 @@ async function peerStep(count: number): Promise<void> {
     return;
   }
   const label = 'ke-peer';
-  const ns = 'density-peer';
   const secret = await core.readNamespacedSecret({ name: 'tokensecret', namespace: 'kubeedge' });
   const token = Buffer.from(secret.data!.tokendata!, 'base64').toString();
   log(`KubeEdge edgemark: ${count} instances`);
@@ -430,40 +484,50 @@ async function peerStep(count: number): Promise<void> {
   mkdirSync(workDir, { recursive: true });
   const peerPids: { current: () => number[] } = { current: () => [] };
   const joinSampler = new GroupSampler({ runner: () => peerPids.current(), ...componentGroups });
-  peer = await startKubeEdgeEdgemark({
-    binary,
-    count,
-    token,
-    wsPort: state.ports.cloudhubWebsocket,
-    httpsPort: state.ports.cloudhubHttps,
-    workDir,
-    prefix: 'ke-edgemark-',
-    labels: { [RUN_LABEL]: label },
-    log: (l) => log(`  peer: ${l}`),
-  });
+  // KubeEdge's edgemark reports no failure of its own: the waits below bound it.
+  const control: FleetControl = {
+    up: async () => {
+      peer = await startKubeEdgeEdgemark({
+        binary,
+        count,
+        token,
+        wsPort: state.ports.cloudhubWebsocket,
+        httpsPort: state.ports.cloudhubHttps,
+        workDir,
+        prefix: 'ke-edgemark-',
+        labels: { [RUN_LABEL]: label },
+        log: (l) => log(`  peer: ${l}`),
+      });
+    },
+    down: async () => {
+      await peer?.stop();
+      peer = undefined;
+    },
+    failure: () => undefined,
+  };
+  // The peer's pods are the same phases as ours, bounded by 100 s.
+  const ctx = stepContext({ label, nodes: count, timeoutSeconds: 100, fleet: control, nodesReady: () => count, pids: () => peer?.pids() ?? [] });
+  await control.up(ctx);
   peerPids.current = () => peer?.pids() ?? [];
   try {
     await until(`${count} KubeEdge edgemark nodes Ready`, async () => ((await readyNodes(label)) >= count ? true : undefined), 300_000);
     const joinSeconds = (Date.now() - started) / 1000;
     const joinCpu = joinSampler.read();
     // The peer's processes started before the sampler could see them: their whole CPU so far is the join's.
-    const peerJoinCpu = peer.pids().reduce((a, p) => a + groupCpuSeconds([p]), 0);
+    const peerJoinCpu = peerPids.current().reduce((a, p) => a + groupCpuSeconds([p]), 0);
     const cpuPerJoinMs = (peerJoinCpu / count) * 1000;
     log(`  ${count} Ready in ${joinSeconds.toFixed(1)} s; ${count * podsPerNode} pods`);
     const podsAt = Date.now();
-    await deployPods(ns, label, count * podsPerNode);
     // The peer's own behaviour decides how many of its pods come up; the
     // bench measures it either way, and records how many did.
-    let podsAvailable = 0;
-    await until(
-      `${count * podsPerNode} pods available`,
-      async () => {
-        podsAvailable = await availablePods(label);
-        return podsAvailable >= count * podsPerNode ? true : undefined;
-      },
-      90_000,
-      5000,
-    ).catch((e: Error) => log(`  peer: ${e.message}; ${podsAvailable} of ${count * podsPerNode} available, measuring anyway`));
+    await (async () => {
+      await runPhase(ctx, { kind: 'namespaces', count: 1 });
+      await runPhase(ctx, { kind: 'deployments', perNamespace: 1, replicas: count * podsPerNode, qps: 20 });
+    })().catch((e: unknown) => {
+      if (!isEdgemarkError(e) || e.code !== 'EM_RUN_TIMEOUT') throw e;
+      log(`  peer: ${e.message}; measuring anyway`);
+    });
+    const podsAvailable = await availablePods(label);
     const podsRunningSeconds = (Date.now() - podsAt) / 1000;
     const usage = await sampleGroups({ runner: () => peer!.pids(), ...componentGroups }, steadyMs);
     const { runner: r, ...cp } = usage;
@@ -486,9 +550,8 @@ async function peerStep(count: number): Promise<void> {
     );
     log(`  peer ${(r!.cores).toFixed(2)} cores, ${(r!.rssBytes / 2 ** 20).toFixed(0)} MiB`);
   } finally {
-    await peer.stop();
-    peer = undefined;
-    await removeStep(ns, label);
+    await control.down();
+    await removeStep(`${label}-0`, label);
   }
 }
 

@@ -37,7 +37,20 @@ const phaseSchemas = [
         .max(24 * 3600),
     })
     .strict(),
-  z.object({ kind: z.literal('scale'), replicas: z.number().int().min(0).max(100_000), qps: rate.default(20) }).strict(),
+  z
+    .object({
+      kind: z.literal('scale'),
+      replicas: z.number().int().min(0).max(100_000),
+      qps: rate.default(20),
+      /**
+       * Feed instead of jump: each Deployment grows to at most `ahead` replicas
+       * beyond those available, and not at all while any of the run's nodes is
+       * not Ready (a control plane whose lease answers are late is saturated,
+       * and more pods would starve them further).
+       */
+      ahead: positive.max(100_000).optional(),
+    })
+    .strict(),
   z.object({ kind: z.literal('delete'), what: z.enum(['deployments', 'pods']), qps: rate.default(20) }).strict(),
   z
     .object({

@@ -14,28 +14,45 @@ export function podWaitMs(ctx: RunContext): number {
   return Math.max(600_000, ctx.test.spec.nodes.count * 110 * 150);
 }
 
+/** How `untilAvailable` feeds the Deployments on its way: each grows to `replicas`, at most `ahead` beyond those available. */
+export interface Feed {
+  replicas: number;
+  ahead: number;
+  /** Paces the scale calls. */
+  pace: { wait(): Promise<void> };
+}
+
 /**
  * Every Deployment available, or no progress for `ctx.stallMs`: pods a
  * control plane under load never delivered are the run's finding (counted as
  * lost, with a warning), not a reason to wait until the timeout.
+ *
+ * With `feed`, each poll also grows the Deployments toward `feed.replicas`,
+ * never more than `feed.ahead` beyond their available pods, and not while
+ * any of the run's nodes is not Ready; the time held back that way is added
+ * to `ctx.heldMs`.
  */
-export async function untilAvailable(ctx: RunContext, what: string): Promise<void> {
+export async function untilAvailable(ctx: RunContext, what: string, feed?: Feed): Promise<void> {
   const stallMs = ctx.stallMs;
   let best = -1;
   let since = ctx.time.now();
   let want = 0;
   let have = 0;
+  let lastPoll = ctx.time.now();
   await ctx.until(
     () => `${what}: ${have}/${want} pods available`,
     async () => {
       const ds = await ctx.kube.listDeployments();
-      want = ds.reduce((a, d) => a + d.replicas, 0);
+      const now = ctx.time.now();
+      if (feed) await grow(ctx, ds, feed, now - lastPoll);
+      lastPoll = now;
+      want = ds.reduce((a, d) => a + (feed ? feed.replicas : d.replicas), 0);
       have = ds.reduce((a, d) => a + Math.min(d.available, d.replicas), 0);
       if (have > best) {
         best = have;
         since = ctx.time.now();
       }
-      if (allAvailable(ds)) return true;
+      if (allAvailable(ds) && (!feed || ds.every((d) => d.replicas === feed.replicas))) return true;
       if (ctx.time.now() - since > stallMs && have > 0) {
         ctx.log.warn(`  ${want - have} of ${want} pods never became available in ${stallMs / 1000} s; going on (they count as lost)`);
         return true;
@@ -45,4 +62,23 @@ export async function untilAvailable(ctx: RunContext, what: string): Promise<voi
     podWaitMs(ctx),
     2000,
   );
+}
+
+/** One step of a feed; `ds` is updated to the replicas it set. */
+async function grow(ctx: RunContext, ds: DeploymentState[], feed: Feed, sinceLastMs: number): Promise<void> {
+  const held = ctx.nodesReady() < ctx.test.spec.nodes.count;
+  let heldBack = false;
+  for (const d of ds) {
+    const next = feed.replicas <= d.replicas ? feed.replicas : Math.min(feed.replicas, d.available + feed.ahead);
+    if (next === d.replicas) continue;
+    if (next > d.replicas && held) {
+      heldBack = true;
+      continue;
+    }
+    await feed.pace.wait();
+    if (ctx.signal.aborted) return;
+    await ctx.kube.scaleDeployment(d.namespace, d.name, next);
+    d.replicas = next;
+  }
+  if (heldBack) ctx.heldMs += sinceLastMs;
 }

@@ -143,6 +143,8 @@ export class RunContext {
   readonly namespaces: string[] = [];
   readonly phaseLog: PhaseRecord[] = [];
   readonly footprint: FootprintStep[] = [];
+  /** Time a feeding phase held pods back because some of the run's nodes were not Ready. */
+  heldMs = 0;
 
   constructor(o: RunContextOptions) {
     this.runId = o.runId;

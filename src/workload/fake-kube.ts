@@ -39,6 +39,8 @@ export interface FakeCall {
   op: keyof KubeOps;
   target: string;
   at: number;
+  /** The replicas of a scaleDeployment. */
+  replicas?: number;
 }
 
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
@@ -109,7 +111,7 @@ export class FakeKube implements KubeOps {
   }
 
   async scaleDeployment(namespace: string, name: string, replicas: number): Promise<void> {
-    this.record('scaleDeployment', key(namespace, name));
+    this.record('scaleDeployment', key(namespace, name), replicas);
     const d = this.deployments.get(key(namespace, name));
     if (!d) throw notFound(`deployment ${key(namespace, name)}`);
     d.replicas = replicas;
@@ -193,8 +195,8 @@ export class FakeKube implements KubeOps {
     if (!this.namespaces.has(namespace)) throw notFound(`namespace ${namespace}`);
   }
 
-  private record(op: keyof KubeOps, target: string): void {
-    this.calls.push({ op, target, at: this.clock.now() });
+  private record(op: keyof KubeOps, target: string, replicas?: number): void {
+    this.calls.push({ op, target, at: this.clock.now(), ...(replicas !== undefined ? { replicas } : {}) });
   }
 }
 

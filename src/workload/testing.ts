@@ -85,7 +85,8 @@ export function loadTest(spec: Partial<z.input<typeof testSchema>['spec']> = {})
   return testSchema.parse({ apiVersion: 'edgemark.io/v1alpha1', kind: 'LoadTest', metadata: { name: 't' }, spec: { phases: [{ kind: 'nodesUp' }], ...spec } });
 }
 
-export function harness(o: { test?: LoadTest; hooks?: FakeKubeHooks; stallMs?: number } = {}): Harness {
+/** `nodesReady` replaces the fleet's count of Ready nodes (default: every registered node). */
+export function harness(o: { test?: LoadTest; hooks?: FakeKubeHooks; stallMs?: number; nodesReady?: () => number } = {}): Harness {
   const time = new VirtualTime(0);
   const kube = new FakeKube(time, o.hooks);
   const fleet = new FakeFleet(kube);
@@ -100,7 +101,7 @@ export function harness(o: { test?: LoadTest; hooks?: FakeKubeHooks; stallMs?: n
     kube,
     fleet,
     resources,
-    nodesReady: () => kube.nodes.size,
+    nodesReady: o.nodesReady ?? (() => kube.nodes.size),
     time,
     ...(o.stallMs !== undefined ? { stallMs: o.stallMs } : {}),
   });

@@ -125,3 +125,47 @@ test('a phase that needs namespaces, before any was created, fails with EM_CONFI
     assert.equal(h.kube.calls.filter((c) => c.op.startsWith('create')).length, 0, `${phase.kind} created nothing`);
   }
 });
+
+test('scale with ahead: each Deployment grows to at most `ahead` beyond its available pods; held while a node is not Ready, and the time held is counted', async () => {
+  let ready = 4;
+  const h = harness({ hooks: { startDelayMs: () => 3000 }, nodesReady: () => ready });
+  await withNamespaces(h, 1);
+  await runPhase(h.ctx, { kind: 'deployments', perNamespace: 1, replicas: 2, qps: 20 });
+  const t0 = h.time.now();
+  const done = runPhase(h.ctx, { kind: 'scale', replicas: 20, qps: 20, ahead: 5 });
+  // A node loses its lease answer for 10 s, then is back.
+  while (h.time.now() - t0 < 5000) await h.time.sleep(100);
+  ready = 3;
+  while (h.time.now() - t0 < 15_000) await h.time.sleep(100);
+  ready = 4;
+  await done;
+  const steps = h.kube.callsOf('scaleDeployment').map((c) => [c.at - t0, c.replicas!] as const);
+  assert.equal(steps[0]![1], 7, 'first step: 2 available + 5 ahead');
+  for (const [i, [, r]] of steps.entries()) {
+    assert.ok(i === 0 || r > steps[i - 1]![1], `grows monotonically: ${JSON.stringify(steps)}`);
+  }
+  assert.equal(steps.at(-1)![1], 20);
+  assert.ok(
+    steps.every(([at]) => at < 5000 || at >= 15_000),
+    `no growth while a node was not Ready: ${JSON.stringify(steps)}`,
+  );
+  assert.ok(h.ctx.heldMs >= 8000 && h.ctx.heldMs <= 12_000, `held ${h.ctx.heldMs} ms`);
+  const ds = await h.kube.listDeployments();
+  assert.deepEqual(
+    ds.map((d) => [d.replicas, d.available]),
+    [[20, 20]],
+  );
+  // Never more than `ahead` beyond what was available when it grew.
+  assert.ok(steps.length >= 4, `fed in steps: ${JSON.stringify(steps)}`);
+});
+
+test('scale with ahead down: straight to the lower count, held or not', async () => {
+  const h = harness({ nodesReady: () => 0 });
+  await withNamespaces(h, 1);
+  await runPhase(h.ctx, { kind: 'deployments', perNamespace: 1, replicas: 6, qps: 20 });
+  await runPhase(h.ctx, { kind: 'scale', replicas: 2, qps: 20, ahead: 1 });
+  assert.deepEqual(
+    h.kube.callsOf('scaleDeployment').map((c) => c.replicas),
+    [2],
+  );
+});

@@ -45,7 +45,7 @@ export function describe(p: Phase): string {
     case 'wait':
       return `steady for ${p.seconds} s`;
     case 'scale':
-      return `every deployment to ${p.replicas} replicas`;
+      return `every deployment to ${p.replicas} replicas${p.ahead !== undefined ? `, fed ${p.ahead} ahead of those available while every node is Ready` : ''}`;
     case 'delete':
       return `delete the ${p.what}`;
     case 'churn':
