@@ -44,6 +44,8 @@ export interface FleetOptions {
   sourceAddress?: (globalIndex: number) => string | undefined;
   /** Keep pod milestones for `takeMilestones` (delivery latency). */
   traceMilestones?: boolean;
+  /** One line per node event (state change, reconnect, error), starting `node <name>:`, for `fleet logs NODE`. */
+  nodeLog?: boolean;
   log: Logger;
   random?: () => number;
 }
@@ -197,8 +199,9 @@ export class Fleet implements RunnerEvents {
     this.onAck?.(ms);
   }
 
-  reconnected(_node: HollowNode): void {
+  reconnected(node: HollowNode): void {
     this.reconnects++;
+    if (this.o.nodeLog) this.o.log.info(`node ${node.name}: reconnected`);
   }
 
   firstConnect(_node: HollowNode): void {
@@ -209,6 +212,7 @@ export class Fleet implements RunnerEvents {
   }
 
   changed(node: HollowNode): void {
+    if (this.o.nodeLog) this.o.log.info(`node ${node.name}: ${node.state}`);
     if (node.state === 'ready') {
       if (!this.firstReadyAt.has(node.name)) this.firstReadyAt.set(node.name, Date.now());
       this.unservedNodes.delete(node.name);
@@ -218,6 +222,7 @@ export class Fleet implements RunnerEvents {
 
   error(node: HollowNode, kind: NodeErrorKind, err: unknown): void {
     this.errors.set(kind, (this.errors.get(kind) ?? 0) + 1);
+    if (this.o.nodeLog) this.o.log.info(`node ${node.name}: ${kind} error: ${err instanceof Error ? err.message : String(err)}`);
     if (kind === 'register-timeout') {
       // It retries by itself; the window makes room rather than wait on it.
       this.joinWindow.leave(node.name);

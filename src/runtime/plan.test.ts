@@ -245,3 +245,34 @@ test('worker summaries merge: counts add up, the worst lag wins, the join rate s
   assert.deepEqual(m.joinWindow, { size: 200, waitedMs: 900 });
   assert.deepEqual(Object.keys(m.states), [...edgeStates]);
 });
+
+test('a slice holds only its nodes, across groups, with its share of the pacing; one outside the plan is refused', () => {
+  const two = parsePlan({
+    ...input,
+    pacing: { joinRate: 90, maxJoining: 90 },
+    groups: [
+      { name: 'a', count: 5, prefix: 'a-' },
+      { name: 'b', count: 4, prefix: 'b-' },
+    ],
+    slice: { from: 3, count: 3 },
+  });
+  const [one] = shardPlan(two, undefined, 0);
+  assert.deepEqual(
+    one!.groups.map((g) => [g.group.name, g.firstIndex, g.count, g.stride, g.indexBase]),
+    [
+      ['a', 3, 2, 1, 0],
+      ['b', 0, 1, 1, 5],
+    ],
+  );
+  assert.equal(one!.joinRate, 30);
+  assert.equal(one!.maxJoining, 30);
+  // Over 2 workers: the slice's nodes, each once.
+  const held = shardPlan(two, 2, 0).flatMap((p) =>
+    p.groups.flatMap((g) => Array.from({ length: g.count }, (_, i) => `${g.group.prefix}${g.firstIndex + i * g.stride}`)),
+  );
+  assert.deepEqual(held.sort(), ['a-3', 'a-4', 'b-0']);
+  assert.throws(
+    () => shardPlan(parsePlan({ ...input, slice: { from: 8, count: 3 } }), undefined, 0),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_PLAN_INVALID' && /slice 8..10 lies outside the plan's 10 nodes/.test(e.message),
+  );
+});

@@ -69,11 +69,23 @@ export const fleetPlanSchema = z
         recordFrames: z.string().optional(),
         /** Serve the runner's /metrics here (loopback; port 0 picks one), or not at all. */
         metrics: z.union([z.literal(false), hostPort]).default('127.0.0.1:0'),
+        /** Log one line per node event (`node <name>: ready`), for `fleet logs NODE`. */
+        nodeLog: z.boolean().default(false),
       })
       .strict()
-      .default({ tracePods: false, metrics: '127.0.0.1:0' }),
+      .default({ tracePods: false, metrics: '127.0.0.1:0', nodeLog: false }),
     /** Stop by itself after this many seconds. */
     durationSeconds: z.number().int().positive().optional(),
+    /**
+     * This runner holds only the nodes of global index from..from+count-1 (a
+     * pod of the Kubernetes runtime: pod o of K nodes each holds o*K..); the
+     * plan still names them all, so that names and addresses stay the fleet's.
+     * Its pacing is the slice's share of the fleet's.
+     */
+    slice: z
+      .object({ from: z.number().int().min(0), count: z.number().int().positive() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -118,6 +130,25 @@ export function planNodeCount(plan: FleetPlan): number {
   return plan.groups.reduce((a, g) => a + g.count, 0);
 }
 
+/** The nodes a runner of this plan holds: every node, or its slice (which must lie inside the plan). */
+function sliced(plan: FleetPlan): { group: PlanGroup; first: number; count: number; indexBase: number }[] {
+  const total = planNodeCount(plan);
+  const from = plan.slice?.from ?? 0;
+  const to = plan.slice ? from + plan.slice.count : total;
+  if (to > total) {
+    throw new EdgemarkError('EM_PLAN_INVALID', `[plan] slice ${from}..${to - 1} lies outside the plan's ${total} nodes`, 'a slice names nodes of the plan');
+  }
+  const out: { group: PlanGroup; first: number; count: number; indexBase: number }[] = [];
+  let base = 0;
+  for (const group of plan.groups) {
+    const lo = Math.max(from, base);
+    const hi = Math.min(to, base + group.count);
+    if (hi > lo) out.push({ group, first: lo - base, count: hi - lo, indexBase: base });
+    base += group.count;
+  }
+  return out;
+}
+
 /** The nodes of one group that one runner process holds: local indices first, first + stride, ... */
 export interface ShardGroup {
   group: PlanGroup;
@@ -147,31 +178,29 @@ export interface Shard {
  * nodes it had.
  */
 export function shardPlan(plan: FleetPlan, shards: number | undefined, perSourceAddress: number): Shard[] {
+  const parts = sliced(plan);
+  // A slice paces at its share of the fleet's rate.
+  const share = plan.slice ? plan.slice.count / planNodeCount(plan) : 1;
+  const joinRate = plan.pacing.joinRate * share;
+  const maxJoining = plan.pacing.maxJoining ? Math.max(1, Math.ceil(plan.pacing.maxJoining * share)) : 0;
   if (shards === undefined) {
-    let base = 0;
-    const groups = plan.groups.map((group) => {
-      const g = { group, count: group.count, firstIndex: 0, stride: 1, indexBase: base };
-      base += group.count;
-      return g;
-    });
-    return [{ plan, index: undefined, groups, joinRate: plan.pacing.joinRate, maxJoining: plan.pacing.maxJoining, perSourceAddress }];
+    const groups = parts.map((p) => ({ group: p.group, count: p.count, firstIndex: p.first, stride: 1, indexBase: p.indexBase }));
+    return [{ plan, index: undefined, groups, joinRate, maxJoining, perSourceAddress }];
   }
   const out: Shard[] = [];
   for (let k = 0; k < shards; k++) {
-    let base = 0;
     const groups: ShardGroup[] = [];
-    for (const group of plan.groups) {
-      const count = Math.floor(group.count / shards) + (k < group.count % shards ? 1 : 0);
-      if (count > 0) groups.push({ group, count, firstIndex: k, stride: shards, indexBase: base });
-      base += group.count;
+    for (const p of parts) {
+      const count = Math.floor(p.count / shards) + (k < p.count % shards ? 1 : 0);
+      if (count > 0) groups.push({ group: p.group, count, firstIndex: p.first + k, stride: shards, indexBase: p.indexBase });
     }
     if (groups.length === 0) continue;
     out.push({
       plan,
       index: k,
       groups,
-      joinRate: plan.pacing.joinRate / shards,
-      maxJoining: plan.pacing.maxJoining ? Math.max(1, Math.ceil(plan.pacing.maxJoining / shards)) : 0,
+      joinRate: joinRate / shards,
+      maxJoining: maxJoining ? Math.max(1, Math.ceil(maxJoining / shards)) : 0,
       perSourceAddress,
     });
   }

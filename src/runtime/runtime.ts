@@ -10,6 +10,7 @@ import { EdgemarkError, type ErrorJson } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Milestone } from '../fleet/fleet.js';
 import type { FleetSummary } from '../fleet/summary.js';
+import type { KubernetesRuntimeOptions } from './kubernetes/runtime.js';
 import type { FleetPlan } from './plan.js';
 
 /** Secrets that go with a plan, never inside it. */
@@ -83,6 +84,8 @@ export interface Runtime {
 export interface RuntimeOptions {
   /** Local worker processes (the workers runtime). */
   workers?: number;
+  /** The external cluster and pod settings (the kubernetes runtime). */
+  kubernetes?: KubernetesRuntimeOptions;
 }
 
 export interface RuntimeEntry {

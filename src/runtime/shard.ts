@@ -51,6 +51,7 @@ export function buildFleet(shard: Shard, credentials: Credentials, log: Logger):
     maxJoining: shard.maxJoining,
     maxDialing: plan.pacing.maxDialing,
     traceMilestones: plan.observe.tracePods,
+    nodeLog: plan.observe.nodeLog,
     sourceAddress: (g) => sourceAddressOf(g, shard.perSourceAddress),
     log,
   });

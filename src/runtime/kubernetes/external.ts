@@ -1,0 +1,251 @@
+/**
+ * The fleet's objects on the external cluster (where the runner pods run):
+ * apply them, read the fleet back, its runner pods and their summaries
+ * (through the apiserver's pod proxy), and delete them. Used by the
+ * Kubernetes runtime and by the `edgemark fleet` verbs.
+ */
+import { EdgemarkError } from '../../core/errors.js';
+import { apiStatus, isNotFound, k8s } from '../../kube/client.js';
+import type { FleetSummary } from '../../fleet/summary.js';
+import { getText, kubeconfigGetOptions } from '../../measure/sources.js';
+import { parsePlan, type FleetPlan } from '../plan.js';
+import { labelsOf, objectNames, type KubeObject, type RunnerSettings } from './manifests.js';
+
+/** Where a fleet lives: the external cluster's kubeconfig, a namespace, a name. */
+export interface FleetRef {
+  kc: k8s.KubeConfig;
+  namespace: string;
+  name: string;
+}
+
+export function externalKubeConfig(path: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  try {
+    kc.loadFromFile(path);
+  } catch (err) {
+    throw new EdgemarkError(
+      'EM_KUBECONFIG',
+      `[fleet] cannot read the external cluster's kubeconfig ${path}: ${(err as Error).message}`,
+      'pass --external-kubeconfig <file> of the cluster the runner pods run on',
+    );
+  }
+  if (!kc.getCurrentCluster()) throw new EdgemarkError('EM_NO_KUBECONFIG', `[fleet] kubeconfig ${path} has no current cluster`, 'set current-context in it');
+  return kc;
+}
+
+const MANAGED = { 'app.kubernetes.io/managed-by': 'edgemark' };
+
+/** The namespace, created (and marked as ours, so cleanup deletes it) if missing. */
+export async function ensureNamespace(kc: k8s.KubeConfig, namespace: string): Promise<void> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  try {
+    await core.readNamespace({ name: namespace });
+  } catch (err) {
+    if (!isNotFound(err)) throw unreachable(kc, err);
+    await core.createNamespace({ body: { metadata: { name: namespace, labels: MANAGED } } });
+  }
+}
+
+export function unreachable(kc: k8s.KubeConfig, err: unknown): EdgemarkError {
+  if (err instanceof EdgemarkError) return err;
+  const status = apiStatus(err);
+  const server = kc.getCurrentCluster()?.server ?? '(no server)';
+  if (status === 401 || status === 403) {
+    return new EdgemarkError(
+      'EM_EXTERNAL_RBAC',
+      `[fleet] the external cluster ${server} refused: HTTP ${status}`,
+      'use credentials that may manage StatefulSets, ConfigMaps, Secrets, Services and Jobs in the namespace (`edgemark fleet setup` lists what is missing)',
+    );
+  }
+  if (status !== undefined)
+    return new EdgemarkError(
+      'EM_EXTERNAL_UNREACHABLE',
+      `[fleet] the external cluster ${server} answered HTTP ${status}: ${(err as Error).message}`,
+      'check the cluster and the kubeconfig',
+    );
+  return new EdgemarkError(
+    'EM_EXTERNAL_UNREACHABLE',
+    `[fleet] the external cluster ${server} does not answer: ${(err as Error).message}`,
+    'check that it runs and that --external-kubeconfig names it',
+  );
+}
+
+/** Creates each object, or replaces the one there (same name), in order. */
+export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[]): Promise<void> {
+  const api = k8s.KubernetesObjectApi.makeApiClient(kc);
+  for (const o of objects) {
+    try {
+      await api.create(o as k8s.KubernetesObject);
+    } catch (err) {
+      if (apiStatus(err) !== 409) throw unreachable(kc, err);
+      const current = await api.read({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace ?? '' } });
+      await api.replace({ ...o, metadata: { ...o.metadata, resourceVersion: current.metadata?.resourceVersion } } as k8s.KubernetesObject);
+    }
+  }
+}
+
+export interface StoredFleet {
+  plan: FleetPlan;
+  runner: RunnerSettings;
+  /** spec.replicas of the StatefulSet. */
+  pods: number;
+  image: string;
+}
+
+/** The fleet as stored on the external cluster, or undefined when there is none. */
+export async function readFleet(ref: FleetRef): Promise<StoredFleet | undefined> {
+  const names = objectNames(ref.name);
+  const core = ref.kc.makeApiClient(k8s.CoreV1Api);
+  const apps = ref.kc.makeApiClient(k8s.AppsV1Api);
+  let cm: k8s.V1ConfigMap;
+  let sts: k8s.V1StatefulSet;
+  try {
+    cm = await core.readNamespacedConfigMap({ name: names.plan, namespace: ref.namespace });
+    sts = await apps.readNamespacedStatefulSet({ name: names.statefulSet, namespace: ref.namespace });
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw unreachable(ref.kc, err);
+  }
+  return {
+    plan: parsePlan(JSON.parse(cm.data?.['plan.json'] ?? '{}')),
+    runner: JSON.parse(cm.data?.['runner.json'] ?? '{}') as RunnerSettings,
+    pods: sts.spec?.replicas ?? 0,
+    image: sts.spec?.template.spec?.containers[0]?.image ?? '',
+  };
+}
+
+export async function requireFleet(ref: FleetRef): Promise<StoredFleet> {
+  const f = await readFleet(ref);
+  if (!f) {
+    throw new EdgemarkError(
+      'EM_FLEET_NOT_FOUND',
+      `[fleet] no fleet ${ref.name} in namespace ${ref.namespace} of the external cluster`,
+      'create one with `edgemark fleet create N`, or pass its --name and --namespace',
+    );
+  }
+  return f;
+}
+
+export interface RunnerPod {
+  name: string;
+  ordinal: number;
+  phase: string;
+  ready: boolean;
+  /** The external node it runs on. */
+  node: string | undefined;
+  podIP: string | undefined;
+  /** Why its container is not running, when it is waiting or terminated (ErrImageNeverPull, CrashLoopBackOff...). */
+  waiting: { reason: string; message: string } | undefined;
+  restarts: number;
+}
+
+export async function runnerPods(ref: FleetRef): Promise<RunnerPod[]> {
+  const core = ref.kc.makeApiClient(k8s.CoreV1Api);
+  const selector = Object.entries(labelsOf(ref.name))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  let list: k8s.V1PodList;
+  try {
+    list = await core.listNamespacedPod({ namespace: ref.namespace, labelSelector: selector });
+  } catch (err) {
+    throw unreachable(ref.kc, err);
+  }
+  return list.items
+    .map((p): RunnerPod => {
+      const cs = p.status?.containerStatuses?.[0];
+      const w = cs?.state?.waiting ?? (cs?.state?.terminated ? { reason: cs.state.terminated.reason, message: cs.state.terminated.message } : undefined);
+      return {
+        name: p.metadata?.name ?? '',
+        ordinal: Number(/-(\d+)$/.exec(p.metadata?.name ?? '')?.[1] ?? -1),
+        phase: p.status?.phase ?? 'Unknown',
+        ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+        node: p.spec?.nodeName,
+        podIP: p.status?.podIP,
+        waiting: w ? { reason: w.reason ?? 'Unknown', message: w.message ?? '' } : undefined,
+        restarts: cs?.restartCount ?? 0,
+      };
+    })
+    .sort((a, b) => a.ordinal - b.ordinal);
+}
+
+/** What a pod's waiting reason means, and what to do: the failures a user meets first. */
+export function explainWaiting(pod: RunnerPod, image: string): EdgemarkError | undefined {
+  const r = pod.waiting?.reason;
+  if (r === 'ErrImageNeverPull' || r === 'ErrImagePull' || r === 'ImagePullBackOff') {
+    return new EdgemarkError(
+      'EM_IMAGE_NOT_PRESENT',
+      `[fleet] pod ${pod.name} on ${pod.node ?? '(unscheduled)'}: ${r}: the image ${image} is not on that node${r === 'ErrImageNeverPull' ? ' and the pull policy is Never' : ' and could not be pulled'}`,
+      'build it with `edgemark image build` and import it on every node (`ctr -n k8s.io images import <archive>`, or `edgemark cluster import-image` for the local worker), or push it to a registry and pass --image <registry>/<name>:<tag> --pull-policy IfNotPresent',
+    );
+  }
+  if (r === 'CrashLoopBackOff' || r === 'Error') {
+    return new EdgemarkError(
+      'EM_FLEET_NOT_READY',
+      `[fleet] pod ${pod.name} keeps failing (${r}, ${pod.restarts} restarts)`,
+      `read its log: kubectl logs -n <namespace> ${pod.name}`,
+    );
+  }
+  return undefined;
+}
+
+/** The runner port a pod serves on. */
+export function podPort(runner: RunnerSettings, ordinal: number): number {
+  return runner.port + (runner.portPerOrdinal ? ordinal : 0);
+}
+
+/** GET a path of a runner pod through the apiserver's pod proxy. */
+export async function podGet(ref: FleetRef, pod: string, port: number, path: string): Promise<string> {
+  const server = ref.kc.getCurrentCluster()!.server;
+  const url = `${server.replace(/\/$/, '')}/api/v1/namespaces/${ref.namespace}/pods/${pod}:${port}/proxy/${path}`;
+  return getText(url, { ...(await kubeconfigGetOptions(ref.kc)), timeoutMs: 10_000 });
+}
+
+/** The summaries of the Running pods that answer (the others are left out). */
+export async function podSummaries(ref: FleetRef, runner: RunnerSettings, pods: RunnerPod[]): Promise<Map<string, FleetSummary>> {
+  const out = new Map<string, FleetSummary>();
+  await Promise.all(
+    pods
+      .filter((p) => p.phase === 'Running')
+      .map(async (p) => {
+        try {
+          out.set(p.name, JSON.parse(await podGet(ref, p.name, podPort(runner, p.ordinal), 'summary')) as FleetSummary);
+        } catch {
+          // Not serving yet, or restarting: its nodes count as not Ready.
+        }
+      }),
+  );
+  return out;
+}
+
+/** Deletes every object of the fleet on the external cluster, and the namespace if the fleet created it; returns what could not be deleted. */
+export async function deleteFleet(ref: FleetRef, o: { namespaceToo: boolean }): Promise<string[]> {
+  const names = objectNames(ref.name);
+  const core = ref.kc.makeApiClient(k8s.CoreV1Api);
+  const apps = ref.kc.makeApiClient(k8s.AppsV1Api);
+  const batch = ref.kc.makeApiClient(k8s.BatchV1Api);
+  const ns = ref.namespace;
+  const problems: string[] = [];
+  const del = async (what: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (err) {
+      if (!isNotFound(err)) problems.push(`${what}: ${(err as Error).message}`);
+    }
+  };
+  await del(`StatefulSet ${names.statefulSet}`, () =>
+    apps.deleteNamespacedStatefulSet({ name: names.statefulSet, namespace: ns, propagationPolicy: 'Foreground' }),
+  );
+  await del(`Service ${names.service}`, () => core.deleteNamespacedService({ name: names.service, namespace: ns }));
+  await del(`ConfigMap ${names.plan}`, () => core.deleteNamespacedConfigMap({ name: names.plan, namespace: ns }));
+  await del(`Secret ${names.token}`, () => core.deleteNamespacedSecret({ name: names.token, namespace: ns }));
+  await del(`Job ${ref.name}-setup`, () => batch.deleteNamespacedJob({ name: `${ref.name}-setup`, namespace: ns, propagationPolicy: 'Background' }));
+  if (o.namespaceToo) {
+    try {
+      const n = await core.readNamespace({ name: ns });
+      if (n.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'edgemark') await core.deleteNamespace({ name: ns });
+    } catch (err) {
+      if (!isNotFound(err)) problems.push(`namespace ${ns}: ${(err as Error).message}`);
+    }
+  }
+  return problems;
+}

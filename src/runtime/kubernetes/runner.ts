@@ -1,0 +1,172 @@
+/**
+ * The process of one runner pod (`edgemark fleet runner`): it runs its slice
+ * of the plan (pod o of K nodes each holds nodes o*K..o*K+K-1) in this
+ * process, and serves at the pod's address /healthz (its event loop
+ * answers), /readyz (every node of the pod is Ready), /summary (the fleet
+ * summary, JSON) and /metrics (the runner's Prometheus metrics).
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { networkInterfaces } from 'node:os';
+import { z } from 'zod';
+import { EdgemarkError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { FleetSummary } from '../../fleet/summary.js';
+import { InProcessRuntime } from '../inprocess.js';
+import { parsePlan, planNodeCount, type FleetPlan } from '../plan.js';
+import type { FleetResult } from '../runtime.js';
+
+const runnerSchema = z.object({ nodesPerPod: z.number().int().positive(), port: z.number().int().min(1).max(65535), portPerOrdinal: z.boolean() }).strict();
+
+export interface PodRunnerOptions {
+  planFile: string;
+  runnerFile: string;
+  tokenFile: string;
+  /** metadata.name of the pod (a StatefulSet pod: <name>-<ordinal>). */
+  podName: string | undefined;
+  /** status.podIP */
+  podIp: string | undefined;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+function readJson(file: string, what: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new EdgemarkError(
+      'EM_RUNNER_CONFIG',
+      `[runner] cannot read ${what} ${file}: ${(err as Error).message}`,
+      "the pod mounts the fleet's ConfigMap there; recreate the fleet with `edgemark fleet create`",
+    );
+  }
+}
+
+export function ordinalOf(podName: string | undefined): number {
+  const m = /-(\d+)$/.exec(podName ?? '');
+  if (!m) {
+    throw new EdgemarkError(
+      'EM_RUNNER_CONFIG',
+      `[runner] POD_NAME ${podName ?? '(unset)'} does not end in -<ordinal>`,
+      "run the runner as a pod of the fleet's StatefulSet, with POD_NAME from metadata.name",
+    );
+  }
+  return Number(m[1]);
+}
+
+/** This pod's part of the plan; a pod past the plan's end (a scale-down in flight) is an error. */
+export function podSlice(plan: FleetPlan, ordinal: number, nodesPerPod: number): FleetPlan {
+  const total = planNodeCount(plan);
+  const from = ordinal * nodesPerPod;
+  if (from >= total) {
+    throw new EdgemarkError(
+      'EM_RUNNER_CONFIG',
+      `[runner] pod ${ordinal} would hold nodes from ${from}, and the plan has ${total}`,
+      'the fleet is being scaled down: this pod goes away',
+    );
+  }
+  return { ...plan, slice: { from, count: Math.min(nodesPerPod, total - from) } };
+}
+
+function checkOwnAddress(ip: string | undefined): string {
+  const own = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
+  if (!ip || !own.includes(ip)) {
+    throw new EdgemarkError(
+      'EM_RUNNER_CONFIG',
+      `[runner] POD_IP ${ip ?? '(unset)'} is not an address of this pod`,
+      'set POD_IP from status.podIP (the downward API)',
+    );
+  }
+  return ip;
+}
+
+export async function runPodRunner(o: PodRunnerOptions): Promise<FleetResult> {
+  const plan = parsePlan(readJson(o.planFile, 'the plan'));
+  const settings = runnerSchema.parse(readJson(o.runnerFile, 'the runner settings'));
+  const ordinal = ordinalOf(o.podName);
+  const mine = podSlice({ ...plan, observe: { ...plan.observe, metrics: '127.0.0.1:0' } }, ordinal, settings.nodesPerPod);
+  const host = checkOwnAddress(o.podIp);
+  const port = settings.port + (settings.portPerOrdinal ? ordinal : 0);
+  let token: string;
+  try {
+    token = readFileSync(o.tokenFile, 'utf8').trim();
+  } catch (err) {
+    throw new EdgemarkError(
+      'EM_NO_TOKEN',
+      `[runner] cannot read the join token ${o.tokenFile}: ${(err as Error).message}`,
+      "the pod mounts the fleet's token Secret there",
+    );
+  }
+  if (!token)
+    throw new EdgemarkError(
+      'EM_NO_TOKEN',
+      `[runner] the join token file ${o.tokenFile} is empty`,
+      'recreate the fleet: `edgemark fleet create` copies the token of the cluster under test',
+    );
+  const count = mine.slice!.count;
+  o.log.info(`pod ${o.podName}: nodes ${mine.slice!.from}..${mine.slice!.from + count - 1} of ${planNodeCount(plan)}; serving ${host}:${port}`);
+  const fleet = await new InProcessRuntime().start(mine, { token }, { log: o.log, signal: o.signal });
+  let latest: FleetSummary | undefined;
+  fleet.on((e) => {
+    if (e.type === 'status') latest = e.summary;
+    else if (e.type === 'fatal') o.log.error(`fatal: ${e.error.message}${e.error.fix ? ` (${e.error.fix})` : ''}`);
+  });
+  const server = await serve(host, port, {
+    ready: () => {
+      const ready = latest?.states.ready ?? 0;
+      return { ok: ready >= count, text: `${ready} of ${count} nodes Ready\n` };
+    },
+    summary: () => latest,
+    metrics: async () => {
+      if (!fleet.metricsUrl) return '';
+      const res = await fetch(fleet.metricsUrl);
+      return res.text();
+    },
+  });
+  try {
+    return await fleet.done;
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+interface Handlers {
+  ready(): { ok: boolean; text: string };
+  summary(): FleetSummary | undefined;
+  metrics(): Promise<string>;
+}
+
+async function serve(host: string, port: number, h: Handlers): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    else if (path === '/readyz') {
+      const r = h.ready();
+      res.writeHead(r.ok ? 200 : 503, { 'content-type': 'text/plain' }).end(r.text);
+    } else if (path === '/summary') {
+      const s = h.summary();
+      if (s) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(s));
+      else res.writeHead(503, { 'content-type': 'text/plain' }).end('no summary yet\n');
+    } else if (path === '/metrics') {
+      h.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
+      );
+    } else res.writeHead(404, { 'content-type': 'text/plain' }).end('see /healthz, /readyz, /summary, /metrics\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new EdgemarkError(
+              'EM_PORT_BUSY',
+              `[runner] ${host}:${port} is already in use`,
+              'another runner pod of the same ordinal shares this network: check for two fleets with one name',
+            )
+          : err,
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
