@@ -7,11 +7,9 @@
  * the pods run: `fleet runner` and `fleet probe`.
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { EdgemarkError } from '../core/errors.js';
 import { formatDuration, type Logger } from '../core/log.js';
-import { packageVersion } from '../core/paths.js';
 import { pollUntil } from '../core/poll.js';
 import { isNotFound, k8s, loadKubeConfig } from '../kube/client.js';
 import { nodeNames, oneGroupPlan, planNodeCount, type FleetPlan } from '../runtime/index.js';
@@ -29,27 +27,22 @@ import {
   type RunnerPod,
   type StoredFleet,
 } from '../runtime/kubernetes/external.js';
-import { DEFAULT_NODES_PER_POD, fleetObjects, objectNames, podCount, POD_PATHS, probeJob, type PodSettings } from '../runtime/kubernetes/manifests.js';
+import { fleetObjects, objectNames, podCount, POD_PATHS, probeJob, type PodSettings } from '../runtime/kubernetes/manifests.js';
 import { probe } from '../runtime/kubernetes/probe.js';
 import { runPodRunner } from '../runtime/kubernetes/runner.js';
 import { fleetActions, podSettings } from '../runtime/kubernetes/runtime.js';
 import { cloudcoreAddresses, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
 import { readFileSync } from 'node:fs';
 import { cliContext, interruptible, parsePositiveInt } from './context.js';
+import { imageOf, podOptions, pullPolicyOf, type PodFlags } from './pod-flags.js';
 import { targetOptions } from './nodes.js';
 
 /** The fleet's label on its hollow Node objects (cluster under test). */
 export const FLEET_LABEL = 'edgemark.io/fleet';
 
-interface FleetFlags extends TargetFlags {
-  externalKubeconfig?: string;
+interface FleetFlags extends TargetFlags, PodFlags {
   namespace: string;
   name: string;
-  image?: string;
-  pullPolicy?: PodSettings['imagePullPolicy'];
-  nodesPerPod?: number;
-  hostNetwork?: boolean;
-  nodeSelector?: Record<string, string>;
   prefix: string;
   joinRate: number;
   wait: number;
@@ -57,42 +50,10 @@ interface FleetFlags extends TargetFlags {
   output?: string;
 }
 
-/** The pinned image, unless --image or EDGEMARK_IMAGE says otherwise (as KUBEMARK_VERSION does in kubemark-cluster). */
-export function imageOf(flag: string | undefined): string {
-  return flag ?? process.env.EDGEMARK_IMAGE ?? `localhost/edgemark:${packageVersion()}`;
-}
-
-/** A localhost/ image exists only where it was imported: never pull it. */
-function pullPolicyOf(image: string, flag: PodSettings['imagePullPolicy'] | undefined): PodSettings['imagePullPolicy'] {
-  return flag ?? (image.startsWith('localhost/') ? 'Never' : 'IfNotPresent');
-}
-
-function parseKeyValues(v: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of v.split(',').filter(Boolean)) {
-    const i = part.indexOf('=');
-    if (i <= 0) throw new InvalidArgumentError(`--node-selector takes key=value[,key=value], not "${v}"`);
-    out[part.slice(0, i)] = part.slice(i + 1);
-  }
-  return out;
-}
-
-function parsePullPolicy(v: string): PodSettings['imagePullPolicy'] {
-  if (v !== 'Never' && v !== 'IfNotPresent' && v !== 'Always') throw new InvalidArgumentError(`--pull-policy takes Never, IfNotPresent or Always, not "${v}"`);
-  return v;
-}
-
 function fleetOptions(cmd: Command): Command {
-  return targetOptions(cmd)
-    .option('--external-kubeconfig <file>', 'the external cluster, where the runner pods run (env EDGEMARK_EXTERNAL_KUBECONFIG)')
+  return podOptions(targetOptions(cmd))
     .option('--namespace <ns>', 'namespace of the runner pods on the external cluster', 'edgemark')
     .option('--name <name>', 'the fleet: its objects are <name>-runner, <name>-plan, <name>-token', 'edgemark')
-    .option('--image <ref>', 'runner image (default: env EDGEMARK_IMAGE, else the pinned localhost/edgemark:<version>)')
-    .option('--pull-policy <p>', 'Never (default for localhost/ images), IfNotPresent (default otherwise) or Always', parsePullPolicy)
-    .option('--nodes-per-pod <k>', `hollow nodes per runner pod (default ${DEFAULT_NODES_PER_POD}, or N when fewer)`, parsePositiveInt('--nodes-per-pod'))
-    .option('--host-network', "run the pods in their node's network (default: when CloudCore's address is a loopback one)")
-    .option('--no-host-network', 'run the pods in the pod network')
-    .option('--node-selector <k=v,...>', 'run the pods only on external nodes with these labels', parseKeyValues)
     .option('--prefix <p>', 'hollow node names are <prefix><index>', 'hollow-edge-')
     .option('--join-rate <r>', 'nodes started per second over the whole fleet', (v) => Number(v), 50)
     .option('--wait <seconds>', 'how long create, scale and setup wait', parsePositiveInt('--wait'), 600);

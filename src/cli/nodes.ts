@@ -19,8 +19,9 @@ import { stagesOf } from '../runtime/shard.js';
 import { checkNodeLimit, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
 import { join } from 'node:path';
 import { cliContext, interruptible, parseNonNegativeInt, parsePositiveInt } from './context.js';
+import { kubernetesOptions, podOptions, type PodFlags } from './pod-flags.js';
 
-interface NodesFlags extends TargetFlags {
+interface NodesFlags extends TargetFlags, PodFlags {
   count?: number;
   prefix: string;
   joinRate: number;
@@ -139,7 +140,7 @@ export function registerNodes(program: Command): void {
     .description('run N hollow edge nodes until Ctrl-C (or --duration)')
     .option('-n, --count <n>', 'how many nodes', parsePositiveInt('--count'))
     .option('--prefix <p>', 'node names are <prefix><index>', parsePrefix, 'hollow-edge-');
-  targetOptions(run)
+  podOptions(targetOptions(run))
     .option('--join-rate <r>', 'nodes started per second', parseRate, 50)
     .option(
       '--max-joining <n>',
@@ -193,7 +194,11 @@ function runtimeFor(opts: NodesFlags): Runtime {
   const name = opts.runtime ?? (opts.workers ? 'workers' : 'inprocess');
   if (opts.workers && name !== 'workers')
     throw new EdgemarkError('EM_BAD_FLAG', `[nodes] --workers goes with --runtime workers, not ${name}`, 'leave --runtime out, or drop --workers');
-  return createRuntime(name, { ...(opts.workers ? { workers: opts.workers } : {}) });
+  return createRuntime(name, {
+    ...(opts.workers ? { workers: opts.workers } : {}),
+    // `nodes run --runtime kubernetes`: the fleet edgemark-nodes in namespace edgemark of the external cluster, deleted when the run stops.
+    ...(name === 'kubernetes' ? { kubernetes: kubernetesOptions(opts, 'edgemark-nodes') } : {}),
+  });
 }
 
 /** Flags that build the plan, refused beside --plan (the plan says it all). */

@@ -15,6 +15,7 @@ import { runtimeNames } from '../runtime/index.js';
 import type { TargetFlags } from '../target/target.js';
 import { cliContext, interruptible, parsePositiveInt } from './context.js';
 import { parseRuntimeName, targetOptions } from './nodes.js';
+import { kubernetesOptions, podOptions, type PodFlags } from './pod-flags.js';
 
 interface RunFlags extends TargetFlags {
   config?: string;
@@ -26,6 +27,8 @@ interface RunFlags extends TargetFlags {
   componentMetrics?: Omit<MetricsSpec, 'apiserver'>;
   dryRun?: boolean;
 }
+
+type RunCliFlags = RunFlags & PodFlags;
 
 const metricsKeys = { etcd: 'etcd', 'controller-manager': 'controllerManager', scheduler: 'scheduler', cloudcore: 'cloudcore' } as const;
 
@@ -55,7 +58,7 @@ export function registerRun(program: Command): void {
     .option('--out <dir>', 'where run directories go', 'edgemark-runs')
     .option('--nodes <n>', 'override spec.nodes.count', parsePositiveInt('--nodes'))
     .option('--workers <k>', 'override spec.nodes.workers', parsePositiveInt('--workers'));
-  targetOptions(run)
+  podOptions(targetOptions(run))
     .option(
       '--component-metrics <name=url,...>',
       'with --kubeconfig: the /metrics of the other components to sample (etcd, controller-manager, scheduler, cloudcore)',
@@ -63,7 +66,7 @@ export function registerRun(program: Command): void {
     )
     .option('--runtime <name>', `where the hollow nodes run: ${runtimeNames().join(', ')} (default workers, spec.nodes.workers processes)`, parseRuntimeName)
     .option('--dry-run', 'print the test, the fleet plan and what would start; start and create nothing, read no token')
-    .action(async (flags: RunFlags, cmd: Command) => {
+    .action(async (flags: RunCliFlags, cmd: Command) => {
       const { log, stateDir, cacheDir } = cliContext(cmd);
       const overrides: Record<string, unknown> = {};
       if (flags.nodes || flags.workers)
@@ -84,6 +87,8 @@ export function registerRun(program: Command): void {
         target,
         ...(flags.componentMetrics ? { componentMetrics: flags.componentMetrics } : {}),
         ...(flags.runtime ? { runtime: flags.runtime } : {}),
+        // The run's runner pods are the fleet edgemark-run in namespace edgemark of the external cluster.
+        ...(flags.runtime === 'kubernetes' ? { runtimeOptions: { kubernetes: kubernetesOptions(flags, 'edgemark-run') } } : {}),
       };
       if (flags.dryRun) {
         const d = dryRunTest(common);

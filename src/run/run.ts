@@ -22,6 +22,7 @@ import type { LoadTest } from './config.js';
 import { apiserverGet, NodeTimeline, parseRequestDurations, PodTimeline, ResourceSeries, type ApiHistograms } from './measure.js';
 import { analyse, type RunRecord } from './results.js';
 import { fleetFor, RuntimeFleet } from './runtime-fleet.js';
+import type { RuntimeOptions } from '../runtime/index.js';
 import { ensureTarget, isExternal, type TargetOptions } from './target.js';
 import { describe } from '../workload/phases/index.js';
 import type { MetricsSpec } from '../measure/sources.js';
@@ -41,6 +42,8 @@ export interface RunOptions {
   componentMetrics?: Omit<MetricsSpec, 'apiserver'>;
   /** Where the hollow nodes run (default: local worker processes). */
   runtime?: string;
+  /** Settings of that runtime (the kubernetes runtime's external cluster and pods). */
+  runtimeOptions?: RuntimeOptions;
 }
 
 export interface RunOutcome {
@@ -68,7 +71,12 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
 
   const pods = new PodTimeline(kc, runId);
   const nodes = new NodeTimeline(kc, test.spec.nodes.prefix);
-  const fleet = new RuntimeFleet({ target: where.target, dir, ...(o.runtime ? { runtime: o.runtime } : {}) });
+  const fleet = new RuntimeFleet({
+    target: where.target,
+    dir,
+    ...(o.runtime ? { runtime: o.runtime } : {}),
+    ...(o.runtimeOptions ? { runtimeOptions: o.runtimeOptions } : {}),
+  });
   const resources = new ResourceSeries(
     where.sources(() => fleet.processes()),
     started,
@@ -190,6 +198,7 @@ export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): 
     target ?? { name: `local cluster in ${o.stateDir} (not up)`, cloudcore: [] },
     join(o.outDir, '<run>'),
     o.runtime,
+    o.runtimeOptions,
   );
   if (target) {
     const d = runtime.dryRun(plan);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createLogger } from '../core/log.js';
 import type { Milestone } from '../fleet/fleet.js';
 import { liveLine, type FleetSummary } from '../fleet/summary.js';
-import { createRuntime, oneGroupPlan, type FleetPlan, type OneGroupPlan, type RunningFleet, type Runtime } from '../runtime/index.js';
+import { createRuntime, oneGroupPlan, type FleetPlan, type OneGroupPlan, type RunningFleet, type Runtime, type RuntimeOptions } from '../runtime/index.js';
 import type { Target } from '../target/target.js';
 import type { FleetControl, RunContext } from '../workload/context.js';
 import { RUN_LABEL } from '../workload/kube.js';
@@ -21,6 +21,8 @@ export interface RuntimeFleetOptions {
   dir: string;
   /** Runtime name (default workers). */
   runtime?: string;
+  /** Settings of that runtime (the kubernetes runtime's external cluster and pods). */
+  runtimeOptions?: RuntimeOptions;
 }
 
 /** The plan and runtime of a test's spec.nodes against a target (dry runs print them). */
@@ -29,6 +31,7 @@ export function fleetFor(
   target: OneGroupPlan['target'],
   dir: string,
   runtimeName = 'workers',
+  runtimeOptions: RuntimeOptions = {},
 ): { plan: FleetPlan; runtime: Runtime } {
   const n = ctx.test.spec.nodes;
   const plan = oneGroupPlan({
@@ -41,7 +44,10 @@ export function fleetFor(
     tracePods: true,
     durationSeconds: ctx.test.spec.timeoutSeconds + 60,
   });
-  const runtime = createRuntime(runtimeName, runtimeName === 'workers' ? { workers: Math.max(1, Math.min(n.workers, n.count)) } : {});
+  const runtime = createRuntime(runtimeName, {
+    ...runtimeOptions,
+    ...(runtimeName === 'workers' ? { workers: Math.max(1, Math.min(n.workers, n.count)) } : {}),
+  });
   return { plan, runtime };
 }
 
@@ -58,7 +64,7 @@ export class RuntimeFleet implements FleetControl {
   constructor(private readonly o: RuntimeFleetOptions) {}
 
   async up(ctx: RunContext): Promise<void> {
-    const { plan, runtime } = fleetFor(ctx, this.o.target, this.o.dir, this.o.runtime);
+    const { plan, runtime } = fleetFor(ctx, this.o.target, this.o.dir, this.o.runtime, this.o.runtimeOptions);
     // The runner's own lines (its warnings, its processes' output) go to runner.log in the run directory.
     const fd = openSync(join(this.o.dir, 'runner.log'), 'a', 0o600);
     this.logFd = fd;

@@ -34,5 +34,6 @@ export {
   type Runtime,
   type RunningFleet,
   type RuntimeEvent,
+  type RuntimeOptions,
 } from './runtime.js';
 export { nodeNames, oneGroupPlan, parsePlan, planNodeCount, PLAN_API_VERSION, type FleetPlan, type FleetPlanInput, type OneGroupPlan } from './plan.js';

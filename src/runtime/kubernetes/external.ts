@@ -137,6 +137,8 @@ export interface RunnerPod {
   /** Why its container is not running, when it is waiting or terminated (ErrImageNeverPull, CrashLoopBackOff...). */
   waiting: { reason: string; message: string } | undefined;
   restarts: number;
+  /** The scheduler's reason, while it cannot place the pod. */
+  unschedulable: string | undefined;
 }
 
 export async function runnerPods(ref: FleetRef): Promise<RunnerPod[]> {
@@ -163,6 +165,7 @@ export async function runnerPods(ref: FleetRef): Promise<RunnerPod[]> {
         podIP: p.status?.podIP,
         waiting: w ? { reason: w.reason ?? 'Unknown', message: w.message ?? '' } : undefined,
         restarts: cs?.restartCount ?? 0,
+        unschedulable: p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message,
       };
     })
     .sort((a, b) => a.ordinal - b.ordinal);

@@ -78,6 +78,19 @@ export const DEFAULT_TOLERATIONS: Toleration[] = [
   { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
 ];
 
+/**
+ * Never on an edge node, hollow or real (KubeEdge's role label): where the
+ * external cluster is also the cluster under test, a runner pod must not be
+ * scheduled onto a hollow node of its own fleet.
+ */
+export const NOT_ON_EDGE_NODES = {
+  nodeAffinity: {
+    requiredDuringSchedulingIgnoredDuringExecution: {
+      nodeSelectorTerms: [{ matchExpressions: [{ key: 'node-role.kubernetes.io/edge', operator: 'DoesNotExist' }] }],
+    },
+  },
+};
+
 export function labelsOf(name: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'edgemark', 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': 'runner' };
 }
@@ -184,6 +197,7 @@ export function fleetObjects(plan: FleetPlan, s: PodSettings, token: string): Ku
             terminationGracePeriodSeconds: 30,
             securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
             ...(Object.keys(s.nodeSelector).length ? { nodeSelector: s.nodeSelector } : {}),
+            affinity: NOT_ON_EDGE_NODES,
             tolerations: [...DEFAULT_TOLERATIONS, ...s.tolerations],
             containers: [
               {
@@ -261,6 +275,7 @@ export function probeJob(plan: FleetPlan, s: PodSettings): KubeObject {
           automountServiceAccountToken: false,
           securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
           ...(Object.keys(s.nodeSelector).length ? { nodeSelector: s.nodeSelector } : {}),
+          affinity: NOT_ON_EDGE_NODES,
           tolerations: [...DEFAULT_TOLERATIONS, ...s.tolerations],
           containers: [
             {
