@@ -124,6 +124,7 @@ async function waitReady(env: Env, fleet: { plan: FleetPlan; pods: number; image
   const want = planNodeCount(fleet.plan);
   const started = Date.now();
   let last = '';
+  let lastAt = 0;
   await pollUntil(
     `${want} hollow nodes Ready`,
     async () => {
@@ -135,8 +136,11 @@ async function waitReady(env: Env, fleet: { plan: FleetPlan; pods: number; image
       const nodes = await hollowNodes(tested, env.flags.name);
       const ready = nodeNames(fleet.plan).filter((n) => nodes.get(n)).length;
       const podsReady = pods.filter((p) => p.ready).length;
-      const line = `  ${podsReady}/${fleet.pods} runner pods Ready, ${ready}/${want} hollow nodes Ready (${formatDuration(Date.now() - started)})`;
-      if (line !== last) env.log.info(line);
+      const line = `${podsReady}/${fleet.pods} runner pods Ready, ${ready}/${want} hollow nodes Ready`;
+      if (line !== last || Date.now() - lastAt > 10_000) {
+        env.log.info(`  ${line} (${formatDuration(Date.now() - started)})`);
+        lastAt = Date.now();
+      }
       last = line;
       return podsReady === fleet.pods && ready === want ? true : undefined;
     },
@@ -145,7 +149,7 @@ async function waitReady(env: Env, fleet: { plan: FleetPlan; pods: number; image
     if (err instanceof EdgemarkError && err.code === 'EM_TIMEOUT') {
       throw new EdgemarkError(
         'EM_FLEET_NOT_READY',
-        `[fleet] not Ready after ${env.flags.wait} s: ${last.trim()}`,
+        `[fleet] not Ready after ${env.flags.wait} s: ${last}`,
         'run `edgemark fleet verify` to see which nodes and pods are not, and why',
       );
     }
@@ -323,6 +327,7 @@ async function setup(cmd: Command): Promise<void> {
               podIP: undefined,
               waiting: { reason: w, message: '' },
               restarts: 0,
+              unschedulable: undefined,
             },
             s.image,
           );
@@ -458,7 +463,7 @@ async function verify(cmd: Command): Promise<void> {
   for (const [o, list] of byPod) {
     const p = podByOrdinal.get(o);
     const where = p
-      ? `pod ${p.name} (${p.phase}${p.ready ? ', Ready' : ''}${p.waiting ? `, ${p.waiting.reason}` : ''}) on ${p.node ?? 'no node'}`
+      ? `pod ${p.name} (${p.phase}${p.ready ? ', Ready' : ''}${p.waiting ? `, ${p.waiting.reason}` : ''}) on ${p.node ?? `no node${p.unschedulable ? `: ${p.unschedulable}` : ''}`}`
       : `pod ${objectNames(env.flags.name).statefulSet}-${o} (missing)`;
     out(`  not Ready: ${list.length > 6 ? `${list.slice(0, 6).join(', ')} and ${list.length - 6} more` : list.join(', ')}: ${where}`);
     const why = p ? explainWaiting(p, stored.image) : undefined;
