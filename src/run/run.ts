@@ -77,8 +77,9 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     ...(o.runtime ? { runtime: o.runtime } : {}),
     ...(o.runtimeOptions ? { runtimeOptions: o.runtimeOptions } : {}),
   });
+  // Runner pods are read through their own metrics; local runners from /proc.
   const resources = new ResourceSeries(
-    where.sources(() => fleet.processes()),
+    where.sources(() => fleet.processes()).map((s) => (s.name === 'runner' && o.runtime === 'kubernetes' ? fleet.remoteRunnerSource() : s)),
     started,
   );
   const ctx = new RunContext({

@@ -11,6 +11,7 @@ import { createLogger } from '../core/log.js';
 import type { Milestone } from '../fleet/fleet.js';
 import { liveLine, type FleetSummary } from '../fleet/summary.js';
 import { createRuntime, oneGroupPlan, type FleetPlan, type OneGroupPlan, type RunningFleet, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import type { ResourceSource } from '../measure/sources.js';
 import type { Target } from '../target/target.js';
 import type { FleetControl, RunContext } from '../workload/context.js';
 import { RUN_LABEL } from '../workload/kube.js';
@@ -95,6 +96,16 @@ export class RuntimeFleet implements FleetControl {
     this.final = r.summary ?? this.final;
     if (this.logFd !== undefined) closeSync(this.logFd);
     this.logFd = undefined;
+  }
+
+  /** The runner as a remote runtime reports it (its pods' process metrics): a gap until the fleet runs. */
+  remoteRunnerSource(): ResourceSource {
+    return {
+      name: 'runner',
+      how: 'metrics',
+      detail: "the runner pods' /metrics through the apiserver's pod proxy",
+      sample: async () => this.running?.remoteResources?.(),
+    };
   }
 
   /** Local pids of the processes that hold the nodes (sampled as "runner"). */

@@ -5,7 +5,7 @@
  * named by --kubeconfig and --cloudcore. What the run samples follows: /proc
  * for the local cluster's processes, the components' own /metrics for an
  * existing one (kube-apiserver through the kubeconfig, the others at the URLs
- * given). The runner is always sampled from /proc: it runs here.
+ * given). A local runner is sampled from /proc; runner pods (--runtime kubernetes) from their own metrics (run.ts).
  */
 import { clusterStatus, clusterUp } from '../cluster/cluster.js';
 import { readState } from '../cluster/state.js';

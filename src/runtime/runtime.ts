@@ -9,6 +9,7 @@
 import { EdgemarkError, type ErrorJson } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Milestone } from '../fleet/fleet.js';
+import type { ResourceReading } from '../measure/sources.js';
 import type { FleetSummary } from '../fleet/summary.js';
 import type { KubernetesRuntimeOptions } from './kubernetes/runtime.js';
 import type { FleetPlan } from './plan.js';
@@ -52,6 +53,8 @@ export interface RunningFleet {
   readonly metricsUrl: string | undefined;
   /** Local pids of the processes that hold nodes (for /proc sampling); empty when none are local. */
   processes(): number[];
+  /** Where the nodes run remotely: CPU and RSS of all their processes (the kubernetes runtime: the pods' process metrics). */
+  readonly remoteResources?: () => Promise<ResourceReading | undefined>;
   /** Resolves when the fleet ended: stopped, its duration passed, or a fatal error. */
   readonly done: Promise<FleetResult>;
   /** Stops every node (idempotent); resolves with the result. */
@@ -122,6 +125,7 @@ export function runningFleet(o: {
   latest(): FleetSummary | undefined;
   metricsUrl: string | undefined;
   processes(): number[];
+  remoteResources?: () => Promise<ResourceReading | undefined>;
   done: Promise<FleetResult>;
   /** Asks the fleet to stop; `done` then resolves. */
   pull(): void;
@@ -133,6 +137,7 @@ export function runningFleet(o: {
     latest: o.latest,
     metricsUrl: o.metricsUrl,
     processes: o.processes,
+    ...(o.remoteResources ? { remoteResources: o.remoteResources } : {}),
     done: o.done,
     stop: () => {
       o.pull();

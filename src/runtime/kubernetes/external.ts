@@ -7,7 +7,8 @@
 import { EdgemarkError } from '../../core/errors.js';
 import { apiStatus, isNotFound, k8s } from '../../kube/client.js';
 import type { FleetSummary } from '../../fleet/summary.js';
-import { getText, kubeconfigGetOptions } from '../../measure/sources.js';
+import type { Milestone } from '../../fleet/fleet.js';
+import { getText, kubeconfigGetOptions, parseProcessMetrics, type ResourceReading } from '../../measure/sources.js';
 import { parsePlan, type FleetPlan } from '../plan.js';
 import { labelsOf, objectNames, type KubeObject, type RunnerSettings } from './manifests.js';
 
@@ -218,6 +219,40 @@ export async function podSummaries(ref: FleetRef, runner: RunnerSettings, pods: 
       }),
   );
   return out;
+}
+
+/** The pods' milestones since the last call (each pod hands them over once). */
+export async function podMilestones(ref: FleetRef, runner: RunnerSettings, pods: RunnerPod[]): Promise<Milestone[]> {
+  const out: Milestone[] = [];
+  await Promise.all(
+    pods
+      .filter((p) => p.phase === 'Running')
+      .map(async (p) => {
+        try {
+          out.push(...(JSON.parse(await podGet(ref, p.name, podPort(runner, p.ordinal), 'milestones')) as Milestone[]));
+        } catch {
+          // Kept by the pod until the next read.
+        }
+      }),
+  );
+  return out;
+}
+
+/** CPU and RSS of every Running runner pod's process, from its own /metrics; undefined when none answers. */
+export async function podResources(ref: FleetRef, runner: RunnerSettings, pods: RunnerPod[]): Promise<ResourceReading | undefined> {
+  const readings = await Promise.all(
+    pods
+      .filter((p) => p.phase === 'Running')
+      .map((p) =>
+        podGet(ref, p.name, podPort(runner, p.ordinal), 'metrics').then(
+          (text) => parseProcessMetrics(text),
+          () => undefined,
+        ),
+      ),
+  );
+  const got = readings.filter((r): r is ResourceReading => r !== undefined);
+  if (got.length === 0) return undefined;
+  return { cpuSeconds: got.reduce((a, r) => a + r.cpuSeconds, 0), rssBytes: got.reduce((a, r) => a + r.rssBytes, 0) };
 }
 
 /** Deletes every object of the fleet on the external cluster, and the namespace if the fleet created it; returns what could not be deleted. */

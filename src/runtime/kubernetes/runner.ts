@@ -11,10 +11,13 @@ import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { EdgemarkError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import type { Milestone } from '../../fleet/fleet.js';
 import type { FleetSummary } from '../../fleet/summary.js';
 import { InProcessRuntime } from '../inprocess.js';
 import { parsePlan, planNodeCount, type FleetPlan } from '../plan.js';
 import type { FleetResult } from '../runtime.js';
+
+const MAX_MILESTONES = 200_000;
 
 const runnerSchema = z.object({ nodesPerPod: z.number().int().positive(), port: z.number().int().min(1).max(65535), portPerOrdinal: z.boolean() }).strict();
 
@@ -107,9 +110,14 @@ export async function runPodRunner(o: PodRunnerOptions): Promise<FleetResult> {
   o.log.info(`pod ${o.podName}: nodes ${mine.slice!.from}..${mine.slice!.from + count - 1} of ${planNodeCount(plan)}; serving ${host}:${port}`);
   const fleet = await new InProcessRuntime().start(mine, { token }, { log: o.log, signal: o.signal });
   let latest: FleetSummary | undefined;
+  // Pod milestones until the runtime reads them (GET /milestones takes them); the oldest go past a bound.
+  let milestones: Milestone[] = [];
   fleet.on((e) => {
     if (e.type === 'status') latest = e.summary;
-    else if (e.type === 'fatal') o.log.error(`fatal: ${e.error.message}${e.error.fix ? ` (${e.error.fix})` : ''}`);
+    else if (e.type === 'milestones') {
+      milestones.push(...e.milestones);
+      if (milestones.length > MAX_MILESTONES) milestones = milestones.slice(-MAX_MILESTONES);
+    } else if (e.type === 'fatal') o.log.error(`fatal: ${e.error.message}${e.error.fix ? ` (${e.error.fix})` : ''}`);
   });
   const server = await serve(host, port, {
     ready: () => {
@@ -117,6 +125,11 @@ export async function runPodRunner(o: PodRunnerOptions): Promise<FleetResult> {
       return { ok: ready >= count, text: `${ready} of ${count} nodes Ready\n` };
     },
     summary: () => latest,
+    takeMilestones: () => {
+      const m = milestones;
+      milestones = [];
+      return m;
+    },
     metrics: async () => {
       if (!fleet.metricsUrl) return '';
       const res = await fetch(fleet.metricsUrl);
@@ -133,6 +146,7 @@ export async function runPodRunner(o: PodRunnerOptions): Promise<FleetResult> {
 interface Handlers {
   ready(): { ok: boolean; text: string };
   summary(): FleetSummary | undefined;
+  takeMilestones(): Milestone[];
   metrics(): Promise<string>;
 }
 
@@ -147,12 +161,14 @@ async function serve(host: string, port: number, h: Handlers): Promise<Server> {
       const s = h.summary();
       if (s) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(s));
       else res.writeHead(503, { 'content-type': 'text/plain' }).end('no summary yet\n');
+    } else if (path === '/milestones') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(h.takeMilestones()));
     } else if (path === '/metrics') {
       h.metrics().then(
         (body) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body),
         (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
       );
-    } else res.writeHead(404, { 'content-type': 'text/plain' }).end('see /healthz, /readyz, /summary, /metrics\n');
+    } else res.writeHead(404, { 'content-type': 'text/plain' }).end('see /healthz, /readyz, /summary, /milestones, /metrics\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

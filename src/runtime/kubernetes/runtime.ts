@@ -23,7 +23,18 @@ import {
   type RuntimeEvent,
   type StartOptions,
 } from '../runtime.js';
-import { applyObjects, deleteFleet, ensureNamespace, explainWaiting, externalKubeConfig, podSummaries, runnerPods, type FleetRef } from './external.js';
+import {
+  applyObjects,
+  deleteFleet,
+  ensureNamespace,
+  explainWaiting,
+  externalKubeConfig,
+  podMilestones,
+  podResources,
+  podSummaries,
+  runnerPods,
+  type FleetRef,
+} from './external.js';
 import { DEFAULT_NODES_PER_POD, fleetObjects, objectNames, podCount, RUNNER_PORT, type PodSettings } from './manifests.js';
 
 export interface KubernetesRuntimeOptions {
@@ -111,6 +122,10 @@ export class KubernetesRuntime implements Runtime {
             hub.emit({ type: 'fatal', error: errorToJson(bad) });
             break;
           }
+          if (plan.observe.tracePods) {
+            const m = await podMilestones(ref, runner, pods);
+            if (m.length) hub.emit({ type: 'milestones', milestones: m });
+          }
           const sums = [...(await podSummaries(ref, runner, pods)).values()];
           if (sums.length) {
             latest = mergeSummaries(sums);
@@ -128,6 +143,15 @@ export class KubernetesRuntime implements Runtime {
       const problems = await deleteFleet(ref, { namespaceToo: false });
       return finish(hub, { summary: latest, ...(fatal ? { fatal: errorToJson(fatal) } : {}), problems });
     });
-    return runningFleet({ runtime: this.name, hub, latest: () => latest, metricsUrl: undefined, processes: () => [], done, pull: () => stopping.abort() });
+    return runningFleet({
+      runtime: this.name,
+      hub,
+      latest: () => latest,
+      metricsUrl: undefined,
+      processes: () => [],
+      remoteResources: async () => podResources(ref, runner, await runnerPods(ref)),
+      done,
+      pull: () => stopping.abort(),
+    });
   }
 }
