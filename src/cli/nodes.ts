@@ -19,7 +19,7 @@ import { stagesOf } from '../runtime/shard.js';
 import { checkNodeLimit, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
 import { join } from 'node:path';
 import { cliContext, interruptible, parseNonNegativeInt, parsePositiveInt } from './context.js';
-import { kubernetesOptions, podOptions, type PodFlags } from './pod-flags.js';
+import { kubernetesOptions, NODES_RUN_PORT, podOptions, type PodFlags } from './pod-flags.js';
 
 interface NodesFlags extends TargetFlags, PodFlags {
   count?: number;
@@ -197,7 +197,7 @@ function runtimeFor(opts: NodesFlags): Runtime {
   return createRuntime(name, {
     ...(opts.workers ? { workers: opts.workers } : {}),
     // `nodes run --runtime kubernetes`: the fleet edgemark-nodes in namespace edgemark of the external cluster, deleted when the run stops.
-    ...(name === 'kubernetes' ? { kubernetes: kubernetesOptions(opts, 'edgemark-nodes') } : {}),
+    ...(name === 'kubernetes' ? { kubernetes: kubernetesOptions(opts, 'edgemark-nodes', NODES_RUN_PORT) } : {}),
   });
 }
 

@@ -10,6 +10,15 @@ import { DEFAULT_NODES_PER_POD, type PodSettings } from '../runtime/kubernetes/m
 import type { KubernetesRuntimeOptions } from '../runtime/kubernetes/runtime.js';
 import { parsePositiveInt } from './context.js';
 
+/**
+ * Runner ports by who made the fleet: on the host network, pod o of a fleet
+ * serves on PORT + o, so fleets that may share a node (a \`fleet create\`
+ * fleet, a \`nodes run\` and a \`run\` on the same worker) keep 200 ports apart.
+ */
+export const FLEET_PORT = 9400;
+export const NODES_RUN_PORT = 9600;
+export const RUN_PORT = 9800;
+
 /** The pinned image, unless --image or EDGEMARK_IMAGE says otherwise (as KUBEMARK_VERSION does in kubemark-cluster). */
 export function imageOf(flag: string | undefined): string {
   return flag ?? process.env.EDGEMARK_IMAGE ?? `localhost/edgemark:${packageVersion()}`;
@@ -57,7 +66,7 @@ export interface PodFlags {
 }
 
 /** The kubernetes runtime's options from the pod flags (fleet `name` and `namespace` given by the verb). */
-export function kubernetesOptions(f: PodFlags, name: string, namespace = 'edgemark'): KubernetesRuntimeOptions {
+export function kubernetesOptions(f: PodFlags, name: string, port: number, namespace = 'edgemark'): KubernetesRuntimeOptions {
   const externalKubeconfig = f.externalKubeconfig ?? process.env.EDGEMARK_EXTERNAL_KUBECONFIG;
   if (!externalKubeconfig) {
     throw new EdgemarkError(
@@ -70,6 +79,7 @@ export function kubernetesOptions(f: PodFlags, name: string, namespace = 'edgema
   return {
     externalKubeconfig,
     name,
+    port,
     namespace,
     image,
     imagePullPolicy: pullPolicyOf(image, f.pullPolicy),

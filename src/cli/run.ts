@@ -15,7 +15,7 @@ import { runtimeNames } from '../runtime/index.js';
 import type { TargetFlags } from '../target/target.js';
 import { cliContext, interruptible, parsePositiveInt } from './context.js';
 import { parseRuntimeName, targetOptions } from './nodes.js';
-import { kubernetesOptions, podOptions, type PodFlags } from './pod-flags.js';
+import { kubernetesOptions, podOptions, RUN_PORT, type PodFlags } from './pod-flags.js';
 
 interface RunFlags extends TargetFlags {
   config?: string;
@@ -88,7 +88,7 @@ export function registerRun(program: Command): void {
         ...(flags.componentMetrics ? { componentMetrics: flags.componentMetrics } : {}),
         ...(flags.runtime ? { runtime: flags.runtime } : {}),
         // The run's runner pods are the fleet edgemark-run in namespace edgemark of the external cluster.
-        ...(flags.runtime === 'kubernetes' ? { runtimeOptions: { kubernetes: kubernetesOptions(flags, 'edgemark-run') } } : {}),
+        ...(flags.runtime === 'kubernetes' ? { runtimeOptions: { kubernetes: kubernetesOptions(flags, 'edgemark-run', RUN_PORT) } } : {}),
       };
       if (flags.dryRun) {
         const d = dryRunTest(common);

@@ -49,6 +49,8 @@ export interface KubernetesRuntimeOptions {
   hostNetwork?: boolean;
   nodeSelector?: Record<string, string>;
   tolerations?: PodSettings['tolerations'];
+  /** The runner's port (PORT + ordinal on the host network: give fleets that share nodes ranges apart). */
+  port?: number;
 }
 
 const isLoopback = (hostPort: string) => /^(127\.|localhost$|::1$)/.test(splitHostPort(hostPort)?.host ?? '');
@@ -64,7 +66,7 @@ export function podSettings(plan: FleetPlan, o: Omit<KubernetesRuntimeOptions, '
     hostNetwork: o.hostNetwork ?? (plan.target.cloudcore.length > 0 && plan.target.cloudcore.every((c) => isLoopback(c.websocket))),
     nodeSelector: o.nodeSelector ?? {},
     tolerations: o.tolerations ?? [],
-    port: RUNNER_PORT,
+    port: o.port ?? RUNNER_PORT,
   };
 }
 
