@@ -56,7 +56,17 @@ export interface EdgeContext {
   stages: StageEngine;
   timings: EdgeTimings;
   profile: NodeProfile;
-  dial: { server: string; servername?: string; projectId?: string };
+  dial: {
+    server: string;
+    servername?: string;
+    projectId?: string;
+    /**
+     * The other CloudCores (HA): after a failed dial the node tries the next
+     * one, round the list, as a load balancer gives the next backend when one
+     * is down.
+     */
+    fallbacks?: { server: string; servername?: string }[];
+  };
   /** The link each node dials CloudHub over; the mutual-TLS websocket when absent. */
   link?: LinkFactory;
   random: () => number;

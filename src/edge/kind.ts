@@ -185,15 +185,17 @@ class EdgeKind implements NodeKind, EdgeEvents {
     const key = `${group.name} ${addr.websocket}`;
     let ctx = this.contexts.get(key);
     if (!ctx) {
-      const host = new URL(addr.https).hostname;
+      const all = this.k.target.cloudcore;
+      const at = all.indexOf(addr);
+      // The others, starting after this one: each node's fallbacks go round the list from its own.
+      const fallbacks = [...all.slice(at + 1), ...all.slice(0, at)].map((a) => dialTo(a));
       ctx = edgeContext({
         scheduler: this.k.scheduler,
         store: this.store,
         stages: this.k.stages,
         timings: edgeTimings(group),
         profile: edgeProfile(group),
-        // SNI must not carry an IP; the certificate is then checked against the IP itself.
-        dial: { server: addr.websocket, ...(isIP(host) ? {} : { servername: host }) },
+        dial: { ...dialTo(addr), ...(fallbacks.length ? { fallbacks } : {}) },
         random: this.k.random,
         events: this,
       });
@@ -298,3 +300,9 @@ export const edgeKind: NodeKindDefinition = {
   },
   create: (ctx) => new EdgeKind(ctx),
 };
+
+/** Where a node dials one CloudCore: SNI must not carry an IP (the certificate is then checked against the IP itself). */
+function dialTo(addr: { websocket: string; https: string }): { server: string; servername?: string } {
+  const host = new URL(addr.https).hostname;
+  return { server: addr.websocket, ...(isIP(host) ? {} : { servername: host }) };
+}

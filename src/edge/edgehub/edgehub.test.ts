@@ -113,3 +113,29 @@ test('a frame that is not a beehive message is reported as a decode error; the l
   assert.deepEqual(h.events.errorKinds(), ['decode', 'decode']);
   assert.equal(h.node.state, 'ready');
 });
+
+test('with several CloudCores, a failed dial goes to the next one, round the list; a connected node stays where it is', async () => {
+  const h = new EdgeHarness({ timings: backoff, dial: { server: 'a:10000', fallbacks: [{ server: 'b:10000' }, { server: 'c:10000', servername: 'c' }] } });
+  await h.start();
+  assert.deepEqual(
+    h.cloud.dials.map((d) => d.options.server),
+    ['a:10000'],
+  );
+  // a goes down: the node redials a once (its connection dropped, the dial had not failed), then b.
+  h.cloud.down.add('a:10000');
+  h.cloud.down.add('b:10000');
+  h.cloud.close();
+  await h.advance(4000);
+  h.cloud.down.delete('b:10000');
+  await h.advance(20_000);
+  assert.equal(h.node.state, 'ready');
+  const servers = h.cloud.dials.map((d) => d.options.server);
+  assert.deepEqual(servers.slice(0, 4), ['a:10000', 'a:10000', 'b:10000', 'c:10000'], servers.join(' '));
+  assert.equal(h.cloud.dials.find((d) => d.options.server === 'c:10000')?.options.servername, 'c');
+  // Connected to c: a drop redials c first.
+  const n = h.cloud.dials.length;
+  const last = servers.at(-1);
+  h.cloud.close();
+  await h.advance(2000);
+  assert.equal(h.cloud.dials[n]?.options.server, last);
+});

@@ -31,6 +31,8 @@ export class EdgeHub implements FrameSink {
   private stopped = false;
   /** This node's dial is counted in the fleet's in-flight dials. */
   private dialCounted = false;
+  /** Which CloudCore it dials: 0 the node's own, then its fallbacks in turn after each failed dial. */
+  private server = 0;
 
   constructor(private readonly d: EdgeHubDeps) {
     const makeLink = d.host.ctx.link;
@@ -80,11 +82,12 @@ export class EdgeHub implements FrameSink {
     }
     if (this.stopped) return; // stop() ended the dial
     const f = this.d.host.ctx;
+    const to = this.server === 0 ? f.dial : f.dial.fallbacks![this.server - 1]!;
     this.link.dial({
-      server: f.dial.server,
+      server: to.server,
       nodeName: this.d.host.name,
       secureContext: ctx,
-      ...(f.dial.servername ? { servername: f.dial.servername } : {}),
+      ...(to.servername ? { servername: to.servername } : {}),
       ...(f.dial.projectId ? { projectId: f.dial.projectId } : {}),
       ...(this.d.host.localAddress ? { localAddress: this.d.host.localAddress } : {}),
     });
@@ -127,7 +130,11 @@ export class EdgeHub implements FrameSink {
     this.endDial();
     this.d.host.cancel(Timer.keepalive);
     if (wasConnected) this.d.onDisconnected(reason);
-    else this.d.host.ctx.events.error(this.d.host, 'connect', new Error(reason));
+    else {
+      this.d.host.ctx.events.error(this.d.host, 'connect', new Error(reason));
+      // A dial that failed: the next goes to the next CloudCore, if there are several.
+      this.server = (this.server + 1) % (1 + (this.d.host.ctx.dial.fallbacks?.length ?? 0));
+    }
     if (!this.stopped) this.scheduleReconnect(reason);
   }
 

@@ -84,6 +84,8 @@ export class FakeCloud implements TimerTarget {
   readonly dials: { at: number; options: DialOptions }[] = [];
   /** When set, every dial fails with this reason (as `ws` reports a refused handshake). */
   refuse: string | undefined;
+  /** Dials to these servers fail (a CloudCore that is down), whatever `refuse` says. */
+  readonly down = new Set<string>();
   private current: FakeLink | undefined;
   private readonly rules: Rule[] = [];
   private readonly later = new Map<number, () => void>();
@@ -168,6 +170,7 @@ export class FakeCloud implements TimerTarget {
     queueMicrotask(() => {
       if (link.generation !== generation) return;
       if (this.refuse !== undefined) return link.sink.onClose(this.refuse);
+      if (this.down.has(o.server)) return link.sink.onClose(`connect ECONNREFUSED ${o.server}`);
       this.current = link;
       link.open = true;
       link.sink.onOpen();

@@ -98,6 +98,8 @@ export interface EdgeHarnessOptions {
   kubeApi?: boolean;
   /** The context's random; by default 0.5, the midpoint, so every jittered delay is its base value. */
   random?: () => number;
+  /** Where the node dials (default one CloudCore, cloudcore.test:10000). */
+  dial?: EdgeContext['dial'];
 }
 
 const stages = new StageEngine(loadLifecycles([join(packageRoot(), 'stages')]));
@@ -121,7 +123,7 @@ export class EdgeHarness {
       stages,
       timings: { ...defaultTimings, ...o.timings },
       profile: defaultNodeProfile,
-      dial: { server: 'cloudcore.test:10000' },
+      dial: o.dial ?? { server: 'cloudcore.test:10000' },
       link: this.cloud.link,
       random: o.random ?? (() => 0.5),
       events: this.events,
