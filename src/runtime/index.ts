@@ -9,6 +9,7 @@ import { registerRuntime } from './runtime.js';
 import { WorkersRuntime } from './workers.js';
 
 registerRuntime({ name: 'inprocess', description: 'every node in this process', create: () => new InProcessRuntime() });
+registerRuntime({ name: 'workers', description: 'the nodes over K local worker processes (--workers K)', create: (o) => new WorkersRuntime(o.workers ?? 2) });
 registerRuntime({
   name: 'kubernetes',
   description: 'the nodes as runner pods of K nodes each on an external cluster (--external-kubeconfig)',
@@ -23,7 +24,6 @@ registerRuntime({
     return new KubernetesRuntime(o.kubernetes);
   },
 });
-registerRuntime({ name: 'workers', description: 'the nodes over K local worker processes (--workers K)', create: (o) => new WorkersRuntime(o.workers ?? 2) });
 
 export {
   createRuntime,

@@ -48,7 +48,7 @@ test('a plan fills in its defaults and survives JSON (it crosses IPC and ConfigM
   assert.equal(plan.groups[0]!.kind, 'edge');
   assert.equal(plan.pacing.maxJoining, 200);
   assert.equal(plan.pacing.maxDialing, 64);
-  assert.deepEqual(plan.observe, { tracePods: false, metrics: '127.0.0.1:0' });
+  assert.deepEqual(plan.observe, { tracePods: false, metrics: '127.0.0.1:0', nodeLog: false });
   assert.deepEqual(parsePlan(JSON.parse(JSON.stringify(plan))), plan);
 });
 

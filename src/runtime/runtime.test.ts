@@ -6,10 +6,10 @@ import { EventHub } from './runtime.js';
 import { parsePlan, PLAN_API_VERSION } from './plan.js';
 
 test('the registry names its runtimes; an unknown one is refused with the list', () => {
-  assert.deepEqual(runtimeNames().slice(0, 2), ['inprocess', 'workers']);
+  assert.deepEqual(runtimeNames(), ['inprocess', 'workers', 'kubernetes']);
   assert.throws(
     () => createRuntime('kubernetez'),
-    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_RUNTIME_UNKNOWN' && /inprocess, workers/.test(e.fix ?? ''),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_RUNTIME_UNKNOWN' && /inprocess, workers, kubernetes/.test(e.fix ?? ''),
   );
 });
 
