@@ -71,6 +71,14 @@ export const errorCodes = {
   EM_UNKNOWN_COMPONENT: 'no control-plane component by that name',
   EM_UNKNOWN_PROFILE: 'no built-in LoadTest profile by that name',
   EM_WORKER_FAILED: 'a worker process of the node runner failed',
+  EM_WORKER_NODE_COUNT: 'more real worker nodes were asked for than one machine runs',
+  EM_WORKER_NODE_IMAGE: "an image archive could not be imported into a worker node's containerd",
+  EM_WORKER_NODE_NETWORK: "a worker node's address (veth pair, network namespace) could not be set up",
+  EM_WORKER_NODE_NONE: 'the local cluster has no worker node running',
+  EM_WORKER_NODE_NOT_READY: 'the worker node did not become Ready in time',
+  EM_WORKER_NODE_PACKAGES: 'the packages a worker node runs (containerd, runc, CNI plugins) are not installed',
+  EM_WORKER_NODE_PRIVILEGE: 'a worker node needs root: network namespaces, mounts, cgroups',
+  EM_WORKER_NODE_START: "a worker node's containerd or kubelet exited or did not answer while it started",
 } as const satisfies Record<`EM_${string}`, string>;
 
 export type ErrorCode = keyof typeof errorCodes;
