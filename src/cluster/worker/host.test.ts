@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -66,4 +66,5 @@ test('only the sysctls whose value differs from what the kubelet wants are maske
     ['vm/overcommit_memory'],
   );
   assert.equal(readFileSync(masks[0]!.file, 'utf8'), '1\n');
+  rmSync(dir, { recursive: true, force: true });
 });

@@ -11,7 +11,7 @@
  * kubelet would set are shown to it already set (configs.ts).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgemarkError } from '../../core/errors.js';
 import { tailLines } from '../../core/files.js';
@@ -30,6 +30,7 @@ import {
   createNodeLink,
   deleteNodeLinks,
   mountNamespaceOf,
+  mountsUnder,
   networksInUse,
   removeCgroupRoot,
   sh,
@@ -112,7 +113,10 @@ export async function startWorker(state: ClusterState, index: number, o: StartWo
     mkdirSync(d, { recursive: true, mode: 0o700 });
   }
   mkdirSync(paths.socket.slice(0, paths.socket.lastIndexOf('/')), { recursive: true, mode: 0o700 });
-  record.createdDirs = missingDirs(['/run/containerd', '/run/containerd/s']);
+  // Fixed paths the tools make on first use: shim sockets (containerd 1.6 puts them
+  // under /run/containerd/s whatever its state dir) and `ip netns`, which also
+  // turns /run/netns into a shared mount of itself. Removed at down when empty.
+  record.createdDirs = missingDirs(['/run/containerd', '/run/containerd/s', '/run/netns']);
   writeState(state);
 
   await writeWorkerFiles(state, layout, ports);
@@ -378,10 +382,13 @@ export async function stopWorker(state: ClusterState, w: WorkerRecord, o: { apis
     }
   }
   for (const d of [...w.createdDirs].reverse()) {
+    if (!existsSync(d) || readdirSync(d).length > 0) continue; // in use by someone else now
     try {
-      if (existsSync(d) && readdirSync(d).length === 0) rmSync(d, { recursive: false, force: true });
-    } catch {
-      /* another containerd uses it now */
+      if (mountsUnder(d).includes(d)) await sh('umount', [d]);
+      rmdirSync(d);
+      out.removed.push(`${d} (made by this worker's tools)`);
+    } catch (err) {
+      out.problems.push(`could not remove ${d}: ${(err as Error).message}`);
     }
   }
   if (core) {
