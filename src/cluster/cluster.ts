@@ -160,7 +160,13 @@ async function startWorkers(state: ClusterState, indices: number[], kubeletDir: 
       const w = state.workers?.find((x) => x.index === index);
       if (w) await removeWorker(state, w);
       if (controlPlaneStartedNow) await clusterDown({ stateDir: state.stateDir });
-      throw o.signal?.aborted ? interrupted() : err;
+      if (!o.signal?.aborted) throw err;
+      if (controlPlaneStartedNow) throw interrupted();
+      throw new EdgemarkError(
+        'EM_INTERRUPTED',
+        '[cluster] interrupted; the worker node was removed and the control plane left running',
+        'run `edgemark cluster up --workers 1` again',
+      );
     }
   }
 }
