@@ -40,3 +40,17 @@ ensure_chromium() {
     $sudo apt-get install -y --no-install-recommends chromium >/dev/null
   fi
 }
+
+# A real worker node (`edgemark cluster up --workers 1`, its integration test) runs
+# Debian's containerd, runc and CNI plugins. Installed from Debian's packages.
+ensure_worker_packages() {
+  if [ -x /usr/bin/containerd ] && [ -x /usr/sbin/runc ] && [ -x /usr/lib/cni/bridge ]; then return; fi
+  echo "==> apt-get install containerd runc containernetworking-plugins (Debian's packages, for the worker node test)"
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  local pkgs="containerd runc containernetworking-plugins"
+  if ! $sudo apt-get install -y --no-install-recommends $pkgs >/dev/null 2>&1; then
+    $sudo apt-get update >/dev/null
+    $sudo apt-get install -y --no-install-recommends $pkgs >/dev/null
+  fi
+}

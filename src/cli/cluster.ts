@@ -1,11 +1,13 @@
 /**
- * `edgemark cluster up | down | status | logs | kubeconfig`.
+ * `edgemark cluster up | down | status | logs | kubeconfig | import-image`.
  */
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { AlreadyUpError, clusterDown, clusterStatus, clusterUp, DEFAULT_NODE_LIMIT, logPath, tail, type ComponentStatus } from '../cluster/cluster.js';
 import { componentNames, requireState, type ComponentName } from '../cluster/state.js';
+import { importImage, type WorkerStatus } from '../cluster/worker/worker.js';
+import { MAX_WORKERS } from '../cluster/worker/layout.js';
 import { EdgemarkError } from '../core/errors.js';
 import { formatBytes, formatDuration } from '../core/log.js';
 import { cliContext, interruptible, parsePositiveInt, versionOptions, type GlobalOptions } from './context.js';
@@ -23,10 +25,22 @@ export function registerCluster(program: Command): void {
         '--node-limit <n>',
         `CloudCore's cloudHub.nodeLimit: maximum connected edge nodes (default ${DEFAULT_NODE_LIMIT})`,
         parsePositiveInt('--node-limit'),
+      )
+      .option(
+        '--workers <n>',
+        `real worker nodes (a kubelet and a private containerd each) to add once the control plane is healthy; 0 (default) to ${MAX_WORKERS}`,
+        parseWorkerCount,
       ),
   ).action(
     async (
-      opts: GlobalOptions & { ports?: 'default' | 'auto'; nodeLimit?: number; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string },
+      opts: GlobalOptions & {
+        ports?: 'default' | 'auto';
+        nodeLimit?: number;
+        workers?: number;
+        kubernetesVersion?: string;
+        etcdVersion?: string;
+        kubeedgeVersion?: string;
+      },
       cmd: Command,
     ) => {
       const { log, stateDir, cacheDir } = cliContext(cmd);
@@ -38,6 +52,7 @@ export function registerCluster(program: Command): void {
             cacheDir,
             ports: opts.ports,
             nodeLimit: opts.nodeLimit,
+            workers: opts.workers,
             versions: { kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion },
             signal,
             onEvent: progressPrinter(log),
@@ -46,27 +61,34 @@ export function registerCluster(program: Command): void {
       } catch (err) {
         if (err instanceof AlreadyUpError) {
           log.info(`the local cluster in ${stateDir} is already up:`);
-          printStatus((await clusterStatus(stateDir)).components);
+          const s = await clusterStatus(stateDir);
+          printStatus(s.components, s.workers);
           return;
         }
         throw err;
       }
       log.info(`control plane up in ${formatDuration(Date.now() - started)}`);
-      const { state, components } = await clusterStatus(stateDir);
-      printStatus(components);
+      const { state, components, workers } = await clusterStatus(stateDir);
+      printStatus(components, workers);
       log.info(`kubeconfig: ${state.kubeconfig}`);
     },
   );
 
   cluster
     .command('down')
-    .description('stop every component (SIGTERM, then SIGKILL after 10s); logs are kept')
+    .description('stop every component (SIGTERM, then SIGKILL after 10s) and remove the worker nodes; logs are kept')
     .option('--purge', 'also remove the state directory: PKI, etcd data, logs')
     .action(async (opts: { purge?: boolean }, cmd: Command) => {
       const { log, stateDir } = cliContext(cmd);
       const r = await clusterDown({ stateDir, purge: opts.purge });
+      for (const w of r.workers) {
+        for (const s of w.stopped) log.info(`${w.name} ${s.what}: ${s.how}`);
+        for (const line of w.removed) log.info(`${w.name}: removed ${line}`);
+        for (const line of w.problems) log.warn(`${w.name}: ${line}`);
+        if (w.problems.length > 0) process.exitCode = 1;
+      }
       for (const s of r.stopped) log.info(`${s.name}: ${s.how}`);
-      if (r.stopped.length === 0) log.info('nothing was running');
+      if (r.stopped.length === 0 && r.workers.length === 0) log.info('nothing was running');
       if (r.purged) log.info(`removed ${stateDir}`);
       else if (existsSync(stateDir)) log.info(`logs kept in ${stateDir}/logs`);
     });
@@ -77,13 +99,15 @@ export function registerCluster(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { stateDir } = cliContext(cmd);
-      const { state, components } = await clusterStatus(stateDir);
+      const { state, components, workers } = await clusterStatus(stateDir);
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ versions: state.versions, ports: state.ports, kubeconfig: state.kubeconfig, components }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ versions: state.versions, ports: state.ports, kubeconfig: state.kubeconfig, components, workers }, null, 2)}\n`,
+        );
       } else {
-        printStatus(components);
+        printStatus(components, workers);
       }
-      if (!components.every((c) => c.health.healthy)) process.exitCode = 3;
+      if (!components.every((c) => c.health.healthy) || !workers.every((w) => w.ready)) process.exitCode = 3;
     });
 
   cluster
@@ -106,6 +130,16 @@ export function registerCluster(program: Command): void {
     });
 
   cluster
+    .command('import-image')
+    .description("import an image archive (docker-archive or OCI tar) into the worker node's containerd, for pods with imagePullPolicy Never")
+    .argument('<archive>', 'path of the tar file')
+    .action(async (archive: string, _opts: unknown, cmd: Command) => {
+      const { log, stateDir } = cliContext(cmd);
+      await importImage(stateDir, archive);
+      log.info(`imported ${archive}`);
+    });
+
+  cluster
     .command('kubeconfig')
     .description('print the path of the admin kubeconfig (use: export KUBECONFIG=$(edgemark cluster kubeconfig))')
     .action((_opts: unknown, cmd: Command) => {
@@ -114,7 +148,12 @@ export function registerCluster(program: Command): void {
     });
 }
 
-function printStatus(components: ComponentStatus[]): void {
+function parseWorkerCount(v: string): number {
+  if (!/^\d+$/.test(v)) throw new EdgemarkError('EM_BAD_FLAG', `[cluster] --workers must be a whole number 0 or more (got "${v}")`, 'use --workers 1');
+  return Number(v);
+}
+
+function printStatus(components: ComponentStatus[], workers: WorkerStatus[] = []): void {
   const rows = [
     ['COMPONENT', 'PID', 'PORTS', 'HEALTH', 'RSS', 'UPTIME'],
     ...components.map((c) => [
@@ -126,6 +165,22 @@ function printStatus(components: ComponentStatus[]): void {
       c.running ? formatDuration(c.uptimeMs) : '-',
     ]),
   ];
+  printTable(rows);
+  if (workers.length === 0) return;
+  printTable([
+    ['WORKER', 'KUBELET', 'CONTAINERD', 'ADDRESS', 'PODS', 'STATUS'],
+    ...workers.map((w) => [
+      w.name,
+      w.kubeletPid === undefined ? '-' : String(w.kubeletPid),
+      w.containerdPid === undefined ? '-' : String(w.containerdPid),
+      `${w.address}:${w.ports[0]}`,
+      w.podSubnet,
+      w.ready ? w.detail : `NOT READY (${w.detail})`,
+    ]),
+  ]);
+}
+
+function printTable(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows)
     process.stdout.write(

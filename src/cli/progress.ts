@@ -32,6 +32,12 @@ export function progressPrinter(log: Logger): (e: UpEvent) => void {
       case 'component-healthy':
         log.info(`  ${e.name} healthy after ${formatDuration(e.elapsedMs)}`);
         break;
+      case 'worker-starting':
+        log.info(`starting ${e.what} of worker ${e.node} (log: ${e.log})`);
+        break;
+      case 'worker-ready':
+        log.info(`  worker ${e.node} Ready after ${formatDuration(e.elapsedMs)}`);
+        break;
     }
   };
 }

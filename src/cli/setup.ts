@@ -3,7 +3,7 @@
  * pin), and `edgemark versions`: what can be built.
  */
 import type { Command } from 'commander';
-import { ensureBuilt } from '../cluster/build.js';
+import { binaryPart, ensureBuilt, type BuildPart } from '../cluster/build.js';
 import { resolvePins, supportedPins, type ToolsetName } from '../cluster/pins.js';
 import { formatDuration } from '../core/log.js';
 import { cliContext, interruptible, versionOptions } from './context.js';
@@ -14,17 +14,19 @@ export function registerSetup(program: Command): void {
     program
       .command('setup')
       .description('build etcd, Kubernetes and CloudCore from their Go modules into the cache (a no-op when already built)')
-      .option('--peers', "also build the benchmark peers: kubemark and KubeEdge's edgemark"),
-  ).action(async (opts: { peers?: boolean; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string }, cmd: Command) => {
+      .option('--peers', "also build the benchmark peers: kubemark and KubeEdge's edgemark")
+      .option('--worker', 'also build the kubelet of a real worker node (`cluster up --workers 1`)'),
+  ).action(async (opts: { peers?: boolean; worker?: boolean; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string }, cmd: Command) => {
     const { log, cacheDir } = cliContext(cmd);
     const pins = resolvePins({ kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion });
     const started = Date.now();
     const print = progressPrinter(log);
     await interruptible(log, async (signal) => {
       for (const toolset of Object.keys(pins) as ToolsetName[]) {
-        for (const part of opts.peers ? (['core', 'peers'] as const) : (['core'] as const)) {
+        const parts: BuildPart[] = ['core', ...(opts.peers ? (['peers'] as const) : []), ...(opts.worker ? (['worker'] as const) : [])];
+        for (const part of parts) {
           const pin = pins[toolset];
-          if (part === 'peers' && !pin.binaries.some((b) => b.peer)) continue;
+          if (part !== 'core' && !pin.binaries.some((b) => binaryPart(b) === part)) continue;
           const dir = await ensureBuilt({ pin, part }, { cacheDir, onEvent: print, signal });
           log.info(`${toolset} ${pin.version} (${part}): ${dir}`);
         }

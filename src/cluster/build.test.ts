@@ -74,3 +74,16 @@ test('the edgemark start fix edits one file of the pinned KubeEdge and says why'
   assert.match(fixed.sourceFix.why, /panics/);
   for (const e of fixed.sourceFix.edits) assert.ok(e.find.length > 0);
 });
+
+test('the kubelet is its own part: asking for a worker leaves the core cache key as it was', () => {
+  const pin = resolvePins().kubernetes;
+  const go = { version: 'go1.26.8', major: 1, minor: 26, patch: 8 };
+  assert.deepEqual(
+    targetBinaries({ pin, part: 'worker' }).map((b) => b.name),
+    ['kubelet'],
+  );
+  assert.ok(!targetBinaries({ pin, part: 'core' }).some((b) => b.name === 'kubelet'));
+  const withoutKubelet = { ...pin, binaries: pin.binaries.filter((b) => b.name !== 'kubelet') };
+  assert.equal(targetKey({ pin, part: 'core' }, go), targetKey({ pin: withoutKubelet, part: 'core' }, go));
+  assert.notEqual(targetKey({ pin, part: 'worker' }, go), targetKey({ pin, part: 'core' }, go));
+});

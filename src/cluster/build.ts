@@ -72,12 +72,18 @@ export function checkGo(goBinary = 'go'): GoInfo {
 
 export interface BuildTarget {
   pin: ToolsetPin;
-  /** 'core' binaries run the cluster; 'peers' are benchmark peers. */
-  part: 'core' | 'peers';
+  /** 'core' binaries run the cluster; 'peers' are benchmark peers; 'worker' runs a real worker node. */
+  part: BuildPart;
+}
+
+export type BuildPart = 'core' | 'peers' | 'worker';
+
+export function binaryPart(b: BinarySpec): BuildPart {
+  return b.peer ? 'peers' : b.worker ? 'worker' : 'core';
 }
 
 export function targetBinaries(t: BuildTarget) {
-  return t.pin.binaries.filter((b) => (t.part === 'peers') === (b.peer === true));
+  return t.pin.binaries.filter((b) => binaryPart(b) === t.part);
 }
 
 /** The cache key of a build output: every input that decides its bytes. */

@@ -19,9 +19,19 @@ import { renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
 import { probe, type Health } from './health.js';
 import { kubeconfigPath, writeKubeconfig } from './kubeconfig.js';
 import { resolvePins, type ToolsetName, type VersionChoice } from './pins.js';
-import { clientIdentities, ensurePki, pkiPaths } from './pki.js';
+import { clientIdentities, ensureApiserverKubeletClient, ensurePki, pkiPaths } from './pki.js';
 import { assertPortsFree, choosePorts, LOOPBACK, type PortMap } from './ports.js';
 import { componentNames, readState, requireState, writeState, type ClusterState, type ComponentName, type ProcessRecord } from './state.js';
+import {
+  checkWorkerRequest,
+  startWorker,
+  stopWorker,
+  workerRunning,
+  workerStatus,
+  type WorkerDownResult,
+  type WorkerEvent,
+  type WorkerStatus,
+} from './worker/worker.js';
 
 export const DEFAULT_NODE_LIMIT = 1000;
 /** Grace period between SIGTERM and SIGKILL at `down`. */
@@ -29,6 +39,7 @@ export const STOP_GRACE_MS = 10_000;
 
 export type UpEvent =
   | BuildEvent
+  | WorkerEvent
   | { kind: 'step'; message: string }
   | { kind: 'component-starting'; name: ComponentName; log: string }
   | { kind: 'component-healthy'; name: ComponentName; elapsedMs: number };
@@ -38,6 +49,8 @@ export interface UpOptions {
   cacheDir: string;
   ports?: 'default' | 'auto';
   nodeLimit?: number;
+  /** Real worker nodes (a kubelet and containerd each) to run; 0 (default) or 1. */
+  workers?: number;
   versions?: VersionChoice;
   signal?: AbortSignal;
   onEvent?: (e: UpEvent) => void;
@@ -72,24 +85,42 @@ export function logPath(stateDir: string, name: ComponentName): string {
 }
 
 export async function clusterUp(o: UpOptions): Promise<ClusterState> {
+  const workers = o.workers ?? 0;
+  // Before anything starts: a worker count this machine cannot run, or its packages missing.
+  checkWorkerRequest(workers);
   const previous = readState(o.stateDir);
   const running = previous ? runningComponents(previous) : [];
-  if (previous && running.length === componentNames.length) throw new AlreadyUpError(previous);
+  const controlPlaneUp = previous !== undefined && running.length === componentNames.length;
+  const workersMissing = Array.from({ length: workers }, (_, i) => i).filter((i) => !previous?.workers?.some((w) => w.index === i && workerRunning(w)));
+  if (previous && controlPlaneUp && workersMissing.length === 0) throw new AlreadyUpError(previous);
   const pins = resolvePins(o.versions);
   const bin = {} as Record<ToolsetName, string>;
   for (const toolset of Object.keys(pins) as ToolsetName[]) {
     bin[toolset] = await ensureBuilt({ pin: pins[toolset], part: 'core' }, { cacheDir: o.cacheDir, onEvent: o.onEvent, signal: o.signal });
     if (o.signal?.aborted) throw interrupted();
   }
-  if (previous && running.length > 0) return repair(previous, running, bin, o);
+  const kubeletDir =
+    workers > 0 ? await ensureBuilt({ pin: pins.kubernetes, part: 'worker' }, { cacheDir: o.cacheDir, onEvent: o.onEvent, signal: o.signal }) : '';
+  if (previous && controlPlaneUp) {
+    await startWorkers(previous, workersMissing, kubeletDir, o, false);
+    return previous;
+  }
+  if (previous && running.length > 0) {
+    const repaired = await repair(previous, running, bin, o);
+    await startWorkers(repaired, workersMissing, kubeletDir, o, false);
+    return repaired;
+  }
 
   // Keep the ports of an earlier run, so kubeconfigs handed out stay valid.
   const ports: PortMap = previous && o.ports === undefined ? previous.ports : await choosePorts(o.ports ?? 'default');
   await assertPortsFree(ports);
 
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+  // Nothing runs, so a worker in the state file is what a killed run left: remove it first.
+  for (const w of previous?.workers ?? []) await stopWorker(previous!, w, { apiserverUp: false });
   const pki = pkiPaths(o.stateDir);
   const { generated } = await ensurePki(o.stateDir, { cloudcoreIps: [LOOPBACK] });
+  await ensureApiserverKubeletClient(o.stateDir);
   o.onEvent?.({ kind: 'step', message: generated ? `generated PKI in ${pki.dir}` : `reusing PKI in ${pki.dir}` });
   const server = `https://${LOOPBACK}:${ports.apiserver}`;
   for (const id of clientIdentities) writeKubeconfig(o.stateDir, pki, id.id, server);
@@ -108,7 +139,43 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
   writeConfigs(state, ctx);
   writeState(state);
   await startMissing(state, ctx, bin, o, new Set());
+  await startWorkers(state, workersMissing, kubeletDir, o, true);
   return state;
+}
+
+/**
+ * Starts the worker nodes not running, after the control plane is healthy.
+ * A worker that fails is removed again; so is the control plane when this
+ * `up` started it, as a failed `up` leaves nothing running.
+ */
+async function startWorkers(state: ClusterState, indices: number[], kubeletDir: string, o: UpOptions, controlPlaneStartedNow: boolean) {
+  for (const index of indices) {
+    const stale = state.workers?.find((w) => w.index === index);
+    if (stale) await removeWorker(state, stale);
+    try {
+      await startWorker(state, index, { kubeletDir, cacheDir: o.cacheDir, signal: o.signal, onEvent: o.onEvent });
+      writeState(state);
+    } catch (err) {
+      o.onEvent?.({ kind: 'step', message: 'stopping what was started' });
+      const w = state.workers?.find((x) => x.index === index);
+      if (w) await removeWorker(state, w);
+      if (controlPlaneStartedNow) await clusterDown({ stateDir: state.stateDir });
+      if (!o.signal?.aborted) throw err;
+      if (controlPlaneStartedNow) throw interrupted();
+      throw new EdgemarkError(
+        'EM_INTERRUPTED',
+        '[cluster] interrupted; the worker node was removed and the control plane left running',
+        'run `edgemark cluster up --workers 1` again',
+      );
+    }
+  }
+}
+
+async function removeWorker(state: ClusterState, w: NonNullable<ClusterState['workers']>[number]): Promise<WorkerDownResult> {
+  const r = await stopWorker(state, w, { apiserverUp: runningComponents(state).includes('kube-apiserver') });
+  state.workers = (state.workers ?? []).filter((x) => x !== w);
+  writeState(state);
+  return r;
 }
 
 /**
@@ -123,6 +190,7 @@ async function repair(state: ClusterState, running: ComponentName[], bin: Record
     components.filter((c) => missing.includes(c.name)).flatMap((c) => c.ports.map((p) => [p, state.ports[p]])),
   ) as Partial<PortMap>;
   await assertPortsFree(ports);
+  await ensureApiserverKubeletClient(state.stateDir);
   if (o.nodeLimit !== undefined && o.nodeLimit !== state.nodeLimit) {
     if (!missing.includes('cloudcore')) {
       throw new EdgemarkError(
@@ -261,6 +329,8 @@ export { tailLines as tail } from '../core/files.js';
 
 export interface DownResult {
   stopped: { name: ComponentName; how: Awaited<ReturnType<typeof terminate>> }[];
+  /** Each worker node: what stopped, what was removed, what could not be. */
+  workers: WorkerDownResult[];
   purged: boolean;
 }
 
@@ -280,13 +350,16 @@ async function stopComponents(state: ClusterState, names: readonly ComponentName
 export async function clusterDown(o: { stateDir: string; purge?: boolean; graceMs?: number }): Promise<DownResult> {
   const state = readState(o.stateDir);
   let stopped: DownResult['stopped'] = [];
+  const workers: WorkerDownResult[] = [];
   if (state) {
+    // Workers first: their pods are deleted through the apiserver, so the kubelet tears them down.
+    for (const w of [...(state.workers ?? [])]) workers.push(await removeWorker(state, w));
     stopped = await stopComponents(state, componentNames, o.graceMs);
     delete state.upAt;
     if (!o.purge) writeState(state);
   }
   if (o.purge && existsSync(o.stateDir)) rmSync(o.stateDir, { recursive: true, force: true });
-  return { stopped, purged: o.purge === true };
+  return { stopped, workers, purged: o.purge === true };
 }
 
 export interface ComponentStatus {
@@ -300,7 +373,7 @@ export interface ComponentStatus {
   log: string;
 }
 
-export async function clusterStatus(stateDir: string): Promise<{ state: ClusterState; components: ComponentStatus[] }> {
+export async function clusterStatus(stateDir: string): Promise<{ state: ClusterState; components: ComponentStatus[]; workers: WorkerStatus[] }> {
   const state = requireState(stateDir);
   const ctx = contextFor(state, {} as Record<ToolsetName, string>);
   const out: ComponentStatus[] = [];
@@ -319,5 +392,7 @@ export async function clusterStatus(stateDir: string): Promise<{ state: ClusterS
       log: logPath(stateDir, spec.name),
     });
   }
-  return { state, components: out };
+  const workers: WorkerStatus[] = [];
+  for (const w of state.workers ?? []) workers.push(await workerStatus(state, w));
+  return { state, components: out, workers };
 }

@@ -90,6 +90,13 @@ export const components: ComponentSpec[] = [
       `--service-account-signing-key-file=${pki.saKey}`,
       '--service-cluster-ip-range=10.96.0.0/16',
       '--authorization-mode=Node,RBAC',
+      // Logs, exec and the node proxy reach a worker's kubelet at its node
+      // address (never a hostname nobody resolves), as this client, and check
+      // the kubelet's serving certificate against the cluster CA.
+      '--kubelet-preferred-address-types=InternalIP,Hostname',
+      `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`,
+      `--kubelet-client-key=${pki.apiserverKubeletClient.key}`,
+      `--kubelet-certificate-authority=${pki.caCert}`,
       '--enable-admission-plugins=NodeRestriction',
       '--allow-privileged=true',
       // Kubernetes' own 5,000-node scale tests raise these (defaults 400/200):

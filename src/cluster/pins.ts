@@ -15,6 +15,8 @@ export interface BinarySpec {
   cgo: boolean;
   /** Built only on request (benchmark peers), never for `cluster up`. */
   peer?: boolean;
+  /** Built only for a worker node (`cluster up --workers`, `setup --worker`). */
+  worker?: boolean;
   /** Built with this change to one file of the module (a `go build -overlay`). */
   sourceFix?: SourceFix;
 }
@@ -139,6 +141,7 @@ export const supportedPins: Record<ToolsetName, ToolsetPin[]> = {
         },
         { name: 'kube-scheduler', pkg: 'k8s.io/kubernetes/cmd/kube-scheduler', cgo: false },
         { name: 'kubemark', pkg: 'k8s.io/kubernetes/cmd/kubemark', cgo: false, peer: true },
+        { name: 'kubelet', pkg: 'k8s.io/kubernetes/cmd/kubelet', cgo: false, worker: true },
       ],
     },
   ],

@@ -8,7 +8,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writePublic, writeSecret } from '../core/files.js';
 import { toPem } from '../core/pem.js';
-import { createCa, issueLeaf, generateKeyPair, type Issued } from '../core/x509.js';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createCa, importPrivateKeyPem, issueLeaf, generateKeyPair, x509, type Issued, type LeafOptions } from '../core/x509.js';
 
 export interface ClientIdentity {
   /** File stem under pki/ and kubeconfig/. */
@@ -40,6 +41,8 @@ export interface PkiPaths {
   saKey: string;
   saPub: string;
   client(id: string): { cert: string; key: string };
+  /** kube-apiserver's client certificate towards kubelets (logs, exec, the node proxy). */
+  apiserverKubeletClient: { cert: string; key: string };
   edgeCaCert: string;
   edgeCaKey: string;
   cloudcoreServerCert: string;
@@ -57,6 +60,7 @@ export function pkiPaths(stateDir: string): PkiPaths {
     saKey: join(dir, 'sa.key'),
     saPub: join(dir, 'sa.pub'),
     client: (id) => ({ cert: join(dir, `${id}.crt`), key: join(dir, `${id}.key`) }),
+    apiserverKubeletClient: { cert: join(dir, 'apiserver-kubelet-client.crt'), key: join(dir, 'apiserver-kubelet-client.key') },
     edgeCaCert: join(dir, 'kubeedge', 'rootCA.crt'),
     edgeCaKey: join(dir, 'kubeedge', 'rootCA.key'),
     cloudcoreServerCert: join(dir, 'kubeedge', 'server.crt'),
@@ -122,6 +126,40 @@ export async function ensurePki(stateDir: string, o: PkiOptions): Promise<{ gene
   writePublic(p.cloudcoreServerCert, server.certPem);
   writeSecret(p.cloudcoreServerKey, sec1Pem(server));
   return { generated: true };
+}
+
+/** The cluster CA read back from its files, to sign more leaves. */
+export async function loadCa(p: PkiPaths): Promise<Issued> {
+  const certPem = readFileSync(p.caCert, 'utf8');
+  const keyPem = readFileSync(p.caKey, 'utf8');
+  const priv = createPrivateKey(keyPem);
+  return {
+    cert: new x509.X509Certificate(certPem),
+    certPem,
+    key: {
+      keys: await importPrivateKeyPem(keyPem),
+      privatePem: keyPem,
+      publicPem: createPublicKey(priv).export({ type: 'spki', format: 'pem' }).toString(),
+      sec1Der: priv.export({ type: 'sec1', format: 'der' }),
+    },
+  };
+}
+
+/** Issues a leaf signed by the cluster CA into `files` (key 0600). */
+export async function issueClusterLeaf(p: PkiPaths, files: { cert: string; key: string }, o: LeafOptions): Promise<void> {
+  saveIssued(await issueLeaf(await loadCa(p), o), files.cert, files.key);
+}
+
+/**
+ * The apiserver's client certificate towards kubelets, added to a PKI that may
+ * predate it (an older state directory keeps its CA and every other file).
+ * `system:masters`, as kubeadm's `kube-apiserver-kubelet-client` was: the
+ * kubelet's Webhook authorization asks the apiserver, which allows it.
+ */
+export async function ensureApiserverKubeletClient(stateDir: string): Promise<void> {
+  const p = pkiPaths(stateDir);
+  if (existsSync(p.apiserverKubeletClient.cert) && existsSync(p.apiserverKubeletClient.key)) return;
+  await issueClusterLeaf(p, p.apiserverKubeletClient, { subject: { cn: 'kube-apiserver-kubelet-client', o: ['system:masters'] }, client: true });
 }
 
 function saveIssued(i: Issued, certPath: string, keyPath: string): void {

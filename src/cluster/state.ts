@@ -21,6 +21,32 @@ const processSchema = z.object({
 });
 export type ProcessRecord = z.infer<typeof processSchema>;
 
+/** A worker node: where it lives (see worker/layout.ts) and the processes that run it. */
+const workerSchema = z.object({
+  index: z.number().int(),
+  name: z.string(),
+  id: z.string(),
+  dir: z.string(),
+  netns: z.string(),
+  vethHost: z.string(),
+  vethNode: z.string(),
+  bridge: z.string(),
+  network: z.string(),
+  cgroupRoot: z.string(),
+  hostIp: z.string(),
+  nodeSideIp: z.string(),
+  linkPrefix: z.number().int(),
+  podSubnet: z.string(),
+  ports: z.object({ kubelet: z.number().int(), kubeletHealthz: z.number().int() }),
+  containerd: processSchema.optional(),
+  kubelet: processSchema.optional(),
+  /** The mount namespace containerd and the kubelet share ("mnt:[4026532…]"). */
+  mountNs: z.string().optional(),
+  /** Directories of containerd's fixed paths (/run/containerd/s for shim sockets) that `up` created, removed at `down` when empty. */
+  createdDirs: z.array(z.string()).default([]),
+});
+export type WorkerRecord = z.infer<typeof workerSchema>;
+
 const portsSchema = z.object(Object.fromEntries(portNames.map((n) => [n, z.number().int()])) as Record<(typeof portNames)[number], z.ZodNumber>);
 
 const stateSchema = z.object({
@@ -33,6 +59,7 @@ const stateSchema = z.object({
   kubeconfig: z.string(),
   components: z.partialRecord(z.enum(componentNames), processSchema),
   upAt: z.string().optional(),
+  workers: z.array(workerSchema).optional(),
 });
 export type ClusterState = z.infer<typeof stateSchema> & { ports: PortMap };
 

@@ -31,7 +31,12 @@ export const errorCodes = {
   EM_GO_BROKEN: 'the Go toolchain is there but does not work',
   EM_GO_MISSING: 'the Go toolchain is not on PATH',
   EM_GO_TOO_OLD: 'the Go toolchain is older than a pinned component needs',
+  EM_IMAGE_INVALID: 'an image to write lists a bad path, a path twice, or a bad name',
   EM_IMAGE_NOT_PRESENT: "the runner image is not on the external cluster's node and may not be pulled",
+  EM_IMAGE_NO_DIST: 'the image needs the compiled dist/, which is missing',
+  EM_IMAGE_NO_LDD: "`ldd` is missing or could not list the node binary's shared libraries",
+  EM_IMAGE_NO_NODE_MODULES: 'the image needs the installed production node_modules, which are missing',
+  EM_IMAGE_OUT_UNWRITABLE: 'the image archive cannot be written where it was asked',
   EM_INTERNAL: 'a failure without a code of its own (a bug, or a code from an older peer)',
   EM_INTERRUPTED: 'the user interrupted the command (Ctrl-C)',
   EM_KIND_UNKNOWN: 'no node kind of that name',
@@ -74,6 +79,14 @@ export const errorCodes = {
   EM_UNKNOWN_COMPONENT: 'no control-plane component by that name',
   EM_UNKNOWN_PROFILE: 'no built-in LoadTest profile by that name',
   EM_WORKER_FAILED: 'a worker process of the node runner failed',
+  EM_WORKER_NODE_COUNT: 'more real worker nodes were asked for than one machine runs',
+  EM_WORKER_NODE_IMAGE: "an image archive could not be imported into a worker node's containerd",
+  EM_WORKER_NODE_NETWORK: "a worker node's address (veth pair, network namespace) could not be set up",
+  EM_WORKER_NODE_NONE: 'the local cluster has no worker node running',
+  EM_WORKER_NODE_NOT_READY: 'the worker node did not become Ready in time',
+  EM_WORKER_NODE_PACKAGES: 'the packages a worker node runs (containerd, runc, CNI plugins) are not installed',
+  EM_WORKER_NODE_PRIVILEGE: 'a worker node needs root: network namespaces, mounts, cgroups',
+  EM_WORKER_NODE_START: "a worker node's containerd or kubelet exited or did not answer while it started",
 } as const satisfies Record<`EM_${string}`, string>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,0 +1,3 @@
+module edgemark.io/pause
+
+go 1.24
