@@ -7,6 +7,7 @@ import { formatError } from '../core/errors.js';
 import { redact } from '../core/log.js';
 import { packageVersion } from '../core/paths.js';
 import { registerCluster } from './cluster.js';
+import { registerImage } from './image.js';
 import { registerNodes } from './nodes.js';
 import { registerSetup } from './setup.js';
 import { registerRun } from './run.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerCluster(program);
   registerNodes(program);
   registerRun(program);
+  registerImage(program);
   return program;
 }
 
