@@ -8,6 +8,7 @@ import { redact } from '../core/log.js';
 import { packageVersion } from '../core/paths.js';
 import { registerCluster } from './cluster.js';
 import { registerFleet } from './fleet.js';
+import { registerImage } from './image.js';
 import { registerNodes } from './nodes.js';
 import { registerSetup } from './setup.js';
 import { registerRun } from './run.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerNodes(program);
   registerRun(program);
   registerFleet(program);
+  registerImage(program);
   return program;
 }
 
