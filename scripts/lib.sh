@@ -44,11 +44,11 @@ ensure_chromium() {
 # A real worker node (`edgemark cluster up --workers 1`, its integration test) runs
 # Debian's containerd, runc and CNI plugins. Installed from Debian's packages.
 ensure_worker_packages() {
-  if [ -x /usr/bin/containerd ] && [ -x /usr/sbin/runc ] && [ -x /usr/lib/cni/bridge ]; then return; fi
-  echo "==> apt-get install containerd runc containernetworking-plugins (Debian's packages, for the worker node test)"
+  if [ -x /usr/bin/containerd ] && [ -x /usr/sbin/runc ] && [ -x /usr/lib/cni/bridge ] && [ -x /usr/bin/skopeo ]; then return; fi
+  echo "==> apt-get install containerd runc containernetworking-plugins skopeo (Debian's packages, for the worker node and image tests)"
   local sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  local pkgs="containerd runc containernetworking-plugins"
+  local pkgs="containerd runc containernetworking-plugins skopeo"
   if ! $sudo apt-get install -y --no-install-recommends $pkgs >/dev/null 2>&1; then
     $sudo apt-get update >/dev/null
     $sudo apt-get install -y --no-install-recommends $pkgs >/dev/null

@@ -34,7 +34,8 @@ import { fleetActions, podSettings } from '../runtime/kubernetes/runtime.js';
 import { cloudcoreAddresses, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
 import { readFileSync } from 'node:fs';
 import { cliContext, interruptible, parsePositiveInt } from './context.js';
-import { imageOf, podOptions, pullPolicyOf, type PodFlags } from './pod-flags.js';
+import { imageRef } from '../image/ref.js';
+import { podOptions, pullPolicyOf, type PodFlags } from './pod-flags.js';
 import { targetOptions } from './nodes.js';
 
 /** The fleet's label on its hollow Node objects (cluster under test). */
@@ -94,7 +95,7 @@ function planOf(target: Target, count: number, f: FleetFlags): FleetPlan {
 }
 
 function settingsOf(plan: FleetPlan, f: FleetFlags, nodesPerPod?: number): PodSettings {
-  const image = imageOf(f.image);
+  const image = imageRef(f.image);
   return podSettings(plan, {
     name: f.name,
     namespace: f.namespace,

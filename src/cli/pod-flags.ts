@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { EdgemarkError } from '../core/errors.js';
-import { packageVersion } from '../core/paths.js';
+import { imageRef } from '../image/ref.js';
 import { DEFAULT_NODES_PER_POD, type PodSettings } from '../runtime/kubernetes/manifests.js';
 import type { KubernetesRuntimeOptions } from '../runtime/kubernetes/runtime.js';
 import { parsePositiveInt } from './context.js';
@@ -19,10 +19,6 @@ export const FLEET_PORT = 9400;
 export const NODES_RUN_PORT = 9600;
 export const RUN_PORT = 9800;
 
-/** The pinned image, unless --image or EDGEMARK_IMAGE says otherwise (as KUBEMARK_VERSION does in kubemark-cluster). */
-export function imageOf(flag: string | undefined): string {
-  return flag ?? process.env.EDGEMARK_IMAGE ?? `localhost/edgemark:${packageVersion()}`;
-}
 
 /** A localhost/ image exists only where it was imported: never pull it. */
 export function pullPolicyOf(image: string, flag: PodSettings['imagePullPolicy'] | undefined): PodSettings['imagePullPolicy'] {
@@ -75,7 +71,7 @@ export function kubernetesOptions(f: PodFlags, name: string, port: number, names
       'pass --external-kubeconfig <file> (or set EDGEMARK_EXTERNAL_KUBECONFIG)',
     );
   }
-  const image = imageOf(f.image);
+  const image = imageRef(f.image);
   return {
     externalKubeconfig,
     name,
