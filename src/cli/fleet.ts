@@ -555,14 +555,15 @@ async function cleanup(cmd: Command): Promise<void> {
   const target = resolveTarget(env.flags, env.stateDir);
   const tested = testedKube(target);
   const problems = await deleteFleet(env.ref, { namespaceToo: true });
-  // Every Node of the fleet's label, whatever its plan said (a fleet scaled down, or one whose ConfigMap is gone).
-  const nodes = [...(await hollowNodes(tested, env.flags.name)).keys()];
-  problems.push(...(await removeNodes(tested, nodes)));
+  // The pods first: a runner still running would register its nodes again.
   await pollUntil('the runner pods to go', async () => ((await runnerPods(env.ref).catch(() => [])).length === 0 ? true : undefined), {
-    timeoutMs: 120_000,
+    timeoutMs: 180_000,
     intervalMs: 2000,
     prefix: '[fleet]',
   }).catch((e: Error) => problems.push(e.message));
+  // Then every Node of the fleet's label, whatever its plan said (a fleet scaled down, or one whose ConfigMap is gone).
+  const nodes = [...(await hollowNodes(tested, env.flags.name)).keys()];
+  problems.push(...(await removeNodes(tested, nodes)));
   env.log.info(
     `fleet ${env.flags.name}: removed from ${env.externalPath} (namespace ${env.ref.namespace}) and ${nodes.length} Node and Lease object(s) from ${target.name}`,
   );

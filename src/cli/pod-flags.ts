@@ -19,7 +19,6 @@ export const FLEET_PORT = 9400;
 export const NODES_RUN_PORT = 9600;
 export const RUN_PORT = 9800;
 
-
 /** A localhost/ image exists only where it was imported: never pull it. */
 export function pullPolicyOf(image: string, flag: PodSettings['imagePullPolicy'] | undefined): PodSettings['imagePullPolicy'] {
   return flag ?? (image.startsWith('localhost/') ? 'Never' : 'IfNotPresent');

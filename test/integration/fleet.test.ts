@@ -21,7 +21,6 @@ import { runCli, upTestCluster, type CliResult, type TestCluster } from './harne
 let c: TestCluster;
 let kc: k8s.KubeConfig;
 const work = mkdtempSync(join(tmpdir(), 'em-fleet-'));
-let ext: string[] = [];
 
 const ok = (r: CliResult, what: string) => assert.equal(r.code, 0, `${what} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
 
@@ -31,7 +30,6 @@ before(async () => {
   const archive = join(work, 'edgemark.tar');
   ok(await runCli(['--cache-dir', c.args[3]!, 'image', 'build', '--out', archive], { timeoutMs: 600_000 }), 'image build');
   ok(await runCli([...c.args, 'cluster', 'import-image', archive], { timeoutMs: 300_000 }), 'import-image');
-  ext = [...c.args, '--external-kubeconfig', c.state().kubeconfig];
 });
 
 after(async () => {
@@ -159,8 +157,29 @@ test('where and logs answer for a node of the third pod', async () => {
   );
 });
 
-test('a runner pod deleted through the API: its 50 nodes are Ready again under the same names, no duplicate Node', async () => {
+async function boundPods(): Promise<Map<string, { uid: string; phase: string | undefined }>> {
+  const list = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: 'default', labelSelector: 'app=on-pod-1' });
+  return new Map(list.items.map((p) => [p.metadata!.name!, { uid: p.metadata!.uid!, phase: p.status?.phase }]));
+}
+
+test('a runner pod deleted through the API: its 50 nodes are Ready again under the same names, no duplicate Node; their pods stay, not recreated', async () => {
   const core = kc.makeApiClient(k8s.CoreV1Api);
+  // Pods bound to nodes of runner pod 1 (nodes 50..99).
+  for (const i of [50, 60, 70, 80, 90]) {
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: `on-pod-1-${i}`, labels: { app: 'on-pod-1' } },
+        spec: { nodeName: `hollow-edge-${i}`, containers: [{ name: 'c', image: 'example.invalid/app:1' }] },
+      },
+    });
+  }
+  const t0 = Date.now();
+  while ([...(await boundPods()).values()].some((p) => p.phase !== 'Running')) {
+    assert.ok(Date.now() - t0 < 120_000, `pods not Running: ${JSON.stringify([...(await boundPods())])}`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  const podsBefore = await boundPods();
   const before = await nodeUids('hollow-edge-');
   await core.deleteNamespacedPod({ name: 'edgemark-runner-1', namespace: 'edgemark' });
   // The StatefulSet brings pod 1 back; its nodes rejoin.
@@ -174,13 +193,41 @@ test('a runner pod deleted through the API: its 50 nodes are Ready again under t
   const after = await nodeUids('hollow-edge-');
   assert.equal(after.size, 300, 'no duplicate, none missing');
   for (let i = 50; i < 100; i++) assert.equal(after.get(`hollow-edge-${i}`), before.get(`hollow-edge-${i}`), `hollow-edge-${i}: the same Node object`);
+  // The store was the deleted pod's (an emptyDir): the pods on its nodes are the same objects, and Running again.
+  const t1 = Date.now();
+  for (;;) {
+    const now = await boundPods();
+    for (const [name, p] of podsBefore) assert.equal(now.get(name)?.uid, p.uid, `${name} not recreated`);
+    if ([...now.values()].every((p) => p.phase === 'Running')) break;
+    assert.ok(Date.now() - t1 < 120_000, `pods not Running after the rejoin: ${JSON.stringify([...now])}`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  await core.deleteCollectionNamespacedPod({ namespace: 'default', labelSelector: 'app=on-pod-1', gracePeriodSeconds: 0 });
 });
 
 test('run --runtime kubernetes --profile density writes the same artifacts as a local run', async () => {
   const out = join(work, 'runs');
-  const r = await runCli([...ext, 'run', '--profile', 'density', '--nodes', '50', '--runtime', 'kubernetes', '--nodes-per-pod', '50', '--out', out], {
-    timeoutMs: 1_200_000,
-  });
+  const r = await runCli(
+    [
+      ...c.args,
+      'run',
+      '--profile',
+      'density',
+      '--nodes',
+      '50',
+      '--runtime',
+      'kubernetes',
+      '--nodes-per-pod',
+      '50',
+      '--out',
+      out,
+      '--external-kubeconfig',
+      c.state().kubeconfig,
+    ],
+    {
+      timeoutMs: 1_200_000,
+    },
+  );
   // 3: an SLO failed, which a 2-core machine may see; the run itself completed.
   assert.ok(r.code === 0 || r.code === 3, `exit ${r.code}\n${r.stderr}`);
   const dir = /report: (.*)\/report\.html/.exec(r.stderr + r.stdout)?.[1];

@@ -135,7 +135,7 @@ export function podPlan(plan: FleetPlan): FleetPlan {
 function execProbe(path: string, port: number): string[] {
   const script =
     `const o=Number(process.env.POD_NAME.split('-').pop());` +
-    `require('http').get({host:process.env.POD_IP,port:${port}+o,path:'${path}',timeout:4000},(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
+    `require('http').get({host:process.env.POD_IP,port:${port}+o,path:'${path}',timeout:9000},(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
   return ['/usr/local/bin/node', '-e', script];
 }
 
@@ -153,7 +153,7 @@ export function fleetObjects(plan: FleetPlan, s: PodSettings, token: string): Ku
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
     ...(s.hostNetwork ? { exec: { command: execProbe(path, s.port) } } : { httpGet: { path, port: 'runner' } }),
     periodSeconds,
-    timeoutSeconds: 5,
+    timeoutSeconds: 10,
     failureThreshold,
   });
   return [
@@ -222,8 +222,11 @@ export function fleetObjects(plan: FleetPlan, s: PodSettings, token: string): Ku
                 ports: s.hostNetwork ? [] : [{ name: 'runner', containerPort: s.port }],
                 resources,
                 // Ready: every node of the pod is Ready. Live: its event loop answers.
-                readinessProbe: probe('/readyz', 5, 1),
-                livenessProbe: probe('/healthz', 10, 6),
+                // Periods kept long: on the host network they are exec probes, a process each.
+                // Liveness is patient (2 minutes): a runner restarted under load rejoins all its
+                // nodes, which adds the very load that made its probe late.
+                readinessProbe: probe('/readyz', 10, 1),
+                livenessProbe: probe('/healthz', 30, 4),
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
                 volumeMounts: [
                   { name: 'config', mountPath: POD_PATHS.config, readOnly: true },
