@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import { ensureBuilt } from '../cluster/build.js';
-import { resolvePins, supportedPins, type ToolsetName } from '../cluster/pins.js';
+import { helmBinary } from '../cluster/helm.js';
+import { resolvePins, supportedPins, toolPins, type ToolsetName } from '../cluster/pins.js';
 import { formatDuration } from '../core/log.js';
 import { cliContext, interruptible, versionOptions } from './context.js';
 import { progressPrinter } from './progress.js';
@@ -14,8 +15,9 @@ export function registerSetup(program: Command): void {
     program
       .command('setup')
       .description('build etcd, Kubernetes and CloudCore from their Go modules into the cache (a no-op when already built)')
-      .option('--peers', "also build the benchmark peers: kubemark and KubeEdge's edgemark"),
-  ).action(async (opts: { peers?: boolean; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string }, cmd: Command) => {
+      .option('--peers', "also build the benchmark peers: kubemark and KubeEdge's edgemark")
+      .option('--helm', `also build helm ${toolPins.helm.version}, for the chart in deploy/helm/edgemark and its tests`),
+  ).action(async (opts: { peers?: boolean; helm?: boolean; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string }, cmd: Command) => {
     const { log, cacheDir } = cliContext(cmd);
     const pins = resolvePins({ kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion });
     const started = Date.now();
@@ -29,6 +31,7 @@ export function registerSetup(program: Command): void {
           log.info(`${toolset} ${pin.version} (${part}): ${dir}`);
         }
       }
+      if (opts.helm) log.info(`helm ${toolPins.helm.version}: ${await helmBinary({ cacheDir, onEvent: print, signal })}`);
     });
     log.info(`setup done in ${formatDuration(Date.now() - started)}; cache: ${cacheDir}`);
   });
