@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import { binaryPart, ensureBuilt, type BuildPart } from '../cluster/build.js';
-import { resolvePins, supportedPins, type ToolsetName } from '../cluster/pins.js';
+import { helmBinary } from '../cluster/helm.js';
+import { resolvePins, supportedPins, toolPins, type ToolsetName } from '../cluster/pins.js';
 import { formatDuration } from '../core/log.js';
 import { cliContext, interruptible, versionOptions } from './context.js';
 import { progressPrinter } from './progress.js';
@@ -15,25 +16,32 @@ export function registerSetup(program: Command): void {
       .command('setup')
       .description('build etcd, Kubernetes and CloudCore from their Go modules into the cache (a no-op when already built)')
       .option('--peers', "also build the benchmark peers: kubemark and KubeEdge's edgemark")
-      .option('--worker', 'also build the kubelet of a real worker node (`cluster up --workers 1`)'),
-  ).action(async (opts: { peers?: boolean; worker?: boolean; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string }, cmd: Command) => {
-    const { log, cacheDir } = cliContext(cmd);
-    const pins = resolvePins({ kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion });
-    const started = Date.now();
-    const print = progressPrinter(log);
-    await interruptible(log, async (signal) => {
-      for (const toolset of Object.keys(pins) as ToolsetName[]) {
-        const parts: BuildPart[] = ['core', ...(opts.peers ? (['peers'] as const) : []), ...(opts.worker ? (['worker'] as const) : [])];
-        for (const part of parts) {
-          const pin = pins[toolset];
-          if (part !== 'core' && !pin.binaries.some((b) => binaryPart(b) === part)) continue;
-          const dir = await ensureBuilt({ pin, part }, { cacheDir, onEvent: print, signal });
-          log.info(`${toolset} ${pin.version} (${part}): ${dir}`);
+      .option('--worker', 'also build the kubelet of a real worker node (`cluster up --workers 1`)')
+      .option('--helm', `also build helm ${toolPins.helm.version}, for the chart in deploy/helm/edgemark and its tests`),
+  ).action(
+    async (
+      opts: { peers?: boolean; worker?: boolean; helm?: boolean; kubernetesVersion?: string; etcdVersion?: string; kubeedgeVersion?: string },
+      cmd: Command,
+    ) => {
+      const { log, cacheDir } = cliContext(cmd);
+      const pins = resolvePins({ kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion });
+      const started = Date.now();
+      const print = progressPrinter(log);
+      await interruptible(log, async (signal) => {
+        for (const toolset of Object.keys(pins) as ToolsetName[]) {
+          const parts: BuildPart[] = ['core', ...(opts.peers ? (['peers'] as const) : []), ...(opts.worker ? (['worker'] as const) : [])];
+          for (const part of parts) {
+            const pin = pins[toolset];
+            if (part !== 'core' && !pin.binaries.some((b) => binaryPart(b) === part)) continue;
+            const dir = await ensureBuilt({ pin, part }, { cacheDir, onEvent: print, signal });
+            log.info(`${toolset} ${pin.version} (${part}): ${dir}`);
+          }
         }
-      }
-    });
-    log.info(`setup done in ${formatDuration(Date.now() - started)}; cache: ${cacheDir}`);
-  });
+        if (opts.helm) log.info(`helm ${toolPins.helm.version}: ${await helmBinary({ cacheDir, onEvent: print, signal })}`);
+      });
+      log.info(`setup done in ${formatDuration(Date.now() - started)}; cache: ${cacheDir}`);
+    },
+  );
 
   program
     .command('versions')

@@ -6,6 +6,8 @@
 import { EdgemarkError } from '../core/errors.js';
 
 export type ToolsetName = 'etcd' | 'kubernetes' | 'kubeedge';
+/** Tools built only on request (`edgemark setup --helm`), never for `cluster up`. */
+export type ToolName = 'helm';
 
 export interface BinarySpec {
   /** File name of the built binary. */
@@ -37,7 +39,7 @@ export interface SourceFix {
 }
 
 export interface ToolsetPin {
-  toolset: ToolsetName;
+  toolset: ToolsetName | ToolName;
   version: string;
   /** Wrapper module directory, relative to controlplane/. */
   dir: string;
@@ -173,6 +175,23 @@ export const supportedPins: Record<ToolsetName, ToolsetPin[]> = {
       extract: { module: 'github.com/kubeedge/kubeedge', from: 'build/crds', to: 'crds' },
     },
   ],
+};
+
+/** Helm, for the chart in deploy/helm/edgemark: its tests lint, render and install it. */
+export const toolPins: Record<ToolName, ToolsetPin> = {
+  helm: {
+    toolset: 'helm',
+    version: 'v3.22.0',
+    dir: 'helm',
+    module: 'helm.sh/helm/v3',
+    // As Helm's Makefile sets them; the Kubernetes version (client-go v0.37 is 1.37) is what `helm template` and `helm lint` assume.
+    ldflags: [
+      '-X helm.sh/helm/v3/internal/version.version=v3.22.0',
+      '-X helm.sh/helm/v3/internal/version.gitTreeState=clean',
+      ...['pkg/lint/rules', 'pkg/chartutil'].flatMap((p) => [`-X helm.sh/helm/v3/${p}.k8sVersionMajor=1`, `-X helm.sh/helm/v3/${p}.k8sVersionMinor=37`]),
+    ],
+    binaries: [{ name: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', cgo: false }],
+  },
 };
 
 export type VersionChoice = Partial<Record<ToolsetName, string>>;
