@@ -87,5 +87,5 @@ app.kubernetes.io/component: runner
 
 {{/* The probe of a hostNetwork pod (execProbe in manifests.ts): the runner at the pod's address, on port + ordinal. */}}
 {{- define "edgemark.execProbe" -}}
-{{- printf "const o=Number(process.env.POD_NAME.split('-').pop());require('http').get({host:process.env.POD_IP,port:%s+o,path:'%s',timeout:4000},(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" (include "edgemark.port" .root) .path -}}
+{{- printf "const o=Number(process.env.POD_NAME.split('-').pop());require('http').get({host:process.env.POD_IP,port:%s+o,path:'%s',timeout:9000},(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))" (include "edgemark.port" .root) .path -}}
 {{- end -}}
