@@ -5,7 +5,8 @@ import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { AlreadyUpError, clusterDown, clusterStatus, clusterUp, DEFAULT_NODE_LIMIT, logPath, tail, type ComponentStatus } from '../cluster/cluster.js';
-import { componentNames, requireState, type ComponentName } from '../cluster/state.js';
+import { MAX_CLOUDCORES } from '../cluster/ports.js';
+import { allComponentNames, requireState, type ComponentName } from '../cluster/state.js';
 import { importImage, type WorkerStatus } from '../cluster/worker/worker.js';
 import { MAX_WORKERS } from '../cluster/worker/layout.js';
 import { EdgemarkError } from '../core/errors.js';
@@ -19,12 +20,17 @@ export function registerCluster(program: Command): void {
   versionOptions(
     cluster
       .command('up')
-      .description('build (once, cached) and start the local control plane on loopback; waits until all five components are healthy')
+      .description('build (once, cached) and start the local control plane on loopback; waits until every component is healthy')
       .addOption(new Option('--ports <mode>', 'default well-known ports, or free ones chosen now').choices(['default', 'auto']))
       .option(
         '--node-limit <n>',
         `CloudCore's cloudHub.nodeLimit: maximum connected edge nodes (default ${DEFAULT_NODE_LIMIT})`,
         parsePositiveInt('--node-limit'),
+      )
+      .option(
+        '--cloudcores <n>',
+        `CloudCore instances against the one apiserver, each on its own ports; the local target spreads nodes over them (default 1, at most ${MAX_CLOUDCORES})`,
+        parseCloudcoreCount,
       )
       .option(
         '--workers <n>',
@@ -36,6 +42,7 @@ export function registerCluster(program: Command): void {
       opts: GlobalOptions & {
         ports?: 'default' | 'auto';
         nodeLimit?: number;
+        cloudcores?: number;
         workers?: number;
         kubernetesVersion?: string;
         etcdVersion?: string;
@@ -52,6 +59,7 @@ export function registerCluster(program: Command): void {
             cacheDir,
             ports: opts.ports,
             nodeLimit: opts.nodeLimit,
+            cloudcores: opts.cloudcores,
             workers: opts.workers,
             versions: { kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion },
             signal,
@@ -113,13 +121,13 @@ export function registerCluster(program: Command): void {
   cluster
     .command('logs')
     .description('print the log of one component')
-    .argument('<component>', `one of: ${componentNames.join(', ')}`)
+    .argument('<component>', `one of: ${allComponentNames.join(', ')}`)
     .option('-n, --tail <lines>', 'only the last lines', parsePositiveInt('--tail'))
     .option('-f, --follow', 'keep printing new lines until Ctrl-C')
     .action(async (component: string, opts: { tail?: number; follow?: boolean }, cmd: Command) => {
       const { stateDir } = cliContext(cmd);
-      if (!componentNames.includes(component as ComponentName)) {
-        throw new EdgemarkError('EM_UNKNOWN_COMPONENT', `[cluster] unknown component "${component}"`, `use one of: ${componentNames.join(', ')}`);
+      if (!allComponentNames.includes(component as ComponentName)) {
+        throw new EdgemarkError('EM_UNKNOWN_COMPONENT', `[cluster] unknown component "${component}"`, `use one of: ${allComponentNames.join(', ')}`);
       }
       requireState(stateDir);
       const file = logPath(stateDir, component as ComponentName);
@@ -146,6 +154,16 @@ export function registerCluster(program: Command): void {
       const { stateDir } = cliContext(cmd);
       process.stdout.write(`${requireState(stateDir).kubeconfig}\n`);
     });
+}
+
+function parseCloudcoreCount(v: string): number {
+  const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (n >= 1 && n <= MAX_CLOUDCORES) return n;
+  throw new EdgemarkError(
+    'EM_BAD_FLAG',
+    `[cluster] --cloudcores takes 1 to ${MAX_CLOUDCORES} CloudCore instances (got "${v}")`,
+    'use --cloudcores 2 for two CloudCores behind one apiserver',
+  );
 }
 
 function parseWorkerCount(v: string): number {

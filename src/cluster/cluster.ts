@@ -14,14 +14,24 @@ import { isSameProcess, processStartMs, readProcStat, rssBytes, terminate } from
 import { loadKubeConfig } from '../kube/client.js';
 import { applyCrds, ensureCloudcoreFlowSchema, ensureCloudcoreRbac } from './bootstrap.js';
 import { ensureBuilt, type BuildEvent } from './build.js';
-import { components, type ComponentContext, type ComponentSpec } from './components.js';
+import { cloudcoreConfigName, components, type ComponentContext, type ComponentSpec } from './components.js';
 import { renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
 import { probe, type Health } from './health.js';
 import { kubeconfigPath, writeKubeconfig } from './kubeconfig.js';
 import { resolvePins, type ToolsetName, type VersionChoice } from './pins.js';
 import { clientIdentities, ensureApiserverKubeletClient, ensurePki, pkiPaths } from './pki.js';
-import { assertPortsFree, choosePorts, LOOPBACK, type PortMap } from './ports.js';
-import { componentNames, readState, requireState, writeState, type ClusterState, type ComponentName, type ProcessRecord } from './state.js';
+import { addCloudcorePorts, assertPortsFree, choosePorts, cloudcorePorts, defaultPorts, LOOPBACK, MAX_CLOUDCORES, portOf, type PortName } from './ports.js';
+import {
+  allComponentNames,
+  cloudcoreCount,
+  clusterComponentNames,
+  readState,
+  requireState,
+  writeState,
+  type ClusterState,
+  type ComponentName,
+  type ProcessRecord,
+} from './state.js';
 import {
   checkWorkerRequest,
   startWorker,
@@ -49,6 +59,8 @@ export interface UpOptions {
   cacheDir: string;
   ports?: 'default' | 'auto';
   nodeLimit?: number;
+  /** CloudCore instances, 1 (default) to MAX_CLOUDCORES; each with its own ports, config and log. */
+  cloudcores?: number;
   /** Real worker nodes (a kubelet and containerd each) to run; 0 (default) or 1. */
   workers?: number;
   versions?: VersionChoice;
@@ -63,7 +75,7 @@ export class AlreadyUpError extends EdgemarkError {
 }
 
 export function runningComponents(state: ClusterState): ComponentName[] {
-  return componentNames.filter((n) => {
+  return clusterComponentNames(state).filter((n) => {
     const p = state.components[n];
     return p !== undefined && isSameProcess(p.pid, p.startTicks);
   });
@@ -88,9 +100,17 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
   const workers = o.workers ?? 0;
   // Before anything starts: a worker count this machine cannot run, or its packages missing.
   checkWorkerRequest(workers);
+  checkCloudcoreCount(o.cloudcores);
   const previous = readState(o.stateDir);
   const running = previous ? runningComponents(previous) : [];
-  const controlPlaneUp = previous !== undefined && running.length === componentNames.length;
+  if (previous && running.length > 0 && o.cloudcores !== undefined && o.cloudcores !== cloudcoreCount(previous)) {
+    throw new EdgemarkError(
+      'EM_CLOUDCORES_RUNNING',
+      `[cluster] the local cluster in ${o.stateDir} runs with ${cloudcoreCount(previous)} CloudCore(s); --cloudcores ${o.cloudcores} needs a restart`,
+      `run \`edgemark cluster down\`, then \`edgemark cluster up --cloudcores ${o.cloudcores}\``,
+    );
+  }
+  const controlPlaneUp = previous !== undefined && running.length === clusterComponentNames(previous).length;
   const workersMissing = Array.from({ length: workers }, (_, i) => i).filter((i) => !previous?.workers?.some((w) => w.index === i && workerRunning(w)));
   if (previous && controlPlaneUp && workersMissing.length === 0) throw new AlreadyUpError(previous);
   const pins = resolvePins(o.versions);
@@ -111,8 +131,13 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
     return repaired;
   }
 
-  // Keep the ports of an earlier run, so kubeconfigs handed out stay valid.
-  const ports: PortMap = previous && o.ports === undefined ? previous.ports : await choosePorts(o.ports ?? 'default');
+  const cloudcores = o.cloudcores ?? previous?.cloudcores ?? 1;
+  // Keep the ports of an earlier run, so kubeconfigs handed out stay valid;
+  // CloudCores it did not have get ports of the same kind (well-known or free).
+  const ports =
+    previous && o.ports === undefined
+      ? await addCloudcorePorts(previous.ports, previous.ports.apiserver === defaultPorts.apiserver ? 'default' : 'auto', cloudcores)
+      : await choosePorts(o.ports ?? 'default', cloudcores);
   await assertPortsFree(ports);
 
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
@@ -132,6 +157,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
     ports,
     versions: Object.fromEntries(Object.values(pins).map((p) => [p.toolset, p.version])),
     nodeLimit: o.nodeLimit ?? previous?.nodeLimit ?? DEFAULT_NODE_LIMIT,
+    cloudcores,
     kubeconfig: kubeconfigPath(o.stateDir, 'admin'),
     components: {},
   };
@@ -184,15 +210,17 @@ async function removeWorker(state: ClusterState, w: NonNullable<ClusterState['wo
  * is left alone, so edge nodes see only the restart of what had stopped.
  */
 async function repair(state: ClusterState, running: ComponentName[], bin: Record<ToolsetName, string>, o: UpOptions) {
-  const missing = componentNames.filter((n) => !running.includes(n));
+  const missing = clusterComponentNames(state).filter((n) => !running.includes(n));
   o.onEvent?.({ kind: 'step', message: `${running.join(', ')} running; starting ${missing.join(', ')}` });
   const ports = Object.fromEntries(
-    components.filter((c) => missing.includes(c.name)).flatMap((c) => c.ports.map((p) => [p, state.ports[p]])),
-  ) as Partial<PortMap>;
+    components(cloudcoreCount(state))
+      .filter((c) => missing.includes(c.name))
+      .flatMap((c) => c.ports.map((p) => [p, portOf(state.ports, p)])),
+  ) as Partial<Record<PortName, number>>;
   await assertPortsFree(ports);
   await ensureApiserverKubeletClient(state.stateDir);
   if (o.nodeLimit !== undefined && o.nodeLimit !== state.nodeLimit) {
-    if (!missing.includes('cloudcore')) {
+    if (runningCloudcores(running).length > 0) {
       throw new EdgemarkError(
         'EM_NODE_LIMIT_RUNNING',
         `[cluster] CloudCore is running with nodeLimit ${state.nodeLimit}; --node-limit ${o.nodeLimit} needs a restart`,
@@ -214,7 +242,8 @@ async function startMissing(
   o: UpOptions,
   running: Set<ComponentName>,
 ): Promise<void> {
-  const todo = components.filter((c) => !running.has(c.name));
+  const todo = components(cloudcoreCount(state)).filter((c) => !running.has(c.name));
+  let cloudcorePrepared = false;
   try {
     for (const spec of todo) {
       if (spec.name === 'kube-scheduler' && todo.some((c) => c.name === 'kube-controller-manager')) continue;
@@ -224,7 +253,15 @@ async function startMissing(
         await Promise.all([startComponent(spec, state, ctx, o), ...(sched ? [startComponent(sched, state, ctx, o)] : [])]);
         continue;
       }
-      if (spec.name === 'cloudcore') await prepareForCloudcore(state, bin, o);
+      if (spec.toolset === 'kubeedge' && !cloudcorePrepared) {
+        await prepareForCloudcore(state, bin, o);
+        cloudcorePrepared = true;
+      }
+      // One CloudCore after the other, each healthy before the next starts:
+      // at start each negotiates a tunnel port in the ConfigMap
+      // kubeedge/tunnelport (a Get, then a Create when it is missing, after
+      // a random 0 to 9 s sleep), and panics when its Create loses a race
+      // with another instance's. Started in turn, the later ones find it.
       await startComponent(spec, state, ctx, o);
     }
   } catch (err) {
@@ -249,18 +286,32 @@ function writeConfigs(state: ClusterState, ctx: ComponentContext): void {
   mkdirSync(join(state.stateDir, 'config'), { recursive: true, mode: 0o700 });
   mkdirSync(join(state.stateDir, 'run'), { recursive: true, mode: 0o700 });
   writeFileSync(ctx.configFile('kube-scheduler.yaml'), renderSchedulerConfig({ kubeconfig: ctx.kubeconfig('kube-scheduler') }));
-  writeFileSync(
-    ctx.configFile('cloudcore.yaml'),
-    renderCloudcoreConfig({
-      stateDir: state.stateDir,
-      kubeconfig: ctx.kubeconfig('cloudcore'),
-      pki: ctx.pki,
-      ports: state.ports,
-      nodeLimit: state.nodeLimit,
-      advertiseAddress: [LOOPBACK],
-    }),
+  for (let instance = 0; instance < cloudcoreCount(state); instance++) {
+    writeFileSync(
+      ctx.configFile(cloudcoreConfigName(instance)),
+      renderCloudcoreConfig({
+        stateDir: state.stateDir,
+        kubeconfig: ctx.kubeconfig('cloudcore'),
+        pki: ctx.pki,
+        ports: cloudcorePorts(state.ports, instance),
+        instance,
+        nodeLimit: state.nodeLimit,
+        advertiseAddress: [LOOPBACK],
+      }),
+    );
+  }
+}
+
+function checkCloudcoreCount(n: number | undefined): void {
+  if (n === undefined || (Number.isInteger(n) && n >= 1 && n <= MAX_CLOUDCORES)) return;
+  throw new EdgemarkError(
+    'EM_BAD_FLAG',
+    `[cluster] --cloudcores takes 1 to ${MAX_CLOUDCORES} CloudCore instances (got ${n})`,
+    `use --cloudcores 2 for two CloudCores behind one apiserver; more than ${MAX_CLOUDCORES} on one machine would only share its cores`,
   );
 }
+
+const runningCloudcores = (names: readonly ComponentName[]) => names.filter((n) => n.startsWith('cloudcore'));
 
 async function prepareForCloudcore(state: ClusterState, bin: Record<ToolsetName, string>, o: UpOptions) {
   const kc = loadKubeConfig(state.kubeconfig);
@@ -337,7 +388,7 @@ export interface DownResult {
 /** Stops the named components, in reverse start order (CloudCore first, etcd last). */
 async function stopComponents(state: ClusterState, names: readonly ComponentName[], graceMs = STOP_GRACE_MS) {
   const stopped: DownResult['stopped'] = [];
-  for (const name of [...componentNames].reverse()) {
+  for (const name of [...allComponentNames].reverse()) {
     const p = state.components[name];
     if (!p || !names.includes(name)) continue;
     stopped.push({ name, how: await terminate(p.pid, p.startTicks, graceMs) });
@@ -354,7 +405,7 @@ export async function clusterDown(o: { stateDir: string; purge?: boolean; graceM
   if (state) {
     // Workers first: their pods are deleted through the apiserver, so the kubelet tears them down.
     for (const w of [...(state.workers ?? [])]) workers.push(await removeWorker(state, w));
-    stopped = await stopComponents(state, componentNames, o.graceMs);
+    stopped = await stopComponents(state, allComponentNames, o.graceMs);
     delete state.upAt;
     if (!o.purge) writeState(state);
   }
@@ -377,7 +428,7 @@ export async function clusterStatus(stateDir: string): Promise<{ state: ClusterS
   const state = requireState(stateDir);
   const ctx = contextFor(state, {} as Record<ToolsetName, string>);
   const out: ComponentStatus[] = [];
-  for (const spec of components) {
+  for (const spec of components(cloudcoreCount(state))) {
     const p = state.components[spec.name];
     const running = p !== undefined && isSameProcess(p.pid, p.startTicks);
     const stat = running ? readProcStat(p.pid) : undefined;
@@ -385,7 +436,7 @@ export async function clusterStatus(stateDir: string): Promise<{ state: ClusterS
       name: spec.name,
       pid: running ? p.pid : undefined,
       running,
-      ports: spec.ports.map((n) => state.ports[n]),
+      ports: spec.ports.map((n) => portOf(state.ports, n)),
       health: running ? await probe(spec.health, ctx) : { healthy: false, detail: 'not running' },
       rssBytes: running ? rssBytes(p.pid) : 0,
       uptimeMs: stat ? Date.now() - processStartMs(stat) : 0,

@@ -1,16 +1,18 @@
 /**
- * The five components of the local control plane as data: binary, arguments,
+ * The components of the local control plane as data: binary, arguments,
  * ports and health probe. Every server binds loopback. The orchestration in
  * cluster.ts reads this table; beyond it, it knows two things by name:
  * kube-controller-manager and kube-scheduler start together (both need only
  * the apiserver), and CloudCore needs its RBAC, flow schema and CRDs first.
+ * With `--cloudcores N` the table ends with N CloudCore instances, each with
+ * its own ports, config file and log.
  */
 import { join } from 'node:path';
 import type { ToolsetName } from './pins.js';
 import type { PkiPaths } from './pki.js';
 import type { PortMap, PortName } from './ports.js';
-import { LOOPBACK } from './ports.js';
-import type { ComponentName } from './state.js';
+import { cloudcorePortNames, LOOPBACK } from './ports.js';
+import { cloudcoreNames, type ComponentName } from './state.js';
 
 export interface ComponentContext {
   stateDir: string;
@@ -27,8 +29,8 @@ export type HealthProbe =
   | { kind: 'http'; port: PortName; path: string }
   /** HTTPS GET; `client` authenticates with that identity's certificate. */
   | { kind: 'https'; port: PortName; path: string; client?: string; verify: 'cluster-ca' | 'none' }
-  /** CloudCore: its certificate server answers and its join token exists. */
-  | { kind: 'cloudcore' };
+  /** CloudCore: its certificate server (on `https`) answers and its join token exists. */
+  | { kind: 'cloudcore'; https: PortName };
 
 export interface ComponentSpec {
   name: ComponentName;
@@ -43,7 +45,7 @@ export interface ComponentSpec {
 
 const url = (port: number, scheme = 'http') => `${scheme}://${LOOPBACK}:${port}`;
 
-export const components: ComponentSpec[] = [
+const controlPlane: ComponentSpec[] = [
   {
     name: 'etcd',
     toolset: 'etcd',
@@ -162,13 +164,31 @@ export const components: ComponentSpec[] = [
     health: { kind: 'https', port: 'scheduler', path: '/healthz', verify: 'none' },
     startTimeoutMs: 45_000,
   },
-  {
-    name: 'cloudcore',
+];
+
+/** CloudCore's config file name for instance `instance` (0-based). */
+export const cloudcoreConfigName = (instance: number): string => (instance === 0 ? 'cloudcore.yaml' : `cloudcore-${instance}.yaml`);
+
+/**
+ * CloudCore instance `instance`. Instances share nothing on this machine but
+ * the binary: each has its own ports, config file (cloudcore-1.yaml...) and
+ * log; against the apiserver they share the CA, the join token secret and the
+ * reliable-sync objects, as KubeEdge's HA deployment does.
+ */
+export function cloudcoreSpec(instance: number): ComponentSpec {
+  const ports = cloudcorePortNames(instance);
+  return {
+    name: cloudcoreNames[instance]!,
     toolset: 'kubeedge',
     binary: 'cloudcore',
-    ports: ['cloudhubWebsocket', 'cloudhubHttps', 'cloudcoreMetrics'],
-    args: ({ configFile }) => [`--config=${configFile('cloudcore.yaml')}`, '--v=2'],
-    health: { kind: 'cloudcore' },
+    ports: [ports.cloudhubWebsocket, ports.cloudhubHttps, ports.cloudcoreMetrics],
+    args: ({ configFile }) => [`--config=${configFile(cloudcoreConfigName(instance))}`, '--v=2'],
+    health: { kind: 'cloudcore', https: ports.cloudhubHttps },
     startTimeoutMs: 60_000,
-  },
-];
+  };
+}
+
+/** Every component of a cluster with `cloudcores` CloudCore instances, in start order. */
+export function components(cloudcores = 1): ComponentSpec[] {
+  return [...controlPlane, ...Array.from({ length: cloudcores }, (_, i) => cloudcoreSpec(i))];
+}

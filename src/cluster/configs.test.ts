@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { components } from './components.js';
+import { cloudcoreSpec, components } from './components.js';
 import { edgeControllerBuffer, edgeControllerLoad, renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
 import { pkiPaths } from './pki.js';
-import { choosePorts, defaultPorts } from './ports.js';
+import { choosePorts, cloudcorePorts, defaultPorts, portOf } from './ports.js';
 
 test('CloudCore config: loopback servers, our PKI, node limit, root-only modules off', () => {
   const pki = pkiPaths('/s');
@@ -13,7 +13,8 @@ test('CloudCore config: loopback servers, our PKI, node limit, root-only modules
       stateDir: '/s',
       kubeconfig: '/s/kubeconfig/cloudcore.kubeconfig',
       pki,
-      ports: defaultPorts,
+      ports: cloudcorePorts(defaultPorts, 0),
+      instance: 0,
       nodeLimit: 5000,
       advertiseAddress: ['127.0.0.1'],
     }),
@@ -41,7 +42,7 @@ test('scheduler config disables leader election and raises client QPS', () => {
 });
 
 test('every server of every component binds loopback, on the planned ports', async () => {
-  const ports = await choosePorts('auto');
+  const ports = await choosePorts('auto', 3);
   const pki = pkiPaths('/s');
   const ctx = {
     stateDir: '/s',
@@ -51,14 +52,59 @@ test('every server of every component binds loopback, on the planned ports', asy
     kubeconfig: (id: string) => `/s/${id}`,
     configFile: (n: string) => `/s/config/${n}`,
   };
-  for (const c of components) {
+  for (const c of components(3)) {
     const args = c.args(ctx).join(' ');
     assert.doesNotMatch(args, /0\.0\.0\.0/, c.name);
     for (const p of c.ports) {
-      if (c.name === 'cloudcore') continue; // its ports live in its config file
-      assert.ok(args.includes(String(ports[p])), `${c.name} uses ${p}`);
+      if (c.toolset === 'kubeedge') continue; // CloudCore's ports live in its config file
+      assert.ok(args.includes(String(portOf(ports, p))), `${c.name} uses ${p}`);
     }
   }
+});
+
+test('a second CloudCore: its own ports, config file, log name and socket; the same PKI and node limit', async () => {
+  const ports = await choosePorts('auto', 2);
+  const pki = pkiPaths('/s');
+  const render = (instance: number) =>
+    parse(
+      renderCloudcoreConfig({
+        stateDir: '/s',
+        kubeconfig: '/s/kubeconfig/cloudcore.kubeconfig',
+        pki,
+        ports: cloudcorePorts(ports, instance),
+        instance,
+        nodeLimit: 1000,
+        advertiseAddress: ['127.0.0.1'],
+      }),
+    );
+  const [first, second] = [render(0), render(1)];
+  const hub = second.modules.cloudHub;
+  assert.deepEqual(hub.websocket, { enable: true, address: '127.0.0.1', port: ports['cloudhubWebsocket-1'] });
+  assert.deepEqual(hub.https, { enable: true, address: '127.0.0.1', port: ports['cloudhubHttps-1'] });
+  assert.equal(second.commonConfig.monitorServer.bindAddress, `127.0.0.1:${ports['cloudcoreMetrics-1']}`);
+  const own = (c: typeof first) => [
+    c.modules.cloudHub.websocket.port,
+    c.modules.cloudHub.https.port,
+    c.commonConfig.monitorServer.bindAddress,
+    c.modules.cloudHub.unixsocket.address,
+  ];
+  for (const [i, v] of own(second).entries()) assert.notEqual(v, own(first)[i], 'nothing of its own is shared with the first');
+  assert.equal(hub.unixsocket.address, 'unix:///s/run/kubeedge-1.sock');
+  // What the instances share: one CA and serving certificate, so one join token works at both.
+  for (const k of ['tlsCAFile', 'tlsCAKeyFile', 'tlsCertFile', 'tlsPrivateKeyFile', 'nodeLimit', 'advertiseAddress'])
+    assert.deepEqual(hub[k], first.modules.cloudHub[k], k);
+  assert.equal(second.modules.cloudStream.enable, false);
+
+  const spec = cloudcoreSpec(1);
+  assert.equal(spec.name, 'cloudcore-1');
+  assert.deepEqual(spec.ports, ['cloudhubWebsocket-1', 'cloudhubHttps-1', 'cloudcoreMetrics-1']);
+  assert.deepEqual(spec.health, { kind: 'cloudcore', https: 'cloudhubHttps-1' });
+  assert.deepEqual(spec.args({ configFile: (n: string) => `/s/config/${n}` } as never), ['--config=/s/config/cloudcore-1.yaml', '--v=2']);
+  assert.deepEqual(
+    components(2).map((c) => c.name),
+    ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'cloudcore', 'cloudcore-1'],
+  );
+  assert.deepEqual(cloudcorePorts(await choosePorts('default', 2), 1), { cloudhubWebsocket: 10010, cloudhubHttps: 10012, cloudcoreMetrics: 9092 });
 });
 
 test("every edgecontroller queue a hollow node feeds is sized from the node limit, not CloudCore's default of 500", () => {

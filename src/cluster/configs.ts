@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { PkiPaths } from './pki.js';
-import type { PortMap } from './ports.js';
+import type { CloudcorePortKind } from './ports.js';
 import { LOOPBACK } from './ports.js';
 
 export function renderSchedulerConfig(o: { kubeconfig: string }): string {
@@ -22,8 +22,11 @@ export interface CloudcoreConfigOptions {
   stateDir: string;
   kubeconfig: string;
   pki: PkiPaths;
-  ports: PortMap;
-  /** Maximum concurrent edge sessions; CloudCore also sizes its API QPS from it. */
+  /** This instance's ports. */
+  ports: Record<CloudcorePortKind, number>;
+  /** Which CloudCore instance (0-based) of the cluster this config is for. */
+  instance: number;
+  /** Maximum concurrent edge sessions of this instance (CloudHub counts its own sessions only); CloudCore also sizes its API QPS from it. */
   nodeLimit: number;
   /** Addresses the edge dials; they must be in CloudCore's serving certificate. */
   advertiseAddress: string[];
@@ -73,6 +76,19 @@ export function edgeControllerBuffer(nodeLimit: number): Record<string, number> 
   };
 }
 
+/**
+ * Several instances against one apiserver need nothing more than their own
+ * ports (CloudCore v1.23.1, read and run): all of them load the CA and the
+ * serving certificate from the same files, so a join token any of them writes
+ * to kubeedge/tokensecret (each does at start; HS256 signed with the CA key)
+ * is accepted by every one. There is no leader election and no instance
+ * identity to set: every instance watches every pod, node and ObjectSync and
+ * sends to the nodes connected to itself; the annotation `cloudcore` it puts
+ * on a node is the host's address, the same for all of them here, and is read
+ * only by cloudStream and the iptables manager, both off. advertiseAddress
+ * stays 127.0.0.1 for every one, as it is only the IP SAN of a serving
+ * certificate that the tool writes itself.
+ */
 export function renderCloudcoreConfig(o: CloudcoreConfigOptions): string {
   return stringify({
     apiVersion: 'cloudcore.config.kubeedge.io/v1alpha1',
@@ -90,8 +106,8 @@ export function renderCloudcoreConfig(o: CloudcoreConfigOptions): string {
         tlsCAKeyFile: o.pki.edgeCaKey,
         tlsCertFile: o.pki.cloudcoreServerCert,
         tlsPrivateKeyFile: o.pki.cloudcoreServerKey,
-        // Validated and its directory created even when disabled: keep it ours.
-        unixsocket: { enable: false, address: `unix://${join(o.stateDir, 'run', 'kubeedge.sock')}` },
+        // Validated and its directory created even when disabled: keep it ours, one per instance.
+        unixsocket: { enable: false, address: `unix://${join(o.stateDir, 'run', o.instance === 0 ? 'kubeedge.sock' : `kubeedge-${o.instance}.sock`)}` },
         websocket: { enable: true, address: LOOPBACK, port: o.ports.cloudhubWebsocket },
         quic: { enable: false, address: LOOPBACK, port: 10001 },
         https: { enable: true, address: LOOPBACK, port: o.ports.cloudhubHttps },

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { httpGet } from '../core/http.js';
 import { isNotFound, k8s, loadKubeConfig } from '../kube/client.js';
 import type { ComponentContext, HealthProbe } from './components.js';
-import { LOOPBACK } from './ports.js';
+import { LOOPBACK, portOf } from './ports.js';
 
 export interface Health {
   healthy: boolean;
@@ -18,12 +18,12 @@ export async function probe(h: HealthProbe, ctx: ComponentContext): Promise<Heal
   try {
     switch (h.kind) {
       case 'http': {
-        const r = await httpGet(`http://${LOOPBACK}:${ctx.ports[h.port]}${h.path}`, { timeoutMs: 2000 });
+        const r = await httpGet(`http://${LOOPBACK}:${portOf(ctx.ports, h.port)}${h.path}`, { timeoutMs: 2000 });
         return { healthy: r.status === 200, detail: `${h.path} ${r.status}` };
       }
       case 'https': {
         const client = h.client ? ctx.pki.client(h.client) : undefined;
-        const r = await httpGet(`https://${LOOPBACK}:${ctx.ports[h.port]}${h.path}`, {
+        const r = await httpGet(`https://${LOOPBACK}:${portOf(ctx.ports, h.port)}${h.path}`, {
           ca: readFileSync(ctx.pki.caCert),
           cert: client ? readFileSync(client.cert) : undefined,
           key: client ? readFileSync(client.key) : undefined,
@@ -33,7 +33,7 @@ export async function probe(h: HealthProbe, ctx: ComponentContext): Promise<Heal
         return { healthy: r.status === 200, detail: `${h.path} ${r.status}` };
       }
       case 'cloudcore':
-        return await probeCloudcore(ctx);
+        return await probeCloudcore(ctx, portOf(ctx.ports, h.https));
     }
   } catch (err) {
     return { healthy: false, detail: err instanceof Error ? shortError(err) : String(err) };
@@ -47,8 +47,8 @@ function shortError(err: Error): string {
 
 /** CloudCore is ready to take edge nodes when its certificate server hands out
  * its CA and its join token exists. */
-async function probeCloudcore(ctx: ComponentContext): Promise<Health> {
-  const r = await httpGet(`https://${LOOPBACK}:${ctx.ports.cloudhubHttps}/ca.crt`, {
+async function probeCloudcore(ctx: ComponentContext, httpsPort: number): Promise<Health> {
+  const r = await httpGet(`https://${LOOPBACK}:${httpsPort}/ca.crt`, {
     ca: readFileSync(ctx.pki.edgeCaCert),
     timeoutMs: 2000,
   });

@@ -7,6 +7,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { EdgemarkError } from '../core/errors.js';
 
+/** Every cluster has these; the first CloudCore's are the last three. */
 export const portNames = [
   'etcdClient',
   'etcdPeer',
@@ -18,8 +19,43 @@ export const portNames = [
   'cloudhubHttps',
   'cloudcoreMetrics',
 ] as const;
-export type PortName = (typeof portNames)[number];
-export type PortMap = Record<PortName, number>;
+
+/** CloudCore instances a local cluster may run (`cluster up --cloudcores N`). */
+export const MAX_CLOUDCORES = 3;
+
+/**
+ * Every port a CloudCore v1.23.1 opens with our config (checked with `ss -ltnp`):
+ * the CloudHub websocket, its HTTPS certificate server and the metrics server.
+ * The stream and tunnel servers belong to cloudStream, which is off.
+ */
+export const cloudcorePortKinds = ['cloudhubWebsocket', 'cloudhubHttps', 'cloudcoreMetrics'] as const;
+export type CloudcorePortKind = (typeof cloudcorePortKinds)[number];
+/** Ports of the second and third CloudCore: `cloudhubWebsocket-1`, ...; absent from single-CloudCore state files. */
+export type ExtraCloudcorePortName = `${CloudcorePortKind}-${1 | 2}`;
+export type PortName = (typeof portNames)[number] | ExtraCloudcorePortName;
+export type PortMap = Record<(typeof portNames)[number], number> & Partial<Record<ExtraCloudcorePortName, number>>;
+
+/** The port names of CloudCore instance `instance` (0-based). */
+export function cloudcorePortNames(instance: number): Record<CloudcorePortKind, PortName> {
+  const name = (kind: CloudcorePortKind): PortName => (instance === 0 ? kind : (`${kind}-${instance}` as ExtraCloudcorePortName));
+  return { cloudhubWebsocket: name('cloudhubWebsocket'), cloudhubHttps: name('cloudhubHttps'), cloudcoreMetrics: name('cloudcoreMetrics') };
+}
+
+/** The ports of CloudCore instance `instance`; refused when the plan has none for it. */
+export function cloudcorePorts(ports: PortMap, instance: number): Record<CloudcorePortKind, number> {
+  const names = cloudcorePortNames(instance);
+  return {
+    cloudhubWebsocket: portOf(ports, names.cloudhubWebsocket),
+    cloudhubHttps: portOf(ports, names.cloudhubHttps),
+    cloudcoreMetrics: portOf(ports, names.cloudcoreMetrics),
+  };
+}
+
+export function portOf(ports: PortMap, name: PortName): number {
+  const p = ports[name];
+  if (p === undefined) throw new EdgemarkError('EM_INTERNAL', `[cluster] no port planned for ${name}`);
+  return p;
+}
 
 export const defaultPorts: PortMap = {
   etcdClient: 2379,
@@ -57,14 +93,48 @@ export function freePort(host = LOOPBACK): Promise<number> {
   });
 }
 
-export async function choosePorts(mode: 'default' | 'auto'): Promise<PortMap> {
-  if (mode === 'default') return { ...defaultPorts };
-  const taken = new Set<number>();
-  const out = {} as PortMap;
-  for (const name of portNames) {
+/**
+ * Well-known ports of the second and third CloudCore: the first's plus 10
+ * (websocket 10010, HTTPS 10012) and its metrics port plus one (9092), so
+ * that none meets CloudCore's own defaults for its stream (10003) and tunnel
+ * (10004) servers.
+ */
+export function defaultCloudcorePorts(instance: number): Record<CloudcorePortKind, number> {
+  return {
+    cloudhubWebsocket: defaultPorts.cloudhubWebsocket + 10 * instance,
+    cloudhubHttps: defaultPorts.cloudhubHttps + 10 * instance,
+    cloudcoreMetrics: defaultPorts.cloudcoreMetrics + instance,
+  };
+}
+
+/** The ports of a cluster with `cloudcores` CloudCore instances. */
+export async function choosePorts(mode: 'default' | 'auto', cloudcores = 1): Promise<PortMap> {
+  return addCloudcorePorts(mode === 'default' ? { ...defaultPorts } : await pickFree(portNames, {}), mode, cloudcores);
+}
+
+/**
+ * Adds the ports of CloudCore instances that `ports` has none for (a cluster
+ * that had one CloudCore and now gets more keeps every port it had).
+ */
+export async function addCloudcorePorts(ports: PortMap, mode: 'default' | 'auto', cloudcores: number): Promise<PortMap> {
+  const out: PortMap = { ...ports };
+  for (let i = 1; i < cloudcores; i++) {
+    const names = cloudcorePortNames(i);
+    if (cloudcorePortKinds.every((k) => out[names[k]] !== undefined)) continue;
+    const picked = mode === 'default' ? defaultCloudcorePorts(i) : await pickFree(cloudcorePortKinds, out);
+    for (const k of cloudcorePortKinds) out[names[k]] = picked[k];
+  }
+  return out;
+}
+
+/** Free loopback ports for `names`, distinct from each other and from `taken`. */
+async function pickFree<N extends string>(names: readonly N[], taken: Partial<Record<PortName, number>>): Promise<Record<N, number>> {
+  const used = new Set(Object.values(taken));
+  const out = {} as Record<N, number>;
+  for (const name of names) {
     let p = await freePort();
-    while (taken.has(p)) p = await freePort();
-    taken.add(p);
+    while (used.has(p)) p = await freePort();
+    used.add(p);
     out[name] = p;
   }
   return out;
@@ -137,9 +207,8 @@ function commandLine(pid: number): string {
 }
 
 /** Fails with the port, its use and its holder when any planned port is busy. */
-export async function assertPortsFree(ports: Partial<PortMap>): Promise<void> {
-  for (const name of portNames) {
-    const port = ports[name];
+export async function assertPortsFree(ports: Partial<Record<PortName, number>>): Promise<void> {
+  for (const [name, port] of Object.entries(ports)) {
     if (port === undefined || (await portFree(port))) continue;
     const holder = findPortHolder(port);
     const who = holder ? `pid ${holder.pid} (${holder.command})` : 'another process (not visible to this user)';

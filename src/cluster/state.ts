@@ -7,10 +7,26 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { EdgemarkError } from '../core/errors.js';
 import { API_VERSION } from '../core/versioned.js';
-import { portNames, type PortMap } from './ports.js';
+import { cloudcorePortKinds, MAX_CLOUDCORES, portNames, type PortMap } from './ports.js';
 
+/** The components of a cluster with one CloudCore, in start order. */
 export const componentNames = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'cloudcore'] as const;
-export type ComponentName = (typeof componentNames)[number];
+/** CloudCore instance i's component name: `cloudcore` (so single-CloudCore state files still read), then `cloudcore-1`, `cloudcore-2`. */
+export const cloudcoreNames = ['cloudcore', 'cloudcore-1', 'cloudcore-2'] as const;
+export type CloudcoreName = (typeof cloudcoreNames)[number];
+export type ComponentName = (typeof componentNames)[number] | CloudcoreName;
+/** Every name a component may have, in start order. */
+export const allComponentNames = [...componentNames, ...cloudcoreNames.slice(1)] as [ComponentName, ...ComponentName[]];
+
+/** How many CloudCores the cluster runs: 1 in state files written before `--cloudcores`. */
+export function cloudcoreCount(state: Pick<ClusterState, 'cloudcores'>): number {
+  return state.cloudcores ?? 1;
+}
+
+/** The components of this cluster, in start order: etcd first, the CloudCores last. */
+export function clusterComponentNames(state: Pick<ClusterState, 'cloudcores'>): ComponentName[] {
+  return [...componentNames, ...cloudcoreNames.slice(1, cloudcoreCount(state))];
+}
 
 const processSchema = z.object({
   pid: z.number().int(),
@@ -47,7 +63,11 @@ const workerSchema = z.object({
 });
 export type WorkerRecord = z.infer<typeof workerSchema>;
 
-const portsSchema = z.object(Object.fromEntries(portNames.map((n) => [n, z.number().int()])) as Record<(typeof portNames)[number], z.ZodNumber>);
+const extraCloudcorePorts = [1, 2].flatMap((i) => cloudcorePortKinds.map((k) => `${k}-${i}`));
+const portsSchema = z.object({
+  ...(Object.fromEntries(portNames.map((n) => [n, z.number().int()])) as Record<(typeof portNames)[number], z.ZodNumber>),
+  ...(Object.fromEntries(extraCloudcorePorts.map((n) => [n, z.number().int().optional()])) as Record<string, z.ZodOptional<z.ZodNumber>>),
+});
 
 const stateSchema = z.object({
   apiVersion: z.literal(API_VERSION),
@@ -57,11 +77,13 @@ const stateSchema = z.object({
   versions: z.record(z.string(), z.string()),
   nodeLimit: z.number().int(),
   kubeconfig: z.string(),
-  components: z.partialRecord(z.enum(componentNames), processSchema),
+  /** CloudCore instances (absent: one); instance i's ports are `cloudhubWebsocket-i`..., its process `cloudcore-i`. */
+  cloudcores: z.number().int().min(1).max(MAX_CLOUDCORES).optional(),
+  components: z.partialRecord(z.enum(allComponentNames), processSchema),
   upAt: z.string().optional(),
   workers: z.array(workerSchema).optional(),
 });
-export type ClusterState = z.infer<typeof stateSchema> & { ports: PortMap };
+export type ClusterState = Omit<z.infer<typeof stateSchema>, 'ports'> & { ports: PortMap };
 
 export function statePath(stateDir: string): string {
   return join(stateDir, 'cluster.json');

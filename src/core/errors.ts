@@ -14,6 +14,7 @@ export const errorCodes = {
   EM_CA_HASH_MISMATCH: "CloudCore's CA does not match the CA hash in the join token",
   EM_CERT_REQUEST: "CloudCore's /edge.crt refused the certificate request",
   EM_CLOUDCORE_UNREACHABLE: "CloudCore's HTTPS port could not be reached",
+  EM_CLOUDCORES_RUNNING: 'the number of CloudCore instances cannot change while the cluster runs',
   EM_CLUSTER_ALREADY_UP: 'the local cluster runs already',
   EM_CLUSTER_NOT_FOUND: 'there is no local cluster in the state directory',
   EM_COMPONENT_EXITED: 'a control-plane component exited while it started',

@@ -3,6 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { defaultPorts } from '../cluster/ports.js';
+import { writeState } from '../cluster/state.js';
 import { EdgemarkError } from '../core/errors.js';
 import { checkNodeLimit, cloudcoreAddresses, resolveTarget } from './target.js';
 
@@ -63,4 +65,27 @@ test('more nodes than a known node limit are refused with the --node-limit to us
   assert.doesNotThrow(() => checkNodeLimit(t, 300, 'nodes'));
   refused(() => checkNodeLimit(t, 301, 'nodes'), 'EM_NODE_LIMIT', /--node-limit 301/);
   assert.doesNotThrow(() => checkNodeLimit({ ...t, nodeLimit: undefined }, 10 ** 6, 'nodes'));
+});
+
+test('the local cluster with two CloudCores: both addresses in instance order, and twice the node limit', () => {
+  const stateDir = join(dir, 'two-cloudcores');
+  const ports = { ...defaultPorts, 'cloudhubWebsocket-1': 20010, 'cloudhubHttps-1': 20012, 'cloudcoreMetrics-1': 20092 };
+  writeState({
+    apiVersion: 'edgemark.io/v1alpha1',
+    kind: 'LocalCluster',
+    stateDir,
+    ports,
+    versions: {},
+    nodeLimit: 500,
+    cloudcores: 2,
+    kubeconfig: '/k',
+    components: {},
+  });
+  const t = resolveTarget({}, stateDir);
+  assert.deepEqual(t.cloudcore, [
+    { websocket: '127.0.0.1:10000', https: 'https://127.0.0.1:10002' },
+    { websocket: '127.0.0.1:20010', https: 'https://127.0.0.1:20012' },
+  ]);
+  assert.equal(t.nodeLimit, 1000);
+  refused(() => checkNodeLimit(t, 1001, 'nodes'), 'EM_NODE_LIMIT', /nodeLimit 500 for each of 2.*--node-limit 501/);
 });

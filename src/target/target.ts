@@ -9,7 +9,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TOKEN_SECRET } from '../cluster/health.js';
-import { readState, type ClusterState } from '../cluster/state.js';
+import { cloudcorePorts } from '../cluster/ports.js';
+import { cloudcoreCount, readState, type ClusterState } from '../cluster/state.js';
 import { splitHostPort } from '../core/address.js';
 import { EdgemarkError } from '../core/errors.js';
 import { k8s, loadKubeConfig } from '../kube/client.js';
@@ -40,7 +41,7 @@ export interface Target {
   cloudcore: { websocket: string; https: string }[];
   /** The API server URL of the kubeconfig's current context. */
   apiserver: string | undefined;
-  /** CloudCore's node limit, when known (the local cluster's). */
+  /** How many nodes CloudCore takes, when known: the local cluster's cloudHub.nodeLimit, which each of its CloudCores applies to its own sessions, times their number. */
   nodeLimit: number | undefined;
   /** Where the token comes from (never the token). */
   tokenSource: string;
@@ -206,14 +207,19 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
       'start the local cluster with `edgemark cluster up`, or pass --kubeconfig and --cloudcore of an existing one',
     );
   }
-  const https = flags.cloudcoreHttps ? parseHostPort('--cloudcore-https', flags.cloudcoreHttps) : `127.0.0.1:${local.ports.cloudhubHttps}`;
+  const https = flags.cloudcoreHttps ? parseHostPort('--cloudcore-https', flags.cloudcoreHttps) : undefined;
+  // Every CloudCore of the cluster, in instance order: node g dials instance g mod n first.
+  const cloudcore = Array.from({ length: cloudcoreCount(local) }, (_, i) => {
+    const p = cloudcorePorts(local.ports, i);
+    return { websocket: `127.0.0.1:${p.cloudhubWebsocket}`, https: `https://${https ?? `127.0.0.1:${p.cloudhubHttps}`}` };
+  });
   return {
     name: `local cluster in ${stateDir}`,
     local,
     kubeconfig: local.kubeconfig,
-    cloudcore: [{ websocket: `127.0.0.1:${local.ports.cloudhubWebsocket}`, https: `https://${https}` }],
+    cloudcore,
     apiserver: `https://127.0.0.1:${local.ports.apiserver}`,
-    nodeLimit: local.nodeLimit,
+    nodeLimit: local.nodeLimit * cloudcore.length,
     tokenSource: fixed !== undefined ? tokenSource : `secret ${TOKEN_SECRET.namespace}/${TOKEN_SECRET.name} of the local cluster`,
     token: once(async () => {
       if (fixed !== undefined) return fixed;
@@ -236,7 +242,9 @@ export function checkNodeLimit(target: Target, count: number, what: string): voi
   if (target.nodeLimit === undefined || count <= target.nodeLimit) return;
   throw new EdgemarkError(
     'EM_NODE_LIMIT',
-    `[${what}] ${count} nodes asked for, but the local CloudCore takes at most ${target.nodeLimit} (cloudHub.nodeLimit)`,
-    `restart it with a higher limit: \`edgemark cluster down && edgemark cluster up --node-limit ${count}\``,
+    target.cloudcore.length > 1
+      ? `[${what}] ${count} nodes asked for, but the local CloudCores take at most ${target.nodeLimit} (cloudHub.nodeLimit ${target.nodeLimit / target.cloudcore.length} for each of ${target.cloudcore.length})`
+      : `[${what}] ${count} nodes asked for, but the local CloudCore takes at most ${target.nodeLimit} (cloudHub.nodeLimit)`,
+    `restart it with a higher limit: \`edgemark cluster down && edgemark cluster up --node-limit ${Math.ceil(count / target.cloudcore.length)}\``,
   );
 }
