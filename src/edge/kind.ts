@@ -146,8 +146,10 @@ class EdgeKind implements NodeKind, EdgeEvents {
 
   /** Fetches and checks CloudCore's CA, retrying quietly while it is unreachable. */
   async prepare(signal: AbortSignal): Promise<void> {
-    const https = this.k.target.cloudcore[0]!.https;
+    const all = this.k.target.cloudcore;
     for (let attempt = 0; ; attempt++) {
+      // Several CloudCores share one CA: any that answers will do.
+      const https = all[attempt % all.length]!.https;
       try {
         this.ca = await fetchCloudCa(https, this.token);
         this.certs.saveCa(this.ca);
@@ -213,17 +215,32 @@ class EdgeKind implements NodeKind, EdgeEvents {
       this.certRequests++;
       // The first bootstrap goes alone; the rest wait for its verdict.
       if (!this.firstIdentity) {
-        this.firstIdentity = requestEdgeCertificate(https, this.ca, this.token, name);
+        this.firstIdentity = this.requestCertificate(https, name);
         id = await this.firstIdentity;
       } else {
         await this.firstIdentity;
-        id = await requestEdgeCertificate(https, this.ca, this.token, name);
+        id = await this.requestCertificate(https, name);
       }
       this.certs.save(name, id);
     }
     const ctx = createSecureContext({ ca: this.ca.pem, cert: id.certPem, key: id.keyPem, minVersion: 'TLSv1.2' });
     this.tlsContexts.set(name, ctx);
     return ctx;
+  }
+
+  /** The node's own CloudCore first; when it is unreachable, the others in turn (they share the CA). */
+  private async requestCertificate(https: string, name: string): Promise<EdgeIdentity> {
+    const all = this.k.target.cloudcore.map((c) => c.https);
+    const order = [https, ...all.filter((h) => h !== https)];
+    for (const [i, h] of order.entries()) {
+      try {
+        return await requestEdgeCertificate(h, this.ca!, this.token, name);
+      } catch (err) {
+        const unreachable = err instanceof EdgemarkError && err.code === 'EM_CLOUDCORE_UNREACHABLE';
+        if (!unreachable || i === order.length - 1) throw err;
+      }
+    }
+    throw new EdgemarkError('EM_INTERNAL', '[nodes] no CloudCore to ask for a certificate');
   }
 
   // EdgeEvents, turned into the runner's events.
