@@ -9,7 +9,11 @@ import { EdgemarkError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import type { HollowNode, KindContext, NodeKindDefinition, RunnerEvents } from '../kind/kind.js';
 import { StageEngine } from '../lifecycle/engine.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../core/paths.js';
 import { Fleet } from './fleet.js';
+import { fleetRegistry } from './metrics.js';
 
 /** A node that is Ready when the test says so. */
 class StandIn implements HollowNode {
@@ -169,4 +173,18 @@ test('a group the kind refuses is refused before any node exists', { timeout: 50
     () => fleetOf({ counts: [1], profile: { bad: true } }),
     (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_PLAN_INVALID',
   );
+});
+
+test('the Grafana dashboard (deploy/grafana) queries only metrics a runner serves', async () => {
+  const { fleet } = fleetOf({ counts: [2] });
+  const metrics = await fleetRegistry(fleet).getMetricsAsJSON();
+  const served = new Set(metrics.flatMap((m) => (String(m.type) === 'histogram' ? ['_bucket', '_sum', '_count'].map((x) => `${m.name}${x}`) : [m.name])));
+  const dash = JSON.parse(readFileSync(join(packageRoot(), 'deploy', 'grafana', 'edgemark-runner.json'), 'utf8')) as {
+    panels: { targets: { expr: string }[] }[];
+  };
+  const queried = new Set(
+    dash.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/\b((?:edgemark|process)_[a-z0-9_]+)\{/g)].map((m) => m[1]!))),
+  );
+  assert.ok(queried.size >= 8, [...queried].join(' '));
+  for (const m of queried) assert.ok(served.has(m), `${m} is queried by the dashboard and not served`);
 });
