@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { EdgemarkError } from '../core/errors.js';
 import { checkGo, parseGoVersion, targetBinaries, targetKey } from './build.js';
 import { resolvePins } from './pins.js';
@@ -13,8 +13,14 @@ test('parseGoVersion reads release and two-part versions', () => {
   assert.equal(parseGoVersion('bash: go: not found'), undefined);
 });
 
+const fakeGoDirs: string[] = [];
+after(() => {
+  for (const d of fakeGoDirs) rmSync(d, { recursive: true, force: true });
+});
+
 function fakeGo(output: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'em-go-'));
+  fakeGoDirs.push(dir);
   const bin = join(dir, 'go');
   writeFileSync(bin, `#!/bin/sh\necho '${output}'\n`);
   chmodSync(bin, 0o755);

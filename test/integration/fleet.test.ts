@@ -10,7 +10,7 @@
  * imported into the worker's containerd.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -38,6 +38,8 @@ after(async () => {
     const d = await c.down();
     assert.equal(d.code, 0, d.stderr);
   }
+  // The image archive (145 MiB) and the run's artifacts.
+  rmSync(work, { recursive: true, force: true });
 });
 
 const fleet = (verb: string[], extra: string[] = [], timeoutMs = 600_000) =>
