@@ -207,6 +207,11 @@ test('one CloudCore SIGKILLed: its nodes move to the other, all Ready and renewi
   const movedMs = Date.now() - killedAt;
   console.log(`# all ${NODES} nodes on cloudcore, Ready, leases renewed ${(movedMs / 1000).toFixed(1)} s after the kill`);
   assert.ok(movedMs <= 60_000);
+  // The runner's summary comes every 2 s: it may lag the API by one.
+  await waitFor('the runner to count every node ready', async () => (fleet!.summary()?.states.ready === NODES ? true : undefined), {
+    timeoutMs: 10_000,
+    intervalMs: 500,
+  }).catch(() => undefined);
   const s = fleet!.summary();
   assert.equal(s?.states.ready, NODES, 'the runner counts every node ready');
 
