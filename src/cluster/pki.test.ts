@@ -1,15 +1,25 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { parse } from 'yaml';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import { clientIdentities, ensurePki, pkiComplete, pkiPaths } from './pki.js';
 
+const made: string[] = [];
+after(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+function tmp(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+
 test('the PKI chains to its CAs, carries the right names, and keys are 0600', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'em-pki-'));
+  const dir = tmp('em-pki-');
   assert.deepEqual(await ensurePki(dir, { cloudcoreIps: ['127.0.0.1'] }), { generated: true });
   const p = pkiPaths(dir);
   const ca = new X509Certificate(readFileSync(p.caCert));
@@ -46,7 +56,7 @@ test('the PKI chains to its CAs, carries the right names, and keys are 0600', as
 });
 
 test('kubeconfigs embed the CA and the client pair and are 0600', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'em-kc-'));
+  const dir = tmp('em-kc-');
   await ensurePki(dir, { cloudcoreIps: ['127.0.0.1'] });
   const path = writeKubeconfig(dir, pkiPaths(dir), 'admin', 'https://127.0.0.1:6443');
   assert.equal(statSync(path).mode & 0o777, 0o600);

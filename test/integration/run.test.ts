@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -258,4 +258,5 @@ test('bad input is refused before anything starts: unknown profile, unknown fiel
   assert.match(u.stderr, /EM_TARGET_UNREACHABLE/);
   assert.match(u.stderr, /edgemark cluster up/);
   assert.equal(existsSync(join(work, 'never')), false, 'no run directory for a run that never started');
+  rmSync(dead, { recursive: true, force: true });
 });
