@@ -24,7 +24,7 @@ import { createLogger } from '../src/core/log.js';
 import { defaultCacheDir, packageRoot, packageVersion } from '../src/core/paths.js';
 import { pollUntil } from '../src/core/poll.js';
 import { buildEdgemarkImage } from '../src/image/edgemark.js';
-import { k8s, loadKubeConfig } from '../src/kube/client.js';
+import { deleteNodes, k8s, loadKubeConfig } from '../src/kube/client.js';
 import { groupRssBytes, processTree, sampleGroups, type GroupUsage } from '../src/measure/procsample.js';
 import { createRuntime, oneGroupPlan, type RunningFleet } from '../src/runtime/index.js';
 import { resolveTarget } from '../src/target/target.js';
@@ -98,12 +98,8 @@ async function readyCount(kc: k8s.KubeConfig, prefix: string): Promise<number> {
 }
 
 async function removeNodes(kc: k8s.KubeConfig, prefix: string): Promise<void> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const coord = kc.makeApiClient(k8s.CoordinationV1Api);
-  for (const n of (await core.listNode()).items.map((x) => x.metadata!.name!).filter((x) => x.startsWith(prefix))) {
-    await core.deleteNode({ name: n }).catch(() => undefined);
-    await coord.deleteNamespacedLease({ name: n, namespace: 'kube-node-lease' }).catch(() => undefined);
-  }
+  const names = (await kc.makeApiClient(k8s.CoreV1Api).listNode()).items.map((x) => x.metadata!.name!).filter((x) => x.startsWith(prefix));
+  for (const p of await deleteNodes(kc, names)) log(`warning: not removed: ${p}`);
 }
 
 async function step(where: Row['where'], kc: k8s.KubeConfig, start: () => Promise<RunningFleet>, pids: () => number[], prefix: string, baseline?: number) {

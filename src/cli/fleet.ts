@@ -11,8 +11,8 @@ import { stringify } from 'yaml';
 import { EdgemarkError } from '../core/errors.js';
 import { formatDuration, type Logger } from '../core/log.js';
 import { pollUntil } from '../core/poll.js';
-import { isNotFound, k8s, loadKubeConfig } from '../kube/client.js';
-import { nodeNames, oneGroupPlan, planNodeCount, type FleetPlan } from '../runtime/index.js';
+import { deleteNodes, isNotFound, k8s, loadKubeConfig } from '../kube/client.js';
+import { nodeIndex, nodeNames, oneGroupPlan, planNodeCount, type FleetPlan } from '../runtime/index.js';
 import {
   applyObjects,
   deleteFleet,
@@ -247,11 +247,6 @@ local cluster, or --kubeconfig with --cloudcore) is the one they join.
     });
 }
 
-/** The token, read from the cluster under test, into the fleet's Secret (create and setup). */
-async function tokenOf(target: Target): Promise<string> {
-  return target.token();
-}
-
 async function setup(cmd: Command): Promise<void> {
   const env = envOf(cmd);
   const { log, ref } = env;
@@ -306,7 +301,7 @@ async function setup(cmd: Command): Promise<void> {
       ),
     { timeoutMs: 60_000, intervalMs: 1000, prefix: '[fleet]' },
   );
-  await applyObjects(ref.kc, [fleetObjects(plan, s, await tokenOf(target))[0]!, job]);
+  await applyObjects(ref.kc, [fleetObjects(plan, s, await target.token())[0]!, job]);
   log.info(`      connectivity Job ${job.metadata.name} (image ${s.image}, ${s.hostNetwork ? 'host network' : 'pod network'}) ...`);
   await interruptible(log, async (signal) => {
     let pod: k8s.V1Pod | undefined;
@@ -318,20 +313,7 @@ async function setup(cmd: Command): Promise<void> {
         const cs = pod?.status?.containerStatuses?.[0];
         const w = cs?.state?.waiting?.reason;
         if (pod && w && /ErrImageNeverPull|ErrImagePull|ImagePullBackOff/.test(w)) {
-          const e = explainWaiting(
-            {
-              name: pod.metadata!.name!,
-              ordinal: 0,
-              phase: 'Pending',
-              ready: false,
-              node: pod.spec?.nodeName,
-              podIP: undefined,
-              waiting: { reason: w, message: '' },
-              restarts: 0,
-              unschedulable: undefined,
-            },
-            s.image,
-          );
+          const e = explainWaiting({ name: pod.metadata!.name!, node: pod.spec?.nodeName, waiting: { reason: w, message: '' }, restarts: 0 }, s.image);
           throw e!;
         }
         const phase = pod?.status?.phase;
@@ -373,7 +355,7 @@ async function create(cmd: Command, count: number): Promise<void> {
   const target = resolveTarget(flags, stateDir);
   const plan = planOf(target, count, flags);
   const s = settingsOf(plan, flags);
-  const objects = fleetObjects(plan, s, await tokenOf(target));
+  const objects = fleetObjects(plan, s, await target.token());
   for (const l of fleetActions(plan, s, env.externalPath)) log.info(l);
   await ensureNamespace(env.ref.kc, s.namespace);
   await applyObjects(env.ref.kc, objects);
@@ -404,7 +386,7 @@ async function scale(cmd: Command, count: number): Promise<void> {
   if (count < planNodeCount(stored.plan)) {
     // The nodes past the new end go with their pods: their Node and Lease objects too.
     const keep = new Set(nodeNames(plan));
-    await removeNodes(
+    await deleteNodes(
       tested,
       nodeNames(stored.plan).filter((n) => !keep.has(n)),
     );
@@ -413,23 +395,10 @@ async function scale(cmd: Command, count: number): Promise<void> {
   env.log.info(`fleet ${env.flags.name}: ${count} hollow nodes Ready`);
 }
 
-async function removeNodes(kc: k8s.KubeConfig, names: string[]): Promise<string[]> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const coord = kc.makeApiClient(k8s.CoordinationV1Api);
-  const problems: string[] = [];
-  for (const name of names) {
-    await core.deleteNode({ name }).catch((e: unknown) => (isNotFound(e) ? undefined : problems.push(`Node ${name}: ${(e as Error).message}`)));
-    await coord
-      .deleteNamespacedLease({ name, namespace: 'kube-node-lease' })
-      .catch((e: unknown) => (isNotFound(e) ? undefined : problems.push(`Lease ${name}: ${(e as Error).message}`)));
-  }
-  return problems;
-}
-
 /** Pod ordinal of a node of the plan (nodes o*K..o*K+K-1 are pod o's). */
 function podOfNode(stored: StoredFleet, node: string): number {
-  const i = nodeNames(stored.plan).indexOf(node);
-  if (i < 0) {
+  const i = nodeIndex(stored.plan, node);
+  if (i === undefined) {
     const g = stored.plan.groups[0]!;
     throw new EdgemarkError(
       'EM_NODE_UNKNOWN',
@@ -460,7 +429,10 @@ async function verify(cmd: Command): Promise<void> {
     );
   if (notReady.length === 0 && pods.filter((p) => p.ready).length === stored.pods) return;
   const byPod = new Map<number, string[]>();
-  for (const n of notReady) byPod.set(podOfNode(stored, n), [...(byPod.get(podOfNode(stored, n)) ?? []), n]);
+  for (const n of notReady) {
+    const o = podOfNode(stored, n);
+    byPod.set(o, [...(byPod.get(o) ?? []), n]);
+  }
   for (const [o, list] of byPod) {
     const p = podByOrdinal.get(o);
     const where = p
@@ -554,16 +526,11 @@ async function cleanup(cmd: Command): Promise<void> {
   const env = envOf(cmd);
   const target = resolveTarget(env.flags, env.stateDir);
   const tested = testedKube(target);
+  // The pods go first (deleteFleet waits for them): a runner still running would register its nodes again.
   const problems = await deleteFleet(env.ref, { namespaceToo: true });
-  // The pods first: a runner still running would register its nodes again.
-  await pollUntil('the runner pods to go', async () => ((await runnerPods(env.ref).catch(() => [])).length === 0 ? true : undefined), {
-    timeoutMs: 180_000,
-    intervalMs: 2000,
-    prefix: '[fleet]',
-  }).catch((e: Error) => problems.push(e.message));
   // Then every Node of the fleet's label, whatever its plan said (a fleet scaled down, or one whose ConfigMap is gone).
   const nodes = [...(await hollowNodes(tested, env.flags.name)).keys()];
-  problems.push(...(await removeNodes(tested, nodes)));
+  problems.push(...(await deleteNodes(tested, nodes)));
   env.log.info(
     `fleet ${env.flags.name}: removed from ${env.externalPath} (namespace ${env.ref.namespace}) and ${nodes.length} Node and Lease object(s) from ${target.name}`,
   );

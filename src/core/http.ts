@@ -4,6 +4,7 @@
  * anything Kubernetes goes through @kubernetes/client-node instead.
  */
 import http from 'node:http';
+import { EdgemarkError } from './errors.js';
 import https from 'node:https';
 
 export interface GetOptions {
@@ -54,5 +55,15 @@ export function httpGet(url: string, o: GetOptions = {}): Promise<GetResult> {
     req.on('timeout', () => req.destroy(new Error(`timeout after ${o.timeoutMs ?? 5000}ms: GET ${url}`)));
     req.on('error', reject);
     req.end(o.body);
+  });
+}
+
+/** Starts `server` on host:port; a port in use is EM_PORT_BUSY, in `prefix`'s words, with `fix`. */
+export function listen(server: http.Server, host: string, port: number, prefix: string, fix: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new EdgemarkError('EM_PORT_BUSY', `[${prefix}] ${host}:${port} is already in use`, fix) : err),
+    );
+    server.listen(port, host, () => resolve());
   });
 }

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { EdgemarkError } from '../core/errors.js';
+import { listen as listenOn } from '../core/http.js';
 import type { Fleet } from './fleet.js';
 
 export function fleetRegistry(fleet: Fleet, labels: Record<string, string> = {}): Registry {
@@ -135,20 +136,7 @@ export async function serveMetrics(listen: { host: string; port: number }, text:
       (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new EdgemarkError(
-              'EM_PORT_BUSY',
-              `[metrics] ${listen.host}:${listen.port} is already in use`,
-              'pass another --metrics host:port, or port 0 for a free one',
-            )
-          : err,
-      ),
-    );
-    server.listen(listen.port, listen.host, () => resolve());
-  });
+  await listenOn(server, listen.host, listen.port, 'metrics', 'pass another --metrics host:port, or port 0 for a free one');
   const a = server.address() as AddressInfo;
   return {
     url: `http://${listen.host}:${a.port}/metrics`,

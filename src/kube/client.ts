@@ -24,6 +24,21 @@ export function apiStatus(err: unknown): number | undefined {
 }
 
 export const isNotFound = (err: unknown) => apiStatus(err) === 404;
+
+/** Deletes these Node objects and their Leases in kube-node-lease (gone already counts as done); returns what could not be deleted. */
+export async function deleteNodes(kc: k8s.KubeConfig, names: string[]): Promise<string[]> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const coord = kc.makeApiClient(k8s.CoordinationV1Api);
+  const problems: string[] = [];
+  const note = (what: string) => (e: unknown) => {
+    if (!isNotFound(e)) problems.push(`${what}: ${(e as Error).message}`);
+  };
+  for (const name of names) {
+    await core.deleteNode({ name }).catch(note(`Node ${name}`));
+    await coord.deleteNamespacedLease({ name, namespace: 'kube-node-lease' }).catch(note(`Lease ${name}`));
+  }
+  return problems;
+}
 export const isConflict = (err: unknown) => apiStatus(err) === 409;
 
 /**

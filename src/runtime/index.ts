@@ -36,4 +36,14 @@ export {
   type RuntimeEvent,
   type RuntimeOptions,
 } from './runtime.js';
-export { nodeNames, oneGroupPlan, parsePlan, planNodeCount, PLAN_API_VERSION, type FleetPlan, type FleetPlanInput, type OneGroupPlan } from './plan.js';
+export {
+  nodeIndex,
+  nodeNames,
+  oneGroupPlan,
+  parsePlan,
+  planNodeCount,
+  PLAN_API_VERSION,
+  type FleetPlan,
+  type FleetPlanInput,
+  type OneGroupPlan,
+} from './plan.js';

@@ -5,7 +5,7 @@ import { edgeStates } from '../edge/node.js';
 import { mergeSummaries, type FleetSummary } from '../fleet/summary.js';
 import { FD_RESERVE, planCapacity, sourceAddressOf } from './capacity.js';
 import { checkKinds } from './kinds.js';
-import { nodeNames, parsePlan, PLAN_API_VERSION, shardPlan, type FleetPlanInput } from './plan.js';
+import { nodeIndex, nodeNames, parsePlan, PLAN_API_VERSION, shardPlan, type FleetPlanInput } from './plan.js';
 
 const cap = { fdLimit: 20_000, ports: 28_232 };
 
@@ -275,4 +275,17 @@ test('a slice holds only its nodes, across groups, with its share of the pacing;
     () => shardPlan(parsePlan({ ...input, slice: { from: 8, count: 3 } }), undefined, 0),
     (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_PLAN_INVALID' && /slice 8..10 lies outside the plan's 10 nodes/.test(e.message),
   );
+});
+
+test('nodeIndex is a name place in nodeNames, across groups; names outside the plan have none', () => {
+  const two = parsePlan({
+    ...input,
+    groups: [
+      { name: 'a', count: 5, prefix: 'a-' },
+      { name: 'b', count: 4, prefix: 'b-' },
+    ],
+  });
+  const names = nodeNames(two);
+  for (const [i, n] of names.entries()) assert.equal(nodeIndex(two, n), i);
+  for (const n of ['a-5', 'b-4', 'a-01', 'c-0', 'a-', 'b-x']) assert.equal(nodeIndex(two, n), undefined, n);
 });

@@ -214,6 +214,17 @@ export function nodeNames(plan: FleetPlan, limit = Infinity): string[] {
   return out;
 }
 
+/** The global index of a node of the plan (its place in `nodeNames`), or undefined for a name not in it. */
+export function nodeIndex(plan: FleetPlan, name: string): number | undefined {
+  let base = 0;
+  for (const g of plan.groups) {
+    const rest = name.startsWith(g.prefix) ? name.slice(g.prefix.length) : '';
+    if (/^(0|[1-9][0-9]*)$/.test(rest) && Number(rest) < g.count) return base + Number(rest);
+    base += g.count;
+  }
+  return undefined;
+}
+
 /** The common plan: one group of one kind against a target's addresses. */
 export interface OneGroupPlan {
   target: { name: string; cloudcore: { websocket: string; https: string }[]; apiserver?: string | undefined };

@@ -5,6 +5,7 @@
  * Kubernetes runtime and by the `edgemark fleet` verbs.
  */
 import { EdgemarkError } from '../../core/errors.js';
+import { pollUntil } from '../../core/poll.js';
 import { apiStatus, isNotFound, k8s } from '../../kube/client.js';
 import type { FleetSummary } from '../../fleet/summary.js';
 import type { Milestone } from '../../fleet/fleet.js';
@@ -39,12 +40,21 @@ const MANAGED = { 'app.kubernetes.io/managed-by': 'edgemark' };
 /** The namespace, created (and marked as ours, so cleanup deletes it) if missing. */
 export async function ensureNamespace(kc: k8s.KubeConfig, namespace: string): Promise<void> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  try {
-    await core.readNamespace({ name: namespace });
-  } catch (err) {
-    if (!isNotFound(err)) throw unreachable(kc, err);
-    await core.createNamespace({ body: { metadata: { name: namespace, labels: MANAGED } } });
-  }
+  // A namespace still terminating (a cleanup just before) takes no new object: wait until it is gone.
+  const phase = await pollUntil(
+    `namespace ${namespace} to finish terminating`,
+    async () => {
+      try {
+        const ns = await core.readNamespace({ name: namespace });
+        return ns.status?.phase === 'Terminating' ? undefined : 'there';
+      } catch (err) {
+        if (!isNotFound(err)) throw unreachable(kc, err);
+        return 'missing';
+      }
+    },
+    { timeoutMs: 180_000, intervalMs: 1000, prefix: '[fleet]' },
+  );
+  if (phase === 'missing') await core.createNamespace({ body: { metadata: { name: namespace, labels: MANAGED } } });
 }
 
 export function unreachable(kc: k8s.KubeConfig, err: unknown): EdgemarkError {
@@ -173,7 +183,7 @@ export async function runnerPods(ref: FleetRef): Promise<RunnerPod[]> {
 }
 
 /** What a pod's waiting reason means, and what to do: the failures a user meets first. */
-export function explainWaiting(pod: RunnerPod, image: string): EdgemarkError | undefined {
+export function explainWaiting(pod: Pick<RunnerPod, 'name' | 'node' | 'waiting' | 'restarts'>, image: string): EdgemarkError | undefined {
   const r = pod.waiting?.reason;
   if (r === 'ErrImageNeverPull' || r === 'ErrImagePull' || r === 'ImagePullBackOff') {
     return new EdgemarkError(
@@ -204,58 +214,48 @@ export async function podGet(ref: FleetRef, pod: string, port: number, path: str
   return getText(url, { ...(await kubeconfigGetOptions(ref.kc)), timeoutMs: 10_000 });
 }
 
-/** The summaries of the Running pods that answer (the others are left out). */
-export async function podSummaries(ref: FleetRef, runner: RunnerSettings, pods: RunnerPod[]): Promise<Map<string, FleetSummary>> {
-  const out = new Map<string, FleetSummary>();
+/** GET `path` of every Running pod and parse it; a pod that does not answer (or parses to undefined) is left out. */
+async function fromEachPod<T>(
+  ref: FleetRef,
+  runner: RunnerSettings,
+  pods: RunnerPod[],
+  path: string,
+  parse: (text: string) => T | undefined,
+): Promise<Map<string, T>> {
+  const out = new Map<string, T>();
   await Promise.all(
     pods
       .filter((p) => p.phase === 'Running')
       .map(async (p) => {
         try {
-          out.set(p.name, JSON.parse(await podGet(ref, p.name, podPort(runner, p.ordinal), 'summary')) as FleetSummary);
+          const v = parse(await podGet(ref, p.name, podPort(runner, p.ordinal), path));
+          if (v !== undefined) out.set(p.name, v);
         } catch {
-          // Not serving yet, or restarting: its nodes count as not Ready.
+          // Not serving yet, or restarting: left out this time.
         }
       }),
   );
   return out;
 }
 
-/** The pods' milestones since the last call (each pod hands them over once). */
+/** The summaries of the Running pods that answer (the others' nodes count as not Ready). */
+export function podSummaries(ref: FleetRef, runner: RunnerSettings, pods: RunnerPod[]): Promise<Map<string, FleetSummary>> {
+  return fromEachPod(ref, runner, pods, 'summary', (t) => JSON.parse(t) as FleetSummary);
+}
+
+/** The pods' milestones since the last call (each pod hands them over once; one that does not answer keeps them). */
 export async function podMilestones(ref: FleetRef, runner: RunnerSettings, pods: RunnerPod[]): Promise<Milestone[]> {
-  const out: Milestone[] = [];
-  await Promise.all(
-    pods
-      .filter((p) => p.phase === 'Running')
-      .map(async (p) => {
-        try {
-          out.push(...(JSON.parse(await podGet(ref, p.name, podPort(runner, p.ordinal), 'milestones')) as Milestone[]));
-        } catch {
-          // Kept by the pod until the next read.
-        }
-      }),
-  );
-  return out;
+  return [...(await fromEachPod(ref, runner, pods, 'milestones', (t) => JSON.parse(t) as Milestone[])).values()].flat();
 }
 
 /** CPU and RSS of every Running runner pod's process, from its own /metrics; undefined when none answers. */
 export async function podResources(ref: FleetRef, runner: RunnerSettings, pods: RunnerPod[]): Promise<ResourceReading | undefined> {
-  const readings = await Promise.all(
-    pods
-      .filter((p) => p.phase === 'Running')
-      .map((p) =>
-        podGet(ref, p.name, podPort(runner, p.ordinal), 'metrics').then(
-          (text) => parseProcessMetrics(text),
-          () => undefined,
-        ),
-      ),
-  );
-  const got = readings.filter((r): r is ResourceReading => r !== undefined);
+  const got = [...(await fromEachPod(ref, runner, pods, 'metrics', parseProcessMetrics)).values()];
   if (got.length === 0) return undefined;
   return { cpuSeconds: got.reduce((a, r) => a + r.cpuSeconds, 0), rssBytes: got.reduce((a, r) => a + r.rssBytes, 0) };
 }
 
-/** Deletes every object of the fleet on the external cluster, and the namespace if the fleet created it; returns what could not be deleted. */
+/** Deletes every object of the fleet on the external cluster, and the namespace if the fleet created it; resolves once its pods are gone, with what could not be deleted. */
 export async function deleteFleet(ref: FleetRef, o: { namespaceToo: boolean }): Promise<string[]> {
   const names = objectNames(ref.name);
   const core = ref.kc.makeApiClient(k8s.CoreV1Api);
@@ -277,6 +277,12 @@ export async function deleteFleet(ref: FleetRef, o: { namespaceToo: boolean }): 
   await del(`ConfigMap ${names.plan}`, () => core.deleteNamespacedConfigMap({ name: names.plan, namespace: ns }));
   await del(`Secret ${names.token}`, () => core.deleteNamespacedSecret({ name: names.token, namespace: ns }));
   await del(`Job ${ref.name}-setup`, () => batch.deleteNamespacedJob({ name: `${ref.name}-setup`, namespace: ns, propagationPolicy: 'Background' }));
+  // Deleted means the pods are gone: one still in its grace period would register its nodes again.
+  await pollUntil('the runner pods to go', async () => ((await runnerPods(ref).catch(() => [])).length === 0 ? true : undefined), {
+    timeoutMs: 180_000,
+    intervalMs: 2000,
+    prefix: '[fleet]',
+  }).catch((e: Error) => problems.push(e.message));
   if (o.namespaceToo) {
     try {
       const n = await core.readNamespace({ name: ns });

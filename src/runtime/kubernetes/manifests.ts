@@ -91,6 +91,21 @@ export const NOT_ON_EDGE_NODES = {
   },
 };
 
+const CONTAINER_SECURITY = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+
+/** Where and as whom a pod of the fleet runs (runner pods and the setup Job alike): network, identity, node choice. */
+function placement(s: PodSettings): Record<string, unknown> {
+  return {
+    hostNetwork: s.hostNetwork,
+    dnsPolicy: s.hostNetwork ? 'ClusterFirstWithHostNet' : 'ClusterFirst',
+    automountServiceAccountToken: false,
+    securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
+    ...(Object.keys(s.nodeSelector).length ? { nodeSelector: s.nodeSelector } : {}),
+    affinity: NOT_ON_EDGE_NODES,
+    tolerations: [...DEFAULT_TOLERATIONS, ...s.tolerations],
+  };
+}
+
 export function labelsOf(name: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'edgemark', 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': 'runner' };
 }
@@ -190,15 +205,9 @@ export function fleetObjects(plan: FleetPlan, s: PodSettings, token: string): Ku
             },
           },
           spec: {
-            hostNetwork: s.hostNetwork,
-            dnsPolicy: s.hostNetwork ? 'ClusterFirstWithHostNet' : 'ClusterFirst',
-            automountServiceAccountToken: false,
+            ...placement(s),
             enableServiceLinks: false,
             terminationGracePeriodSeconds: 30,
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
-            ...(Object.keys(s.nodeSelector).length ? { nodeSelector: s.nodeSelector } : {}),
-            affinity: NOT_ON_EDGE_NODES,
-            tolerations: [...DEFAULT_TOLERATIONS, ...s.tolerations],
             containers: [
               {
                 name: 'runner',
@@ -227,7 +236,7 @@ export function fleetObjects(plan: FleetPlan, s: PodSettings, token: string): Ku
                 // nodes, which adds the very load that made its probe late.
                 readinessProbe: probe('/readyz', 10, 1),
                 livenessProbe: probe('/healthz', 30, 4),
-                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                securityContext: CONTAINER_SECURITY,
                 volumeMounts: [
                   { name: 'config', mountPath: POD_PATHS.config, readOnly: true },
                   { name: 'token', mountPath: POD_PATHS.token, readOnly: true },
@@ -273,20 +282,14 @@ export function probeJob(plan: FleetPlan, s: PodSettings): KubeObject {
         metadata: { labels: { ...labelsOf(s.name), 'app.kubernetes.io/component': 'setup' } },
         spec: {
           restartPolicy: 'Never',
-          hostNetwork: s.hostNetwork,
-          dnsPolicy: s.hostNetwork ? 'ClusterFirstWithHostNet' : 'ClusterFirst',
-          automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
-          ...(Object.keys(s.nodeSelector).length ? { nodeSelector: s.nodeSelector } : {}),
-          affinity: NOT_ON_EDGE_NODES,
-          tolerations: [...DEFAULT_TOLERATIONS, ...s.tolerations],
+          ...placement(s),
           containers: [
             {
               name: 'probe',
               image: s.image,
               imagePullPolicy: s.imagePullPolicy,
               args,
-              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+              securityContext: CONTAINER_SECURITY,
               volumeMounts: [{ name: 'token', mountPath: POD_PATHS.token, readOnly: true }],
             },
           ],

@@ -11,6 +11,7 @@ import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { EdgemarkError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { listen } from '../../core/http.js';
 import type { Milestone } from '../../fleet/fleet.js';
 import type { FleetSummary } from '../../fleet/summary.js';
 import { InProcessRuntime } from '../inprocess.js';
@@ -170,19 +171,6 @@ async function serve(host: string, port: number, h: Handlers): Promise<Server> {
       );
     } else res.writeHead(404, { 'content-type': 'text/plain' }).end('see /healthz, /readyz, /summary, /milestones, /metrics\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new EdgemarkError(
-              'EM_PORT_BUSY',
-              `[runner] ${host}:${port} is already in use`,
-              'another runner pod of the same ordinal shares this network: check for two fleets with one name',
-            )
-          : err,
-      ),
-    );
-    server.listen(port, host, () => resolve());
-  });
+  await listen(server, host, port, 'runner', 'another runner pod of the same ordinal shares this network: check for two fleets with one name');
   return server;
 }

@@ -7,7 +7,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { splitHostPort } from '../../core/address.js';
-import { pollUntil } from '../../core/poll.js';
 import { type EdgemarkError, errorToJson } from '../../core/errors.js';
 import { mergeSummaries, type FleetSummary } from '../../fleet/summary.js';
 import { parsePlan, planNodeCount, type FleetPlan } from '../plan.js';
@@ -144,12 +143,6 @@ export class KubernetesRuntime implements Runtime {
     // The end: asked to stop, the duration passed, or a pod that cannot start; then the objects go.
     const done: Promise<FleetResult> = watch.then(async () => {
       const problems = await deleteFleet(ref, { namespaceToo: false });
-      // Stopped means the pods are gone: one still in its grace period would register its nodes again.
-      await pollUntil('the runner pods to go', async () => ((await runnerPods(ref).catch(() => [])).length === 0 ? true : undefined), {
-        timeoutMs: 180_000,
-        intervalMs: 2000,
-        prefix: '[runtime]',
-      }).catch((e: Error) => problems.push(e.message));
       return finish(hub, { summary: latest, ...(fatal ? { fatal: errorToJson(fatal) } : {}), problems });
     });
     return runningFleet({
