@@ -43,6 +43,27 @@ interface NodesFlags extends TargetFlags, PodFlags {
   metrics: string | false;
   plan?: string;
   dryRun?: boolean;
+  kind: 'edge' | 'kubelet';
+  shape?: 'kubemark' | 'kubelet';
+  proxy?: 'per-node' | 'off';
+  npd?: boolean;
+}
+
+function parseKind(v: string): 'edge' | 'kubelet' {
+  if (v !== 'edge' && v !== 'kubelet')
+    throw new InvalidArgumentError(`--kind is edge (a KubeEdge edgecore) or kubelet (a kubelet 1.32 talking to kube-apiserver), not "${v}"`);
+  return v;
+}
+
+function parseShape(v: string): 'kubemark' | 'kubelet' {
+  if (v !== 'kubemark' && v !== 'kubelet')
+    throw new InvalidArgumentError(`--shape is kubemark (as cmd/kubemark's hollow node) or kubelet (a real-looking node), not "${v}"`);
+  return v;
+}
+
+function parseProxy(v: string): 'per-node' | 'off' {
+  if (v !== 'per-node' && v !== 'off') throw new InvalidArgumentError(`--proxy is per-node or off, not "${v}"`);
+  return v;
 }
 
 export function parseHostPort(flag: string): (v: string) => string {
@@ -130,7 +151,12 @@ export function targetOptions(cmd: Command): Command {
       parseHostPort('--cloudcore-https'),
     )
     .option('--token <token>', 'join token (default: read from secret kubeedge/tokensecret of the target); never logged')
-    .option('--token-file <file>', 'read the join token from this file');
+    .option('--token-file <file>', 'read the join token from this file')
+    .option(
+      '--bootstrap-token <id.secret>',
+      'kubelet nodes: the bootstrap token to get their certificates with (default: make one through the kubeconfig); never logged',
+    )
+    .option('--bootstrap-token-file <file>', 'kubelet nodes: read the bootstrap token from this file');
 }
 
 export function registerNodes(program: Command): void {
@@ -139,7 +165,11 @@ export function registerNodes(program: Command): void {
     .command('run')
     .description('run N hollow edge nodes until Ctrl-C (or --duration)')
     .option('-n, --count <n>', 'how many nodes', parsePositiveInt('--count'))
-    .option('--prefix <p>', 'node names are <prefix><index>', parsePrefix, 'hollow-edge-');
+    .option('--prefix <p>', 'node names are <prefix><index> (default hollow-edge-, or hollow-kubelet- with --kind kubelet)', parsePrefix)
+    .option('--kind <kind>', 'edge: KubeEdge edgecore 1.23 through CloudCore; kubelet: kubelet 1.32 straight to kube-apiserver', parseKind, 'edge')
+    .option('--shape <shape>', 'kubelet nodes: kubemark (1 CPU, 3840Mi, 110 pods, as cmd/kubemark) or kubelet (a real-looking node)', parseShape)
+    .option('--proxy <mode>', 'kubelet nodes: a hollow kube-proxy per node (per-node) or none (off, default)', parseProxy)
+    .option('--npd', "kubelet nodes: a hollow node-problem-detector's status heartbeat every 5 minutes");
   podOptions(targetOptions(run))
     .option('--join-rate <r>', 'nodes started per second', parseRate, 50)
     .option(
@@ -173,9 +203,13 @@ export function registerNodes(program: Command): void {
     .option('--dry-run', 'print the plan and what would start; start nothing, read no token')
     .action(async (opts: NodesFlags, cmd: Command) => {
       const { log, stateDir } = cliContext(cmd);
-      const target = resolveTarget(opts, stateDir);
-      const plan = opts.plan ? planFromFile(opts.plan, cmd) : planFromFlags(opts, target, stateDir);
-      checkNodeLimit(target, planNodeCount(plan), 'nodes');
+      const target = resolveTarget({ ...opts, needsCloudcore: opts.kind !== 'kubelet' }, stateDir);
+      const plan = opts.plan ? planFromFile(opts.plan, cmd) : planFromFlags(opts, target, stateDir, cmd);
+      checkNodeLimit(
+        target,
+        plan.groups.filter((g) => g.kind === 'edge').reduce((a, g) => a + g.count, 0),
+        'nodes',
+      );
       // Bad stage files are refused before anything starts (each runner process compiles them again).
       stagesOf(plan.stagePaths);
       const runtime = runtimeFor(opts);
@@ -222,6 +256,10 @@ const planFlags = [
   'kubeconfig',
   'cloudcore',
   'cloudcoreHttps',
+  'kind',
+  'shape',
+  'proxy',
+  'npd',
 ];
 
 function planFromFile(file: string, cmd: Command): FleetPlan {
@@ -248,19 +286,32 @@ function planFromFile(file: string, cmd: Command): FleetPlan {
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-export function planFromFlags(opts: NodesFlags, target: Target, stateDir: string): FleetPlan {
+export function planFromFlags(opts: NodesFlags, target: Target, stateDir: string, cmd?: Command): FleetPlan {
   if (!opts.count) throw new EdgemarkError('EM_BAD_FLAG', '[nodes] how many nodes? --count is missing', 'pass -n <count>, or --plan <file>');
+  const kubelet = opts.kind === 'kubelet';
+  if (!kubelet && (opts.shape || opts.proxy || opts.npd)) {
+    throw new EdgemarkError('EM_BAD_FLAG', '[nodes] --shape, --proxy and --npd are for kubelet nodes', 'add --kind kubelet, or leave them out');
+  }
+  // A kubelet node's shape gives its capacity; only what the user set overrides it.
+  const given = (k: 'cpu' | 'memory' | 'pods' | 'ephemeralStorage') => !kubelet || cmd?.getOptionValueSource(k) === 'cli';
+  const capacity = Object.fromEntries((['cpu', 'memory', 'pods', 'ephemeralStorage'] as const).filter(given).map((k) => [k, opts[k]]));
   return oneGroupPlan({
-    target,
+    target: {
+      name: target.name,
+      cloudcore: target.cloudcore,
+      apiserver: target.apiserver,
+      ...(kubelet && target.apiserverCa ? { apiserverCa: target.apiserverCa } : {}),
+    },
     count: opts.count,
-    prefix: opts.prefix,
+    prefix: opts.prefix ?? (kubelet ? 'hollow-kubelet-' : 'hollow-edge-'),
+    kind: opts.kind,
     profile: {
-      cpu: opts.cpu,
-      memory: opts.memory,
-      pods: opts.pods,
-      ephemeralStorage: opts.ephemeralStorage,
+      ...capacity,
       labels: opts.labels ?? {},
       taints: opts.taints ?? [],
+      ...(opts.shape ? { shape: opts.shape } : {}),
+      ...(opts.proxy ? { proxy: opts.proxy } : {}),
+      ...(opts.npd ? { npd: true } : {}),
     },
     timings: opts.timings ?? {},
     joinRate: opts.joinRate,
@@ -290,15 +341,20 @@ async function runPlan(
   summaryJson: string | undefined,
 ): Promise<FleetSummary & { metricsUrl?: string }> {
   const count = planNodeCount(plan);
-  const token = await target.token();
+  const hasEdge = plan.groups.some((g) => g.kind === 'edge');
+  const hasKubelet = plan.groups.some((g) => g.kind === 'kubelet');
+  const token = hasEdge ? await target.token() : '';
+  const bootstrapToken = hasKubelet ? await target.bootstrapToken() : undefined;
   const first = plan.groups[0]!;
   log.info(
-    `${count} hollow edge nodes (${first.prefix}0..${first.count - 1}${plan.groups.length > 1 ? `, and ${plan.groups.length - 1} more group(s)` : ''}) -> ${target.name}: CloudHub ${plan.target.cloudcore.map((c) => c.websocket).join(', ')}, ${plan.pacing.joinRate}/s` +
+    `${count} hollow ${hasEdge && hasKubelet ? '' : hasKubelet ? 'kubelet ' : 'edge '}nodes (${first.prefix}0..${first.count - 1}${plan.groups.length > 1 ? `, and ${plan.groups.length - 1} more group(s)` : ''}) -> ${target.name}: ${hasEdge ? `CloudHub ${plan.target.cloudcore.map((c) => c.websocket).join(', ')}` : ''}${hasKubelet ? `${hasEdge ? ', ' : ''}kube-apiserver ${plan.target.apiserver}` : ''}, ${plan.pacing.joinRate}/s` +
       (plan.pacing.maxJoining ? ` with at most ${plan.pacing.maxJoining} joining at once` : '') +
-      `, runtime ${runtime.name}; token from ${target.tokenSource}`,
+      `, runtime ${runtime.name}` +
+      (hasEdge ? `; token from ${target.tokenSource}` : '') +
+      (hasKubelet ? `; bootstrap token: ${target.bootstrapTokenSource}` : ''),
   );
   return interruptible(log, async (signal) => {
-    const fleet = await runtime.start(plan, { token }, { log, signal });
+    const fleet = await runtime.start(plan, { token, ...(bootstrapToken ? { bootstrapToken } : {}) }, { log, signal });
     if (fleet.metricsUrl) log.info(`metrics: ${fleet.metricsUrl}`);
     fleet.on((e) => {
       if (e.type === 'status') {

@@ -92,6 +92,8 @@ const controlPlane: ComponentSpec[] = [
       `--service-account-signing-key-file=${pki.saKey}`,
       '--service-cluster-ip-range=10.96.0.0/16',
       '--authorization-mode=Node,RBAC',
+      // Hollow kubelet nodes join as kubelets do: a bootstrap token, then a CSR.
+      '--enable-bootstrap-token-auth=true',
       // Logs, exec and the node proxy reach a worker's kubelet at its node
       // address (never a hostname nobody resolves), as this client, and check
       // the kubelet's serving certificate against the cluster CA.
@@ -128,7 +130,8 @@ const controlPlane: ComponentSpec[] = [
         '--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics',
         '--leader-elect=false',
         '--use-service-account-credentials=true',
-        '--controllers=*',
+        // bootstrapsigner and tokencleaner are off by default: kubeadm turns them on, and so do we.
+        '--controllers=*,bootstrapsigner,tokencleaner',
         `--root-ca-file=${pki.caCert}`,
         `--service-account-private-key-file=${pki.saKey}`,
         `--cluster-signing-cert-file=${pki.caCert}`,

@@ -9,7 +9,7 @@ import type { BeehiveMessage } from '../protocol/message.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { HollowNode, NodeErrorKind, PodMilestone } from '../kind/kind.js';
 import type { PodEnv } from '../pods/host.js';
-import type { EdgeStore } from './metamanager/store.js';
+import type { NodeStore } from '../store/store.js';
 import type { StageEngine } from '../lifecycle/engine.js';
 import type { NodeProfile } from './edged/objects.js';
 import type { EdgeTimings } from './timings.js';
@@ -51,7 +51,7 @@ export interface EdgeEvents {
 export interface EdgeContext {
   scheduler: Scheduler;
   /** The runner process's one store (SQLite) shared by every edge node. */
-  store: EdgeStore;
+  store: NodeStore;
   /** Pod lifecycles (stages/*.yaml and the user's), compiled once. */
   stages: StageEngine;
   timings: EdgeTimings;

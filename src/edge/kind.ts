@@ -21,7 +21,7 @@ import { defaultNodeProfile, type NodeIdentity, type NodeProfile } from './edged
 import type { HollowNode, KindContext, KindGroup, NodeKind, NodeKindDefinition, NodeSpec } from '../kind/kind.js';
 import { edgePodEnv } from './edged/podwire.js';
 import type { EdgeContext, EdgeEvents, NodeHost } from './host.js';
-import { EdgeStore } from './metamanager/store.js';
+import { NodeStore } from '../store/store.js';
 import { edgeStates, HollowEdgeNode } from './node.js';
 import { defaultTimings, reconnectDelay, type EdgeTimings } from './timings.js';
 
@@ -121,7 +121,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
   readonly states = edgeStates;
   private readonly token: JoinToken;
   private readonly certs: CertStore;
-  private readonly store: EdgeStore;
+  private readonly store: NodeStore;
   private readonly bootId = randomUUID();
   private ca: CloudCa | undefined;
   private firstIdentity: Promise<EdgeIdentity> | undefined;
@@ -141,7 +141,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
     }
     this.token = parseToken(k.credentials.token);
     this.certs = new CertStore(join(k.dataDir, 'certs'));
-    this.store = new EdgeStore(join(k.dataDir, k.shard === undefined ? 'edge.db' : `edge-w${k.shard}.db`), k.scheduler);
+    this.store = new NodeStore(join(k.dataDir, k.shard === undefined ? 'edge.db' : `edge-w${k.shard}.db`), k.scheduler);
   }
 
   /** Fetches and checks CloudCore's CA, retrying quietly while it is unreachable. */

@@ -15,7 +15,7 @@ import type { PodEnv, PodHost, PodRequestKind } from '../pods/host.js';
 import type { PodRecord } from '../pods/pods.js';
 import { TIMER_KINDS, Timer, type EdgeContext, type NodeHost, type TimerKind } from './host.js';
 import { MetaManager, Req } from './metamanager/metamanager.js';
-import type { StoredNode } from './metamanager/store.js';
+import type { StoredNode } from '../store/store.js';
 
 const podRequests = {
   patch: [Req.patchPodStatus, 'patch'],

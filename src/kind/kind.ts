@@ -71,6 +71,8 @@ export interface KindTarget {
   cloudcore: { websocket: string; https: string }[];
   /** kube-apiserver URL (kubelet kind). */
   apiserver?: string;
+  /** kube-apiserver's CA, PEM (kubelet kind). */
+  apiserverCa?: string;
 }
 
 /** One group of nodes of one kind, as a shard of the runner holds it. */
@@ -92,7 +94,7 @@ export interface KindContext {
   log: Logger;
   target: KindTarget;
   /** Credentials to join with (a join token, a bootstrap token); never logged. */
-  credentials: { token: string };
+  credentials: { token: string; bootstrapToken?: string };
   /** A directory of this runner process for the kind's state (certificates, store). */
   dataDir: string;
   /** Worker index of this runner process (workers each keep their own store); undefined when it is the only one. */

@@ -14,6 +14,9 @@ const target: Target = {
   nodeLimit: undefined,
   tokenSource: 'nowhere',
   token: async () => 'never read here',
+  apiserverCa: undefined,
+  bootstrapTokenSource: 'nowhere',
+  bootstrapToken: async () => 'never read here',
 };
 
 test("a test's spec.nodes becomes a plan against the run's target: its nodes labelled with the run, pods traced, bounded in time", () => {

@@ -5,10 +5,12 @@
 import { EdgemarkError } from '../core/errors.js';
 import { EDGE_KIND, edgeKind } from '../edge/kind.js';
 import type { NodeKindDefinition } from '../kind/kind.js';
+import { KUBELET_KIND, kubeletKind } from '../kubelet/kind.js';
 import type { FleetPlan } from './plan.js';
 
 export const nodeKinds: Record<string, NodeKindDefinition> = {
   [EDGE_KIND]: edgeKind,
+  [KUBELET_KIND]: kubeletKind,
 };
 
 /** Every group names a kind there is; EM_KIND_UNKNOWN otherwise. */

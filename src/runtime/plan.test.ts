@@ -84,8 +84,8 @@ test('bad plans are refused with the field that is wrong', () => {
   refused({ extra: 1 }, /extra|Unrecognized/);
   refused({ groups: [{ name: 'a', count: 1, prefix: 'p-', link: { loss: 1 } }] }, /link/);
   assert.throws(
-    () => checkKinds(parsePlan({ ...input, groups: [{ name: 'a', kind: 'kubelet', count: 1, prefix: 'p-' }] })),
-    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_KIND_UNKNOWN' && /edge/.test(e.fix ?? ''),
+    () => checkKinds(parsePlan({ ...input, groups: [{ name: 'a', kind: 'openyurt', count: 1, prefix: 'p-' }] })),
+    (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_KIND_UNKNOWN' && /edge, kubelet/.test(e.fix ?? ''),
   );
   assert.throws(
     () => checkKinds(parsePlan({ ...input, groups: [{ name: 'a', count: 1, prefix: 'p-', profile: { cpu: 'lots' } }] })),

@@ -44,6 +44,8 @@ export const fleetPlanSchema = z
         cloudcore: z.array(z.object({ websocket: hostPort, https: z.string().url() }).strict()).default([]),
         /** kube-apiserver URL (for kinds that talk to it directly). */
         apiserver: z.string().url().optional(),
+        /** kube-apiserver's CA certificate, PEM (not a secret). */
+        apiserverCa: z.string().startsWith('-----BEGIN CERTIFICATE-----', 'a PEM certificate').optional(),
       })
       .strict(),
     groups: z.array(groupSchema).min(1),
@@ -227,7 +229,7 @@ export function nodeIndex(plan: FleetPlan, name: string): number | undefined {
 
 /** The common plan: one group of one kind against a target's addresses. */
 export interface OneGroupPlan {
-  target: { name: string; cloudcore: { websocket: string; https: string }[]; apiserver?: string | undefined };
+  target: { name: string; cloudcore: { websocket: string; https: string }[]; apiserver?: string | undefined; apiserverCa?: string | undefined };
   count: number;
   prefix: string;
   kind?: string;
@@ -249,7 +251,12 @@ export function oneGroupPlan(o: OneGroupPlan): FleetPlan {
   return parsePlan({
     apiVersion: PLAN_API_VERSION,
     kind: 'FleetPlan',
-    target: { name: o.target.name, cloudcore: o.target.cloudcore, ...(o.target.apiserver ? { apiserver: o.target.apiserver } : {}) },
+    target: {
+      name: o.target.name,
+      cloudcore: o.target.cloudcore,
+      ...(o.target.apiserver ? { apiserver: o.target.apiserver } : {}),
+      ...(o.target.apiserverCa ? { apiserverCa: o.target.apiserverCa } : {}),
+    },
     groups: [{ name: o.groupName ?? 'nodes', kind: o.kind ?? 'edge', count: o.count, prefix: o.prefix, profile: o.profile ?? {}, timings: o.timings ?? {} }],
     pacing: {
       joinRate: o.joinRate ?? 50,

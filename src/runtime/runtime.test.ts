@@ -42,7 +42,7 @@ test('a dry run says what would start, per runtime, and touches nothing', () => 
     (e: unknown) => e instanceof EdgemarkError && /--workers 8 is more than --count 7/.test(e.message),
   );
   assert.throws(
-    () => createRuntime('inprocess').dryRun({ ...plan, groups: [{ ...plan.groups[0]!, kind: 'kubelet' }] }),
+    () => createRuntime('inprocess').dryRun({ ...plan, groups: [{ ...plan.groups[0]!, kind: 'openyurt' }] }),
     (e: unknown) => e instanceof EdgemarkError && e.code === 'EM_KIND_UNKNOWN',
   );
 });

@@ -16,8 +16,10 @@ import type { FleetPlan } from './plan.js';
 
 /** Secrets that go with a plan, never inside it. */
 export interface Credentials {
-  /** The join token (KubeEdge: secret kubeedge/tokensecret, key tokendata). */
+  /** The join token (KubeEdge: secret kubeedge/tokensecret, key tokendata); '' when the plan has no edge node. */
   token: string;
+  /** The bootstrap token kubelet nodes get their certificates with (<id>.<secret>), when the plan has kubelet nodes. */
+  bootstrapToken?: string;
 }
 
 export type { ErrorJson } from '../core/errors.js';

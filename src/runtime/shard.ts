@@ -40,7 +40,11 @@ export function buildFleet(shard: Shard, credentials: Credentials, log: Logger):
     })),
     kinds: nodeKinds,
     kindContext: {
-      target: { cloudcore: plan.target.cloudcore, ...(plan.target.apiserver ? { apiserver: plan.target.apiserver } : {}) },
+      target: {
+        cloudcore: plan.target.cloudcore,
+        ...(plan.target.apiserver ? { apiserver: plan.target.apiserver } : {}),
+        ...(plan.target.apiserverCa ? { apiserverCa: plan.target.apiserverCa } : {}),
+      },
       credentials,
       dataDir: plan.dataDir,
       shard: shard.index,

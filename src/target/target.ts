@@ -14,7 +14,9 @@ import { cloudcoreCount, readState, type ClusterState } from '../cluster/state.j
 import { splitHostPort } from '../core/address.js';
 import { EdgemarkError } from '../core/errors.js';
 import { k8s, loadKubeConfig } from '../kube/client.js';
+import { checkBootstrapToken } from '../kubelet/bootstrap.js';
 import { parseToken } from '../transport/token.js';
+import { checkBootstrapTokenSecret, createBootstrapToken } from './bootstrap-token.js';
 
 /** CloudHub's certificate server port when only the websocket address is given. */
 export const DEFAULT_CLOUDHUB_HTTPS_PORT = 10002;
@@ -28,6 +30,11 @@ export interface TargetFlags {
   cloudcoreHttps?: string;
   token?: string;
   tokenFile?: string;
+  /** The bootstrap token of kubelet nodes (<id>.<secret>); made through the kubeconfig when absent. */
+  bootstrapToken?: string;
+  bootstrapTokenFile?: string;
+  /** Whether the run has edge nodes, which need a CloudCore (default true). */
+  needsCloudcore?: boolean;
 }
 
 export interface Target {
@@ -47,6 +54,12 @@ export interface Target {
   tokenSource: string;
   /** Reads the join token, checks its form, and keeps it. */
   token(): Promise<string>;
+  /** kube-apiserver's CA (PEM), from the kubeconfig. */
+  apiserverCa: string | undefined;
+  /** Where the bootstrap token comes from (never the token). */
+  bootstrapTokenSource: string;
+  /** The bootstrap token for kubelet nodes: the given one (checked against its secret), or a fresh one made through the kubeconfig. */
+  bootstrapToken(): Promise<string>;
 }
 
 function parseHostPort(flag: string, v: string): string {
@@ -103,7 +116,72 @@ function readTokenFile(file: string): string {
   return text;
 }
 
-function kubeconfigTarget(file: string): { kubeconfig: string; apiserver: string | undefined; name: string } {
+function caOf(cluster: k8s.Cluster): string | undefined {
+  if (cluster.caData) return Buffer.from(cluster.caData, 'base64').toString('utf8');
+  if (cluster.caFile && existsSync(cluster.caFile)) return readFileSync(cluster.caFile, 'utf8');
+  return undefined;
+}
+
+/** The bootstrap token of these flags, or one made through `kubeconfig` when there is none. */
+function bootstrapTokenOf(flags: TargetFlags, kubeconfig: string | undefined): { source: string; read: () => Promise<string> } {
+  if (flags.bootstrapToken !== undefined && flags.bootstrapTokenFile !== undefined) {
+    throw new EdgemarkError('EM_TARGET_INVALID', '[target] both --bootstrap-token and --bootstrap-token-file were given', 'pass one of them');
+  }
+  let given = flags.bootstrapToken?.trim();
+  let source = given !== undefined ? '--bootstrap-token' : '';
+  if (flags.bootstrapTokenFile !== undefined) {
+    const path = resolve(flags.bootstrapTokenFile);
+    if (!existsSync(path) || !statSync(path).isFile()) {
+      throw new EdgemarkError(
+        'EM_NO_TOKEN',
+        `[target] bootstrap token file ${path} does not exist`,
+        'pass --bootstrap-token-file <file> with a token <id>.<secret> in it',
+      );
+    }
+    given = readFileSync(path, 'utf8').trim();
+    source = `--bootstrap-token-file ${path}`;
+  }
+  let p: Promise<string> | undefined;
+  if (given !== undefined) {
+    const t = given;
+    return {
+      source,
+      read: () =>
+        (p ??= (async () => {
+          checkBootstrapToken(t);
+          if (kubeconfig) await checkBootstrapTokenSecret(kubeconfig, t);
+          return t;
+        })()),
+    };
+  }
+  if (!kubeconfig) {
+    return {
+      source: 'none',
+      read: () =>
+        Promise.reject(
+          new EdgemarkError(
+            'EM_NO_TOKEN',
+            '[target] kubelet nodes need a bootstrap token, and there is no kubeconfig to make one with',
+            'pass --bootstrap-token <id>.<secret> or --kubeconfig',
+          ),
+        ),
+    };
+  }
+  return {
+    source: `a fresh bootstrap token (24 h) made through ${kubeconfig}`,
+    read: () =>
+      (p ??= createBootstrapToken(kubeconfig).catch((err: unknown) => {
+        throw new EdgemarkError(
+          'EM_NO_TOKEN',
+          `[target] cannot make a bootstrap token through ${kubeconfig}: ${(err as Error).message}`,
+          'pass --bootstrap-token <id>.<secret>, or use a kubeconfig that may create secrets in kube-system and cluster role bindings',
+          { cause: err },
+        );
+      })),
+  };
+}
+
+function kubeconfigTarget(file: string): { kubeconfig: string; apiserver: string | undefined; apiserverCa: string | undefined; name: string } {
   const path = resolve(file);
   if (!existsSync(path))
     throw new EdgemarkError('EM_NO_KUBECONFIG', `[target] kubeconfig ${path} does not exist`, 'pass --kubeconfig <file> of the cluster under test');
@@ -122,7 +200,7 @@ function kubeconfigTarget(file: string): { kubeconfig: string; apiserver: string
       `[target] kubeconfig ${path} has no current cluster`,
       'set current-context in it (kubectl config use-context ...)',
     );
-  return { kubeconfig: path, apiserver: cluster.server, name: `${path} (context ${kc.getCurrentContext()})` };
+  return { kubeconfig: path, apiserver: cluster.server, apiserverCa: caOf(cluster), name: `${path} (context ${kc.getCurrentContext()})` };
 }
 
 /** The target of these flags; refuses contradictory or missing ones with the fix. */
@@ -147,6 +225,22 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
 
   if (flags.kubeconfig) {
     const kc = kubeconfigTarget(flags.kubeconfig);
+    const boot = bootstrapTokenOf(flags, kc.kubeconfig);
+    if (!flags.cloudcore && flags.needsCloudcore === false) {
+      return {
+        name: kc.name,
+        local: undefined,
+        kubeconfig: kc.kubeconfig,
+        cloudcore: [],
+        apiserver: kc.apiserver,
+        nodeLimit: undefined,
+        tokenSource: 'none (no edge nodes)',
+        token: async () => '',
+        apiserverCa: kc.apiserverCa,
+        bootstrapTokenSource: boot.source,
+        bootstrapToken: boot.read,
+      };
+    }
     if (!flags.cloudcore) {
       throw new EdgemarkError(
         'EM_TARGET_INVALID',
@@ -161,6 +255,9 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
       kubeconfig: kc.kubeconfig,
       cloudcore: cloudcoreAddresses(flags.cloudcore, flags.cloudcoreHttps),
       apiserver: kc.apiserver,
+      apiserverCa: kc.apiserverCa,
+      bootstrapTokenSource: boot.source,
+      bootstrapToken: boot.read,
       nodeLimit: undefined,
       tokenSource: fromSecret ? `secret ${TOKEN_SECRET.namespace}/${TOKEN_SECRET.name} through ${kc.kubeconfig}` : tokenSource,
       token: once(async () => {
@@ -195,6 +292,11 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
       kubeconfig: undefined,
       cloudcore: cloudcoreAddresses(flags.cloudcore, flags.cloudcoreHttps),
       apiserver: undefined,
+      apiserverCa: undefined,
+      ...(() => {
+        const b = bootstrapTokenOf(flags, undefined);
+        return { bootstrapTokenSource: b.source, bootstrapToken: b.read };
+      })(),
       nodeLimit: undefined,
       tokenSource,
       token: once(async () => t),
@@ -213,12 +315,23 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
     const p = cloudcorePorts(local.ports, i);
     return { websocket: `127.0.0.1:${p.cloudhubWebsocket}`, https: `https://${https ?? `127.0.0.1:${p.cloudhubHttps}`}` };
   });
+  const boot = bootstrapTokenOf(flags, local.kubeconfig);
+  // Read lazily where it matters: a state whose kubeconfig is gone still names its CloudCore.
+  let localCa: string | undefined;
+  try {
+    localCa = kubeconfigTarget(local.kubeconfig).apiserverCa;
+  } catch {
+    localCa = undefined;
+  }
   return {
     name: `local cluster in ${stateDir}`,
     local,
     kubeconfig: local.kubeconfig,
     cloudcore,
     apiserver: `https://127.0.0.1:${local.ports.apiserver}`,
+    apiserverCa: localCa,
+    bootstrapTokenSource: boot.source,
+    bootstrapToken: boot.read,
     nodeLimit: local.nodeLimit * cloudcore.length,
     tokenSource: fixed !== undefined ? tokenSource : `secret ${TOKEN_SECRET.namespace}/${TOKEN_SECRET.name} of the local cluster`,
     token: once(async () => {

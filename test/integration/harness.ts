@@ -83,12 +83,18 @@ export interface TestFleet {
 
 export async function startTestFleet(
   cluster: TestCluster,
-  o: Omit<OneGroupPlan, 'target' | 'dataDir'> & { dataDir?: string; runtime?: string; workers?: number; token?: string },
+  o: Omit<OneGroupPlan, 'target' | 'dataDir'> & { dataDir?: string; runtime?: string; workers?: number; token?: string; bootstrapToken?: string },
 ): Promise<TestFleet> {
-  const target = resolveTarget(o.token ? { token: o.token } : {}, cluster.stateDir);
-  const plan = oneGroupPlan({ ...o, target, dataDir: o.dataDir ?? join(cluster.stateDir, `runner-${o.prefix}`) });
+  const kubelet = o.kind === 'kubelet';
+  const target = resolveTarget({ ...(o.token ? { token: o.token } : {}), ...(o.bootstrapToken ? { bootstrapToken: o.bootstrapToken } : {}) }, cluster.stateDir);
+  const plan = oneGroupPlan({
+    ...o,
+    target: { name: target.name, cloudcore: target.cloudcore, apiserver: target.apiserver, ...(kubelet ? { apiserverCa: target.apiserverCa } : {}) },
+    dataDir: o.dataDir ?? join(cluster.stateDir, `runner-${o.prefix}`),
+  });
   const runtime = createRuntime(o.runtime ?? (o.workers ? 'workers' : 'inprocess'), o.workers ? { workers: o.workers } : {});
   const log = createLogger({ level: 'warn', prefix: `[${o.prefix}] ` });
-  const fleet = await runtime.start(plan, { token: await target.token() }, { log });
+  const credentials = kubelet ? { token: '', bootstrapToken: await target.bootstrapToken() } : { token: await target.token() };
+  const fleet = await runtime.start(plan, credentials, { log });
   return { fleet, summary: () => fleet.latest(), stop: () => fleet.stop() };
 }

@@ -12,7 +12,7 @@ import { PodManager } from '../../pods/pods.js';
 import type { NodeHost } from '../host.js';
 import type { PodHost } from '../../pods/host.js';
 import { failureToPods, pushToPods, replyToPods } from './podwire.js';
-import type { StoredNode } from '../metamanager/store.js';
+import type { StoredNode } from '../../store/store.js';
 import { Req, type MetaManager, type ReqKind } from '../metamanager/metamanager.js';
 import { conditionsDiffer, fullStatusPatch, heartbeatPatch, initialNode, microTime, newLease, type LeaseObject, type NodeIdentity } from './objects.js';
 

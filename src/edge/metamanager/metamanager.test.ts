@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { BeehiveMessage } from '../../protocol/message.js';
 import { request } from '../testing/fake-cloud.js';
 import { EdgeHarness } from '../testing/harness.js';
-import { FLUSH_DELAY_MS } from './store.js';
+import { FLUSH_DELAY_MS } from '../../store/store.js';
 
 test('a request with no answer fails with "timeout" once requestTimeoutMs has passed (the sweep timer)', async () => {
   const h = new EdgeHarness({ timings: { requestTimeoutMs: 8000 } });

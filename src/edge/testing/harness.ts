@@ -16,7 +16,7 @@ import { loadLifecycles } from '../../lifecycle/schema.js';
 import { defaultNodeProfile, type NodeIdentity } from '../edged/objects.js';
 import type { EdgeContext, EdgeEvents } from '../host.js';
 import { edgeContext } from '../kind.js';
-import { EdgeStore } from '../metamanager/store.js';
+import { NodeStore } from '../../store/store.js';
 import { HollowEdgeNode } from '../node.js';
 import { defaultTimings, type EdgeTimings } from '../timings.js';
 import { FakeApi, FakeCloud } from './fake-cloud.js';
@@ -107,7 +107,7 @@ const stages = new StageEngine(loadLifecycles([join(packageRoot(), 'stages')]));
 export class EdgeHarness {
   private readonly clock = new SteppedClock();
   readonly scheduler = new Scheduler(this.clock);
-  readonly store = new EdgeStore(':memory:', this.scheduler);
+  readonly store = new NodeStore(':memory:', this.scheduler);
   readonly cloud = new FakeCloud(this.scheduler);
   readonly api: FakeApi | undefined;
   readonly events = new RecordedEvents();

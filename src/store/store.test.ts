@@ -3,13 +3,13 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FakeClock, Scheduler } from '../../core/scheduler.js';
-import { EdgeStore, FLUSH_DELAY_MS } from './store.js';
+import { FakeClock, Scheduler } from '../core/scheduler.js';
+import { NodeStore, FLUSH_DELAY_MS } from './store.js';
 
 test('writes are batched into one transaction; what waits for them runs after commit', () => {
   const clock = new FakeClock(0);
   const path = join(mkdtempSync(join(tmpdir(), 'em-store-')), 'edge.db');
-  const store = new EdgeStore(path, new Scheduler(clock));
+  const store = new NodeStore(path, new Scheduler(clock));
   const order: string[] = [];
   store.putObject('n1', 'default/pod/a', '5', { metadata: { uid: 'u1' } });
   store.afterCommit(() => order.push('ack-a'));
@@ -26,7 +26,7 @@ test('writes are batched into one transaction; what waits for them runs after co
 
 test('a reopened store gives each node back its objects, registration and pod state', () => {
   const path = join(mkdtempSync(join(tmpdir(), 'em-store-')), 'edge.db');
-  const a = new EdgeStore(path);
+  const a = new NodeStore(path);
   a.putNode('n1', 'node-uid', null);
   a.putObject('n1', 'default/pod/a', '5', { metadata: { uid: 'u1' } });
   a.putObject('n1', 'default/pod/a', '7', { metadata: { uid: 'u1' }, v: 2 });
@@ -35,7 +35,7 @@ test('a reopened store gives each node back its objects, registration and pod st
   a.putPodState('n1', 'u1', '{"step":"running"}');
   a.putObject('n2', 'default/pod/x', '1', {});
   a.close();
-  const b = new EdgeStore(path);
+  const b = new NodeStore(path);
   const n1 = b.load('n1');
   assert.equal(n1.uid, 'node-uid');
   assert.deepEqual(n1.objects, [{ resource: 'default/pod/a', rv: '7', content: '{"metadata":{"uid":"u1"},"v":2}' }]);

@@ -1,5 +1,5 @@
 /**
- * The runner's store: one SQLite database for every node of the process (not
+ * The runner's store: one SQLite database for every node of a kind in the process (not
  * one per node), as edgecore keeps one per node. Writes are queued and
  * committed together in one transaction; messages that must follow a write (the
  * ACK of a stored push) are sent only after their transaction committed, so a
@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Scheduler, TimerTarget } from '../../core/scheduler.js';
+import type { Scheduler, TimerTarget } from '../core/scheduler.js';
 
 export interface StoredNode {
   uid?: string;
@@ -26,7 +26,7 @@ type Write =
 
 export const FLUSH_DELAY_MS = 50;
 
-export class EdgeStore implements TimerTarget {
+export class NodeStore implements TimerTarget {
   private readonly db: Database.Database;
   private queue: Write[] = [];
   private after: (() => void)[] = [];

@@ -1,0 +1,310 @@
+/**
+ * Hollow kubelet nodes against the real kube-apiserver and controller manager
+ * of `edgemark cluster up`: 200 nodes join by TLS bootstrap (a bootstrap
+ * token, a CSR the controller manager approves and signs) and are Ready as
+ * system:node:<name>; the Node authorizer and NodeRestriction keep each to its
+ * own lease and status; a Deployment of 1,000 pods runs on them and is
+ * deleted with none stuck Terminating; a restarted runner resumes its nodes
+ * and pods without a new identity or a new Node; a wrong, malformed or
+ * denied credential stops the run with its code.
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
+import { BOOTSTRAP_GROUP, ensureBootstrapRbac } from '../../src/target/bootstrap-token.js';
+import { runCli, startTestFleet, upTestCluster, type TestCluster, type TestFleet } from './harness.js';
+
+const COUNT = 200;
+const PREFIX = 'it-kubelet-';
+const NS = 'it-kubelet';
+let cluster: TestCluster;
+let kc: k8s.KubeConfig;
+let core: k8s.CoreV1Api;
+let apps: k8s.AppsV1Api;
+let fleet: TestFleet | undefined;
+let dataDir: string;
+
+before(async () => {
+  cluster = await upTestCluster();
+  kc = loadKubeConfig(cluster.state().kubeconfig);
+  core = kc.makeApiClient(k8s.CoreV1Api);
+  apps = kc.makeApiClient(k8s.AppsV1Api);
+  dataDir = join(cluster.stateDir, 'runner-kubelet');
+});
+
+after(async () => {
+  await fleet?.stop();
+  await cluster?.down();
+});
+
+const start = () => startTestFleet(cluster, { kind: 'kubelet', count: COUNT, prefix: PREFIX, joinRate: 50, dataDir });
+
+async function readyNodes(): Promise<k8s.V1Node[]> {
+  const nodes = await core.listNode();
+  return nodes.items.filter((n) => n.metadata?.name?.startsWith(PREFIX) && n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+}
+
+/** One request as a node, with its own certificate. */
+function asNode(node: string, method: string, path: string, body: unknown, contentType = 'application/merge-patch+json'): Promise<number> {
+  const server = new URL(kc.getCurrentCluster()!.server);
+  const certs = join(dataDir, 'kubelet-certs');
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: server.hostname,
+        port: server.port,
+        method,
+        path,
+        ca: Buffer.from(kc.getCurrentCluster()!.caData ?? '', 'base64').toString() || readFileSync(kc.getCurrentCluster()!.caFile!),
+        cert: readFileSync(join(certs, `${node}.crt`)),
+        key: readFileSync(join(certs, `${node}.key`)),
+        headers: { 'content-type': contentType },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+test(`${COUNT} kubelet nodes join by TLS bootstrap and are Ready as system:node:<name>`, { timeout: 240_000 }, async () => {
+  const t0 = Date.now();
+  fleet = await start();
+  await waitFor(`${COUNT} kubelet nodes Ready`, async () => ((await readyNodes()).length === COUNT ? true : undefined), {
+    timeoutMs: 180_000,
+    intervalMs: 2000,
+  });
+  console.log(`# ${COUNT} kubelet nodes Ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const certApi = kc.makeApiClient(k8s.CertificatesV1Api);
+  const csrs = (await certApi.listCertificateSigningRequest()).items.filter((c) => c.spec.signerName === 'kubernetes.io/kube-apiserver-client-kubelet');
+  assert.equal(csrs.length, COUNT, 'one CSR per node');
+  for (const c of csrs) {
+    assert.match(c.spec.username ?? '', /^system:bootstrap:[a-z0-9]{6}$/, 'sent with the bootstrap token');
+    assert.ok(
+      c.status?.conditions?.some((x) => x.type === 'Approved' && x.status === 'True'),
+      `${c.metadata?.name} approved by the controller manager`,
+    );
+    assert.ok(c.status?.certificate, 'and signed');
+  }
+  for (const name of [`${PREFIX}0`, `${PREFIX}${COUNT - 1}`]) {
+    const cert = new X509Certificate(readFileSync(join(dataDir, 'kubelet-certs', `${name}.crt`)));
+    assert.match(cert.subject, new RegExp(`CN=system:node:${name}`));
+    assert.match(cert.subject, /O=system:nodes/);
+    assert.ok(cert.checkIssued(new X509Certificate(Buffer.from(kc.getCurrentCluster()!.caData ?? '', 'base64'))), "issued by the cluster's signer");
+  }
+  const coord = kc.makeApiClient(k8s.CoordinationV1Api);
+  const lease = await coord.readNamespacedLease({ name: `${PREFIX}7`, namespace: 'kube-node-lease' });
+  assert.equal(lease.spec?.holderIdentity, `${PREFIX}7`);
+  assert.equal(lease.metadata?.ownerReferences?.[0]?.kind, 'Node');
+  const storage = kc.makeApiClient(k8s.StorageV1Api);
+  const csinode = await storage.readCSINode({ name: `${PREFIX}7` });
+  assert.equal(csinode.metadata?.ownerReferences?.[0]?.name, `${PREFIX}7`);
+  const node = await core.readNode({ name: `${PREFIX}7` });
+  assert.equal(node.spec?.providerID, `kubemark://${PREFIX}7`, 'the kubemark shape by default');
+  assert.equal(node.status?.capacity?.memory, '3840Mi');
+});
+
+test('the Node authorizer and NodeRestriction keep a node to its own lease and status', async () => {
+  const a = `${PREFIX}1`;
+  const b = `${PREFIX}2`;
+  const leasePath = (n: string) => `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${n}`;
+  const patch = { metadata: { labels: { 'edgemark.io/touched': 'yes' } } };
+  assert.equal(await asNode(a, 'PATCH', leasePath(a), patch), 200, 'its own lease');
+  assert.equal(await asNode(a, 'PATCH', leasePath(b), patch), 403, "another node's lease");
+  const status = { status: { conditions: [{ type: 'Ready', status: 'False', reason: 'Hijacked' }] } };
+  assert.equal(await asNode(a, 'PATCH', `/api/v1/nodes/${b}/status`, status, 'application/strategic-merge-patch+json'), 403, "another node's status");
+  assert.equal(await asNode(a, 'GET', `/api/v1/nodes/${a}`, undefined), 200, 'reads its own Node');
+  assert.equal(await asNode(a, 'DELETE', `/api/v1/nodes/${b}`, undefined), 403, 'cannot delete another Node');
+  const other = await core.readNode({ name: b });
+  assert.ok(
+    other.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    'the other node is untouched',
+  );
+});
+
+test('a Deployment of 1,000 pods runs Ready on them and is deleted, none stuck Terminating', { timeout: 420_000 }, async () => {
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  const t0 = Date.now();
+  await apps.createNamespacedDeployment({
+    namespace: NS,
+    body: {
+      metadata: { name: 'web' },
+      spec: {
+        replicas: 1000,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: { containers: [{ name: 'web', image: 'registry.k8s.io/pause:3.10', resources: { requests: { cpu: '1m', memory: '1Mi' } } }] },
+        },
+      },
+    },
+  });
+  await waitFor(
+    '1,000 pods available',
+    async () => {
+      const d = await apps.readNamespacedDeployment({ name: 'web', namespace: NS });
+      return d.status?.availableReplicas === 1000 ? true : undefined;
+    },
+    { timeoutMs: 300_000, intervalMs: 2000 },
+  );
+  console.log(`# 1,000 pods available in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const pods = (await core.listNamespacedPod({ namespace: NS })).items;
+  const ips = new Set(pods.map((p) => p.status?.podIP));
+  assert.equal(ips.size, 1000, 'every pod has its own IP');
+  assert.ok(pods.every((p) => p.spec?.nodeName?.startsWith(PREFIX) && p.status?.phase === 'Running'));
+  const t1 = Date.now();
+  await apps.deleteNamespacedDeployment({ name: 'web', namespace: NS });
+  await waitFor('every pod gone', async () => ((await core.listNamespacedPod({ namespace: NS })).items.length === 0 ? true : undefined), {
+    timeoutMs: 180_000,
+    intervalMs: 2000,
+  });
+  console.log(`# 1,000 pods deleted in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+});
+
+test('a restarted runner resumes its nodes and pods: the same Nodes, no new CSR, no pod recreated', { timeout: 300_000 }, async () => {
+  await apps.createNamespacedDeployment({
+    namespace: NS,
+    body: {
+      metadata: { name: 'keep' },
+      spec: {
+        replicas: 100,
+        selector: { matchLabels: { app: 'keep' } },
+        template: { metadata: { labels: { app: 'keep' } }, spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } },
+      },
+    },
+  });
+  await waitFor(
+    '100 pods available',
+    async () => ((await apps.readNamespacedDeployment({ name: 'keep', namespace: NS })).status?.availableReplicas === 100 ? true : undefined),
+    { timeoutMs: 120_000, intervalMs: 1000 },
+  );
+  const nodesBefore = new Map((await core.listNode()).items.map((n) => [n.metadata!.name!, n.metadata!.uid!]));
+  const podsBefore = new Map((await core.listNamespacedPod({ namespace: NS })).items.map((p) => [p.metadata!.uid!, p.status?.podIP]));
+  const certApi = kc.makeApiClient(k8s.CertificatesV1Api);
+  const csrsBefore = (await certApi.listCertificateSigningRequest()).items.length;
+  const result = await fleet!.stop();
+  assert.deepEqual(result.problems, []);
+  fleet = await start();
+  await waitFor(`${COUNT} nodes Ready again`, async () => (fleet!.summary()?.groups.nodes?.ready === COUNT ? true : undefined), {
+    timeoutMs: 120_000,
+    intervalMs: 1000,
+  });
+  // A few renewals later: pods the runner kept report what they reported.
+  await new Promise((r) => setTimeout(r, 12_000));
+  const nodesAfter = (await core.listNode()).items.filter((n) => n.metadata?.name?.startsWith(PREFIX));
+  assert.equal(nodesAfter.length, COUNT);
+  for (const n of nodesAfter) assert.equal(n.metadata?.uid, nodesBefore.get(n.metadata!.name!), `${n.metadata?.name} is the same Node`);
+  assert.equal((await certApi.listCertificateSigningRequest()).items.length, csrsBefore, 'no node asked for a new certificate');
+  const podsAfter = (await core.listNamespacedPod({ namespace: NS })).items;
+  assert.equal(podsAfter.length, 100);
+  for (const p of podsAfter) {
+    assert.ok(podsBefore.has(p.metadata!.uid!), `${p.metadata?.name} was not recreated`);
+    assert.equal(p.status?.podIP, podsBefore.get(p.metadata!.uid!), 'and keeps its IP');
+    assert.equal(p.status?.phase, 'Running');
+  }
+  const s = fleet!.summary()!;
+  assert.equal(s.pods.running, 100, 'the runner holds the pods it kept: running, not admitted again');
+  assert.equal(s.pods.admitted, 0);
+});
+
+test('bad credentials: a wrong, malformed or denied bootstrap stops the run with its code', { timeout: 180_000 }, async () => {
+  const wrong = await runCli(
+    [
+      ...cluster.args,
+      'nodes',
+      'run',
+      '--kind',
+      'kubelet',
+      '-n',
+      '2',
+      '--prefix',
+      'it-bad-',
+      '--bootstrap-token',
+      'abcdef.0123456789abcdef',
+      '--duration',
+      '20',
+    ],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stdout + wrong.stderr, /EM_BOOTSTRAP_TOKEN_REJECTED/);
+  assert.match(wrong.stdout + wrong.stderr, /no secret kube-system\/bootstrap-token-abcdef/);
+  assert.doesNotMatch(wrong.stdout + wrong.stderr, /0123456789abcdef/, 'the token secret is never printed');
+
+  const malformed = await runCli([...cluster.args, 'nodes', 'run', '--kind', 'kubelet', '-n', '2', '--prefix', 'it-bad-', '--bootstrap-token', 'not-a-token'], {
+    timeoutMs: 60_000,
+  });
+  assert.notEqual(malformed.code, 0);
+  assert.match(malformed.stdout + malformed.stderr, /EM_BOOTSTRAP_TOKEN_MALFORMED/);
+
+  const badName = await runCli([...cluster.args, 'nodes', 'run', '--kind', 'kubelet', '-n', '2', '--prefix', 'Bad_Node-', '--dry-run'], { timeoutMs: 60_000 });
+  assert.notEqual(badName.code, 0);
+  assert.match(badName.stdout + badName.stderr, /prefix/i);
+
+  // A token whose group may create CSRs but is not auto-approved: the CSR waits; denied by hand, the run stops with EM_CSR_DENIED.
+  const group = 'system:bootstrappers:edgemark-noapprove';
+  await ensureBootstrapRbac(kc);
+  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name: 'it-noapprove-bootstrap' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:node-bootstrapper' },
+      subjects: [{ kind: 'Group', name: group, apiGroup: 'rbac.authorization.k8s.io' }],
+    },
+  });
+  assert.notEqual(group, BOOTSTRAP_GROUP);
+  await core.createNamespacedSecret({
+    namespace: 'kube-system',
+    body: {
+      metadata: { name: 'bootstrap-token-noappr' },
+      type: 'bootstrap.kubernetes.io/token',
+      stringData: { 'token-id': 'noappr', 'token-secret': 'deny0123456789ab', 'usage-bootstrap-authentication': 'true', 'auth-extra-groups': group },
+    },
+  });
+  const certApi = kc.makeApiClient(k8s.CertificatesV1Api);
+  const denied = runCli(
+    [
+      ...cluster.args,
+      'nodes',
+      'run',
+      '--kind',
+      'kubelet',
+      '-n',
+      '1',
+      '--prefix',
+      'it-denied-',
+      '--bootstrap-token',
+      'noappr.deny0123456789ab',
+      '--duration',
+      '90',
+    ],
+    {
+      timeoutMs: 120_000,
+    },
+  );
+  const csr = await waitFor(
+    'the pending CSR',
+    async () => (await certApi.listCertificateSigningRequest()).items.find((c) => c.spec.username === 'system:bootstrap:noappr'),
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  await certApi.replaceCertificateSigningRequestApproval({
+    name: csr.metadata!.name!,
+    body: {
+      ...csr,
+      status: { conditions: [{ type: 'Denied', status: 'True', reason: 'ItDenied', message: 'denied by the test', lastUpdateTime: new Date() }] },
+    },
+  });
+  const r = await denied;
+  assert.notEqual(r.code, 0);
+  assert.match(r.stdout + r.stderr, /EM_CSR_DENIED/);
+  assert.match(r.stdout + r.stderr, /ItDenied/);
+});
