@@ -230,10 +230,12 @@ export class HollowKubeletNode implements PodHost, TimerTarget {
       onRequest: (verb: string, resource: string) => events.request(verb, resource),
       onEvent: (type: string, resource: string) => events.watchEvent(type, resource),
     };
-    this.conn = new ApiConnection({ ...common, userAgent: `kubelet/${this.ctx.profile.kubeletVersion} (linux/amd64) hollow`, onBroken: () => this.onBroken() });
-    if (this.ctx.profile.proxy === 'per-node') {
-      this.proxyConn = new ApiConnection({ ...common, userAgent: `kube-proxy/${this.ctx.profile.kubeletVersion} (linux/amd64) hollow` });
-    }
+    // The field manager is the user agent's first word: kubemark's are hollow-kubelet and hollow-proxy.
+    const kubemark = this.ctx.profile.shape === 'kubemark';
+    const agent = (who: string) =>
+      `${kubemark ? `hollow-${who}` : who === 'proxy' ? 'kube-proxy' : 'kubelet'}/${this.ctx.profile.kubeletVersion} (linux/amd64)`;
+    this.conn = new ApiConnection({ ...common, userAgent: agent('kubelet'), onBroken: () => this.onBroken() });
+    if (this.ctx.profile.proxy === 'per-node') this.proxyConn = new ApiConnection({ ...common, userAgent: agent('proxy') });
     this.phase = 'registering';
     this.ctx.events.changed(this);
     void this.register();

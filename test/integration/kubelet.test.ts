@@ -13,7 +13,12 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { after, before, test } from 'node:test';
+import { findKubemarkBinary, pathDifferences, type PathDifference } from '../../bench/lib/kubemark.js';
+import { defaultCacheDir, packageRoot } from '../../src/core/paths.js';
 import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
 import { BOOTSTRAP_GROUP, ensureBootstrapRbac } from '../../src/target/bootstrap-token.js';
 import { runCli, startTestFleet, upTestCluster, type TestCluster, type TestFleet } from './harness.js';
@@ -109,6 +114,67 @@ test(`${COUNT} kubelet nodes join by TLS bootstrap and are Ready as system:node:
   const node = await core.readNode({ name: `${PREFIX}7` });
   assert.equal(node.spec?.providerID, `kubemark://${PREFIX}7`, 'the kubemark shape by default');
   assert.equal(node.status?.capacity?.memory, '3840Mi');
+});
+
+test("a hollow kubelet's Node and CSINode have the field paths of the real kubemark's (kubemark shape), but for the known differences", {
+  timeout: 120_000,
+}, async () => {
+  const binary = findKubemarkBinary(defaultCacheDir());
+  assert.ok(binary, 'the real kubemark is built: run `edgemark setup --peers`');
+  const tmp = mkdtempSync(join(tmpdir(), 'em-kubemark-'));
+  // kubemark makes its root, pod and log dirs as /tmp/hollow-kubelet.<n> whatever TMPDIR says: the ones it made are removed after.
+  const hollowDirs = () => readdirSync('/tmp').filter((d) => d.startsWith('hollow-kubelet.'));
+  const existing = new Set(hollowDirs());
+  const name = 'it-real-kubemark';
+  // As the hollow-node template runs it, with the fake image service (there is no containerd here); its temporary dirs go under tmp.
+  const km = spawn(binary, ['--morph=kubelet', `--name=${name}`, `--kubeconfig=${cluster.state().kubeconfig}`, '--use-host-image-service=false', '--v=0'], {
+    cwd: tmp,
+    env: { ...process.env, TMPDIR: tmp },
+    stdio: 'ignore',
+  });
+  try {
+    const real = await waitFor(
+      'the real kubemark Ready',
+      async () => {
+        const n = await core.readNode({ name }).catch(() => undefined);
+        return n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? n : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    const storage = kc.makeApiClient(k8s.StorageV1Api);
+    const realCsi = await waitFor('its CSINode', () => storage.readCSINode({ name }).catch(() => undefined), { timeoutMs: 30_000, intervalMs: 500 });
+    const ours = await core.readNode({ name: `${PREFIX}7` });
+    const oursCsi = await storage.readCSINode({ name: `${PREFIX}7` });
+    const found = [...pathDifferences('Node', real, ours), ...pathDifferences('CSINode', realCsi, oursCsi)];
+    const known = (
+      JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'kubelet-known-differences.json'), 'utf8')) as { differences: PathDifference[] }
+    ).differences;
+    const key = (d: Omit<PathDifference, 'why'>) => `${d.object} ${d.only} ${d.path}`;
+    const knownKeys = new Set(known.map(key));
+    assert.deepEqual(
+      found.filter((d) => !knownKeys.has(key(d))),
+      [],
+      'differences not in test/fixtures/kubelet-known-differences.json',
+    );
+    const foundKeys = new Set(found.map(key));
+    assert.deepEqual(known.filter((d) => !foundKeys.has(key(d))).map(key), [], 'listed differences that no longer occur');
+    // The values kubemark is known by.
+    for (const f of ['kubeletVersion', 'containerRuntimeVersion', 'osImage', 'kernelVersion', 'machineID'] as const) {
+      assert.equal(ours.status?.nodeInfo?.[f], real.status?.nodeInfo?.[f], `nodeInfo.${f}`);
+    }
+    assert.deepEqual(ours.status?.capacity, real.status?.capacity);
+    assert.deepEqual(ours.status?.allocatable, real.status?.allocatable);
+    assert.deepEqual(ours.metadata?.labels && Object.keys(ours.metadata.labels).sort(), Object.keys(real.metadata?.labels ?? {}).sort());
+    assert.deepEqual(oursCsi.metadata?.annotations, realCsi.metadata?.annotations);
+    const managers = (n: k8s.V1Node) => [...new Set((n.metadata?.managedFields ?? []).map((m) => `${m.manager} ${m.operation} ${m.subresource ?? ''}`))].sort();
+    assert.deepEqual(managers(ours), managers(real), 'the same field managers (hollow-kubelet) for the same operations');
+  } finally {
+    km.kill('SIGKILL');
+    await new Promise((r) => km.once('exit', r));
+    await core.deleteNode({ name }).catch(() => undefined);
+    rmSync(tmp, { recursive: true, force: true });
+    for (const d of hollowDirs()) if (!existing.has(d)) rmSync(join('/tmp', d), { recursive: true, force: true });
+  }
 });
 
 test('the Node authorizer and NodeRestriction keep a node to its own lease and status', async () => {
