@@ -98,14 +98,23 @@ try {
   log(`${nodes} hollow kubelets in this process at ${joinRate}/s`);
   const began = Date.now();
   fleet = await createRuntime('inprocess').start(plan, { token: '', bootstrapToken }, { log: createLogger({ level: 'warn' }), signal: ac.signal });
-  await wait(`${nodes} kubelet nodes Ready`, async () => ((fleet!.latest()?.groups.nodes?.ready ?? 0) >= nodes ? true : undefined), 600_000 + (nodes / joinRate) * 2000);
+  await wait(
+    `${nodes} kubelet nodes Ready`,
+    async () => ((fleet!.latest()?.groups.nodes?.ready ?? 0) >= nodes ? true : undefined),
+    600_000 + (nodes / joinRate) * 2000,
+  );
   result.readySeconds = (Date.now() - began) / 1000;
   log(`  ${nodes} Ready in ${result.readySeconds.toFixed(1)} s; steady window ${steadyMs / 1000} s`);
   const usage = await sampleGroups(
     { runner: () => [process.pid], 'kube-apiserver': pid('kube-apiserver'), etcd: pid('etcd'), 'kube-controller-manager': pid('kube-controller-manager') },
     steadyMs,
   );
-  result.steady = Object.fromEntries(Object.entries(usage).map(([k, u]) => [k, { ...u, perNodeKiB: Math.round(u.rssBytes / nodes / 1024), perNodeMillicores: Math.round((u.cores / nodes) * 1e6) / 1000 }]));
+  result.steady = Object.fromEntries(
+    Object.entries(usage).map(([k, u]) => [
+      k,
+      { ...u, perNodeKiB: Math.round(u.rssBytes / nodes / 1024), perNodeMillicores: Math.round((u.cores / nodes) * 1e6) / 1000 },
+    ]),
+  );
   for (const [k, u] of Object.entries(usage)) log(`  ${k}: ${u.cores.toFixed(2)} cores, ${(u.rssBytes / 2 ** 20).toFixed(0)} MiB`);
   const s = fleet.latest()!;
   result.runner = { ...s.kinds.kubelet, eventLoopLagP99Ms: s.eventLoopLagMs.p99, errors: s.errors };
