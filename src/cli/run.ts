@@ -56,8 +56,8 @@ export function registerRun(program: Command): void {
     .option('--config <file>', 'a LoadTest YAML file (may start from a profile with `profile: <name>`)')
     .option('--profile <name>', `a built-in profile: ${builtinProfiles().join(', ')} (default density)`, parseProfile)
     .option('--out <dir>', 'where run directories go', 'edgemark-runs')
-    .option('--nodes <n>', 'override spec.nodes.count', parsePositiveInt('--nodes'))
-    .option('--workers <k>', 'override spec.nodes.workers', parsePositiveInt('--workers'));
+    .option('--nodes <n>', 'override the node count (a test with one node group)', parsePositiveInt('--nodes'))
+    .option('--workers <k>', 'override the worker processes (a test with one node group)', parsePositiveInt('--workers'));
   podOptions(targetOptions(run))
     .option(
       '--component-metrics <name=url,...>',
@@ -68,16 +68,19 @@ export function registerRun(program: Command): void {
     .option('--dry-run', 'print the test, the fleet plan and what would start; start and create nothing, read no token')
     .action(async (flags: RunCliFlags, cmd: Command) => {
       const { log, stateDir, cacheDir } = cliContext(cmd);
-      const overrides: Record<string, unknown> = {};
-      if (flags.nodes || flags.workers)
-        overrides.spec = { nodes: { ...(flags.nodes ? { count: flags.nodes } : {}), ...(flags.workers ? { workers: flags.workers } : {}) } };
-      const test = resolveTest({ ...(flags.profile ? { profile: flags.profile } : {}), ...(flags.config ? { configFile: flags.config } : {}), overrides });
+      const test = resolveTest({
+        ...(flags.profile ? { profile: flags.profile } : {}),
+        ...(flags.config ? { configFile: flags.config } : {}),
+        nodes: { ...(flags.nodes ? { count: flags.nodes } : {}), ...(flags.workers ? { workers: flags.workers } : {}) },
+      });
       const target: TargetFlags = {
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
         ...(flags.cloudcore ? { cloudcore: flags.cloudcore } : {}),
         ...(flags.cloudcoreHttps ? { cloudcoreHttps: flags.cloudcoreHttps } : {}),
         ...(flags.token !== undefined ? { token: flags.token } : {}),
         ...(flags.tokenFile !== undefined ? { tokenFile: flags.tokenFile } : {}),
+        ...(flags.bootstrapToken !== undefined ? { bootstrapToken: flags.bootstrapToken } : {}),
+        ...(flags.bootstrapTokenFile !== undefined ? { bootstrapTokenFile: flags.bootstrapTokenFile } : {}),
       };
       const common = {
         test,
@@ -99,6 +102,10 @@ export function registerRun(program: Command): void {
       const r = outcome.record;
       const st = r.sli.podStartup.createdToRunningSeen;
       log.info(`pod startup (created to Running, watch): p50 ${st.p50} ms, p99 ${st.p99} ms over ${st.count} pods; nodes Ready p99 ${r.sli.nodeJoin.p99} ms`);
+      for (const g of r.sli.byGroup ?? [])
+        log.info(
+          `  ${g.group} (${g.nodes} ${g.kind} nodes): Ready p99 ${g.nodeJoin.p99} ms, flaps ${g.readyFlaps}; pod startup p50 ${g.podStartup.p50} ms, p99 ${g.podStartup.p99} ms over ${g.podStartup.count} pods`,
+        );
       for (const v of r.slos)
         log.info(
           `  SLO ${v.ok ? (v.noData ? 'n/a ' : 'pass') : 'FAIL'}  ${v.name}: ${v.noData ? 'no data' : `${v.value} ${v.unit}`} (bound ${v.threshold} ${v.unit})`,

@@ -25,7 +25,10 @@ export function perfData(r: RunRecord): Record<string, PerfData> {
   const s = r.sli;
   const doc = (items: PerfData['dataItems']): PerfData => ({ version: 'v1', dataItems: items.map((i) => ({ ...i, data: finite(i.data) })) });
   return {
-    PodStartupLatency: doc(Object.entries(s.podStartup).map(([phase, v]) => ({ data: perc(v), unit: 'ms', labels: { Metric: phase } }))),
+    PodStartupLatency: doc([
+      ...Object.entries(s.podStartup).map(([phase, v]) => ({ data: perc(v), unit: 'ms', labels: { Metric: phase } })),
+      ...(s.byGroup ?? []).map((g) => ({ data: perc(g.podStartup), unit: 'ms', labels: { Metric: 'createdToRunningSeen', Group: g.group, Kind: g.kind } })),
+    ]),
     DeliveryLatency: doc([
       { data: perc(s.delivery.cloudToEdge), unit: 'ms', labels: { Metric: 'cloud_to_edge' } },
       { data: perc(s.delivery.edgeToCloud), unit: 'ms', labels: { Metric: 'edge_to_cloud' } },
@@ -48,6 +51,10 @@ export function perfData(r: RunRecord): Record<string, PerfData> {
     NodeJoinLatency: doc([
       { data: { ...perc(s.nodeJoin), AllReady: s.nodeJoin.allReadyMs }, unit: 'ms', labels: { Metric: 'node_join' } },
       { data: { Flaps: s.readyFlaps }, unit: 'count', labels: { Metric: 'ready_flaps' } },
+      ...(s.byGroup ?? []).flatMap((g): { data: Record<string, number>; unit: string; labels: Record<string, string> }[] => [
+        { data: { ...perc(g.nodeJoin), AllReady: g.nodeJoin.allReadyMs }, unit: 'ms', labels: { Metric: 'node_join', Group: g.group, Kind: g.kind } },
+        { data: { Flaps: g.readyFlaps }, unit: 'count', labels: { Metric: 'ready_flaps', Group: g.group, Kind: g.kind } },
+      ]),
     ]),
     ResourceUsageSummary: doc(
       Object.entries(s.resources).flatMap(([name, v]) => {

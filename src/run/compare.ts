@@ -58,6 +58,10 @@ function figures(r: RunRecord): { metric: string; unit: string; value: number; h
   out.push({ metric: 'cloud to edge p99', unit: 'ms', value: s.delivery.cloudToEdge.p99, higherIsWorse: true });
   out.push({ metric: 'edge to cloud p99', unit: 'ms', value: s.delivery.edgeToCloud.p99, higherIsWorse: true });
   out.push({ metric: 'node join p99', unit: 'ms', value: s.nodeJoin.p99, higherIsWorse: true });
+  for (const g of s.byGroup ?? []) {
+    out.push({ metric: `node join p99 (${g.group})`, unit: 'ms', value: g.nodeJoin.p99, higherIsWorse: true });
+    out.push({ metric: `pod startup p99 (${g.group})`, unit: 'ms', value: g.podStartup.p99, higherIsWorse: true });
+  }
   out.push({ metric: 'scheduling throughput avg', unit: 'pods/s', value: s.schedulingThroughput.podsPerSecondAvg, higherIsWorse: false });
   for (const a of s.api.filter((x) => x.count >= 20))
     out.push({ metric: `API ${a.verb} ${a.resource} ${a.scope} p99`, unit: 'ms', value: a.p99, higherIsWorse: true });

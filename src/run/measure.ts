@@ -106,6 +106,9 @@ export class PodTimeline {
 
 export interface NodeTimes {
   name: string;
+  /** The node group (spec.nodes[].name) and its kind; absent in records written before groups. */
+  group?: string;
+  kind?: string;
   created: number;
   ready?: number;
   /** Ready went from True to something else after the node first was Ready. */
@@ -117,9 +120,10 @@ export class NodeTimeline {
   readonly nodes = new Map<string, NodeTimes>();
   private watching: Watching | undefined;
 
+  /** The run's node groups: a node is theirs by its name's prefix. */
   constructor(
     private readonly kc: k8s.KubeConfig,
-    private readonly prefix: string,
+    private readonly groups: { name: string; kind: string; prefix: string }[],
   ) {}
 
   async start(): Promise<void> {
@@ -128,10 +132,12 @@ export class NodeTimeline {
 
   observe(type: string, node: k8s.V1Node, now: number): void {
     const name = node.metadata?.name ?? '';
-    if (!name.startsWith(this.prefix) || type === 'DELETED') return;
+    if (type === 'DELETED') return;
     let t = this.nodes.get(name);
     if (!t) {
-      t = { name, created: now, flaps: 0 };
+      const g = this.groups.find((x) => name.startsWith(x.prefix) && /^(0|[1-9][0-9]*)$/.test(name.slice(x.prefix.length)));
+      if (!g) return;
+      t = { name, group: g.name, kind: g.kind, created: now, flaps: 0 };
       this.nodes.set(name, t);
     }
     const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;

@@ -166,6 +166,14 @@ export function renderReport(r: RunRecord): string {
 <tr><td>cloud to edge (scheduled to admitted at the node)</td><td>${s.delivery.cloudToEdge.count}</td><td>${ms(s.delivery.cloudToEdge.p50)}</td><td>${ms(s.delivery.cloudToEdge.p90)}</td><td>${ms(s.delivery.cloudToEdge.p99)}</td><td>${ms(s.delivery.cloudToEdge.max)}</td></tr>
 <tr><td>edge to cloud (Running sent to seen by a watch)</td><td>${s.delivery.edgeToCloud.count}</td><td>${ms(s.delivery.edgeToCloud.p50)}</td><td>${ms(s.delivery.edgeToCloud.p90)}</td><td>${ms(s.delivery.edgeToCloud.p99)}</td><td>${ms(s.delivery.edgeToCloud.max)}</td></tr></table>
 <p>Lost pod deliveries: ${s.delivery.lost}; duplicated: ${s.delivery.duplicated}. Scheduling throughput: ${s.schedulingThroughput.podsPerSecondAvg} pods/s on average, ${s.schedulingThroughput.podsPerSecondMax} at most. Node join (nodes up phase start to Ready): p50 ${ms(s.nodeJoin.p50)}, p99 ${ms(s.nodeJoin.p99)}; all Ready ${ms(s.nodeJoin.allReadyMs)} after the start; Ready flaps: ${s.readyFlaps}.</p>`;
+  const groups = s.byGroup?.length
+    ? `<h3>By node group</h3><table><tr><th>group</th><th>kind</th><th>nodes</th><th>join p50</th><th>join p99</th><th>all Ready</th><th>Ready flaps</th><th>pods</th><th>pod startup p50</th><th>p99</th></tr>${s.byGroup
+        .map(
+          (g) =>
+            `<tr><td>${esc(g.group)}</td><td>${esc(g.kind)}</td><td>${g.nodes}</td><td>${ms(g.nodeJoin.p50)}</td><td>${ms(g.nodeJoin.p99)}</td><td>${ms(g.nodeJoin.allReadyMs)}</td><td>${g.readyFlaps}</td><td>${g.podStartup.count}</td><td>${ms(g.podStartup.p50)}</td><td>${ms(g.podStartup.p99)}</td></tr>`,
+        )
+        .join('')}</table>`
+    : '';
   const startupChart = barChart(
     'Pod startup latency by phase',
     [
@@ -232,7 +240,7 @@ export function renderReport(r: RunRecord): string {
   return page(
     `Edgemark ${r.runId}`,
     `<h1>Edgemark run ${esc(r.runId)}</h1><p>Test <b>${esc(r.testName)}</b> (${esc(r.configSource)}), started ${esc(r.startedAt)}, ${(r.durationMs / 1000).toFixed(0)} s. Versions: ${versions}.</p>${banner}
-<h2>SLOs</h2>${slos}<h2>Pod startup</h2>${startupChart}${startup}<h2>Nodes</h2>${nodesChart}${runner}
+<h2>SLOs</h2>${slos}<h2>Pod startup</h2>${startupChart}${startup}<h2>Nodes</h2>${nodesChart}${groups}${runner}
 <h2>Resources</h2>${sources}${cpuChart}${rssChart}${res}${footprint}<h2>API call latency (kube-apiserver, test window)</h2>${api}<h2>Phases</h2>${phases}`,
   );
 }

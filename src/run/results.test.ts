@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { junit, perfData } from './artifacts.js';
 import { compareRuns } from './compare.js';
-import { loadProfile, resolveTest } from './config.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fleetJoinRate, fleetWorkers, loadProfile, nodeCount, nodeCountOf, resolveTest } from './config.js';
 import { escapeXml as escapeMarkup } from '../core/escape.js';
 import { diffHistograms, histogramQuantile, parseRequestDurations, type PodTimes, type ResourcePoint } from './measure.js';
 import { renderReport } from './report.js';
@@ -138,6 +141,38 @@ test('compare flags a slower run as a regression and ignores noise', () => {
   assert.equal(compareRuns(b, a).rows.find((r) => r.metric === 'pod startup createdToRunningSeen p99')!.improvement, true);
 });
 
+test('SLIs per node group: each group its joins, flaps and pod startup, and its own startup SLO verdict', () => {
+  const test = resolveTest({
+    profile: 'density',
+    overrides: {
+      spec: {
+        nodes: [
+          { count: 5, prefix: 'e-' },
+          { kind: 'kubelet', count: 5, prefix: 'k-' },
+        ],
+      },
+    },
+  });
+  const base = observations(1500, { test });
+  // Pods on n0..n4 are the edge group's; the kubelet group's pods start 4 s slower.
+  const nodes = base.nodes.map((n, i) => ({ ...n, group: i < 5 ? 'edge' : 'kubelet', kind: i < 5 ? 'edge' : 'kubelet', flaps: i === 7 ? 2 : 0 }));
+  const pods = base.pods.map((p) => (Number(p.node!.slice(1)) >= 5 ? { ...p, runningSeen: p.runningSeen! + 4000 } : p));
+  const r = analyse({ ...base, nodes, pods });
+  const [edge, kubelet] = r.sli.byGroup!;
+  assert.deepEqual([edge!.group, edge!.kind, edge!.nodes, edge!.readyFlaps, edge!.podStartup.count], ['edge', 'edge', 5, 0, 50]);
+  assert.deepEqual([kubelet!.group, kubelet!.kind, kubelet!.nodes, kubelet!.readyFlaps, kubelet!.podStartup.count], ['kubelet', 'kubelet', 5, 2, 50]);
+  assert.ok(kubelet!.podStartup.p50 - edge!.podStartup.p50 >= 3900, `${kubelet!.podStartup.p50} vs ${edge!.podStartup.p50}`);
+  assert.equal(kubelet!.nodeJoin.allReadyMs, 390);
+  const v = r.slos.filter((x) => / on (edge|kubelet) /.test(x.name)).map((x) => [x.name, x.ok]);
+  assert.deepEqual(v, [
+    ['pod startup latency p99 on edge (edge) nodes', true],
+    ['pod startup latency p99 on kubelet (kubelet) nodes', false],
+  ]);
+  assert.match(renderReport(r), /By node group[\s\S]*<td>kubelet<\/td><td>kubelet<\/td><td>5<\/td>/);
+  // One group: no per-group rows, no extra verdicts.
+  assert.deepEqual(analyse(observations(1500)).sli.byGroup, []);
+});
+
 test('the report is one self-contained page with its charts', () => {
   const html = renderReport(analyse(observations(1500)));
   assert.ok(html.startsWith('<!doctype html>'));
@@ -147,11 +182,63 @@ test('the report is one self-contained page with its charts', () => {
 
 test('config: profile overrides merge, unknown fields and phase kinds are named', () => {
   const t = resolveTest({ profile: 'load', overrides: { spec: { nodes: { count: 7 } } } });
-  assert.equal(t.spec.nodes.count, 7);
-  assert.equal(t.spec.nodes.joinRate, 50);
+  assert.equal(t.spec.nodes[0]!.count, 7);
+  assert.equal(t.spec.nodes[0]!.joinRate, 50);
   assert.throws(() => resolveTest({ overrides: { spec: { phases: [{ kind: 'explode' }] } } }), /phases\.0\.kind/);
-  assert.throws(() => resolveTest({ overrides: { spec: { nodes: { colour: 'red' } } } }), /unknown field "colour" \(allowed here: count, joinRate/);
+  assert.throws(
+    () => resolveTest({ overrides: { spec: { nodes: { colour: 'red' } } } }),
+    /spec\.nodes: unknown field "colour" \(allowed here: name, kind, count, joinRate/,
+  );
   assert.throws(() => resolveTest({ profile: 'nope' }), /no profile "nope"/);
+});
+
+test('config: spec.nodes is one group (an object) or a list of groups of either kind, each with its defaults', () => {
+  const one = resolveTest({ profile: 'density' });
+  assert.deepEqual(
+    one.spec.nodes.map((g) => [g.name, g.kind, g.prefix, g.count, g.cpu, g.memory, g.pods]),
+    [['edge', 'edge', 'run-edge-', 100, '2', '4Gi', '110']],
+  );
+  const mixed = resolveTest({
+    profile: 'density',
+    overrides: {
+      spec: { nodes: [{ count: 10 }, { kind: 'kubelet', count: 20, proxy: 'per-node' }, { kind: 'kubelet', count: 5, shape: 'kubelet', cpu: '8' }] },
+    },
+  });
+  assert.deepEqual(
+    mixed.spec.nodes.map((g) => [g.name, g.kind, g.prefix, g.count, g.cpu, g.proxy]),
+    [
+      ['edge', 'edge', 'run-edge-', 10, '2', undefined],
+      // A kubelet group's capacity comes from its shape unless it is set.
+      ['kubelet', 'kubelet', 'run-kubelet-', 20, undefined, 'per-node'],
+      ['kubelet-2', 'kubelet', 'run-kubelet2-', 5, '8', undefined],
+    ],
+  );
+  assert.equal(nodeCount(mixed), 35);
+  assert.equal(nodeCountOf(mixed, 'edge'), 10);
+  assert.equal(fleetJoinRate(mixed), 150);
+  assert.equal(fleetWorkers(mixed), 3);
+  // Errors name the field as written, in either form.
+  assert.throws(() => resolveTest({ overrides: { spec: { nodes: { kind: 'kubemark' } } } }), /spec\.nodes\.kind: /);
+  assert.throws(
+    () => resolveTest({ overrides: { spec: { nodes: [{ count: 1 }, { proxy: 'per-node' }] } } }),
+    /spec\.nodes\.1\.proxy: proxy is for kubelet nodes/,
+  );
+  assert.throws(
+    () => resolveTest({ overrides: { spec: { nodes: [{ prefix: 'a-' }, { kind: 'kubelet', prefix: 'a-1' }] } } }),
+    /spec\.nodes\.1\.prefix: prefixes a- and a-1 could name the same node/,
+  );
+  assert.throws(() => resolveTest({ overrides: { spec: { nodes: [{ name: 'x' }, { kind: 'kubelet', name: 'x' }] } } }), /two node groups are named x/);
+  assert.throws(() => resolveTest({ overrides: { spec: { nodes: [{ colour: 'red' }] } } }), /unknown field "colour" \(allowed here: name, kind, count/);
+  // --nodes and --workers set a one-group test, and say why not for several groups.
+  assert.equal(resolveTest({ profile: 'density', nodes: { count: 3, workers: 2 } }).spec.nodes[0]!.workers, 2);
+  const file = join(mkdtempSync(join(tmpdir(), 'em-config-')), 'mixed.yaml');
+  writeFileSync(file, 'profile: density\nspec:\n  nodes:\n    - count: 2\n    - kind: kubelet\n      count: 3\n');
+  assert.equal(nodeCount(resolveTest({ configFile: file })), 5);
+  assert.throws(
+    () => resolveTest({ configFile: file, nodes: { count: 9 } }),
+    /--nodes set the nodes of a test with one node group, and this one has 2 \(edge: 2, kubelet: 3\)/,
+  );
+  rmSync(dirname(file), { recursive: true });
 });
 
 test('resources: gaps are not averaged in as zeros; the record, the report and PerfData say where each figure came from', () => {

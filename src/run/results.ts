@@ -70,6 +70,8 @@ export interface RunRecord {
     schedulingThroughput: { podsPerSecondAvg: number; podsPerSecondMax: number };
     nodeJoin: Quantiles & { allReadyMs: number };
     readyFlaps: number;
+    /** The same SLIs per node group (spec.nodes[]), when the test has several; empty otherwise and in older records. */
+    byGroup?: GroupSli[];
     api: ApiLatency[];
     resources: Record<string, { cpuCoresAvg: number; cpuCoresMax: number; rssBytesAvg: number; rssBytesMax: number }>;
     runner: { eventLoopLagP99Ms: number; eventLoopLagMaxMs: number; reconnects: number; messagesIn: number; messagesOut: number } | undefined;
@@ -88,6 +90,16 @@ export interface RunRecord {
   slos: SloVerdict[];
   /** The runner's event loop lagged past its bound: the figures describe the tool, not the cluster. */
   invalid: boolean;
+}
+
+export interface GroupSli {
+  group: string;
+  kind: string;
+  nodes: number;
+  nodeJoin: Quantiles & { allReadyMs: number };
+  readyFlaps: number;
+  /** Pods that ran on the group's nodes: created to Running, seen by a watch. */
+  podStartup: Quantiles;
 }
 
 export interface Observations {
@@ -167,6 +179,24 @@ export function analyse(o: Observations): RunRecord {
   const nodeJoin = { ...q(joinTimes), allReadyMs: readyAts.length ? readyAts.at(-1)! - started : Number.NaN };
   const nodesReady: [number, number][] = readyAts.map((t, i) => [t - started, i + 1]);
 
+  const groups = o.test.spec.nodes;
+  const byGroup: GroupSli[] = [];
+  if (groups.length > 1) {
+    const groupOf = new Map(o.nodes.map((n) => [n.name, n.group]));
+    for (const g of groups) {
+      const mine = o.nodes.filter((n) => n.group === g.name);
+      const last = Math.max(...mine.map((n) => n.ready ?? Number.NaN));
+      byGroup.push({
+        group: g.name,
+        kind: g.kind,
+        nodes: mine.length,
+        nodeJoin: { ...q(mine.map((n) => d(upAt, n.ready))), allReadyMs: mine.length && Number.isFinite(last) ? last - started : Number.NaN },
+        readyFlaps: mine.reduce((a, n) => a + n.flaps, 0),
+        podStartup: q(pods.filter((p) => p.node !== undefined && groupOf.get(p.node) === g.name).map((p) => d(p.created, p.runningSeen))),
+      });
+    }
+  }
+
   const api: ApiLatency[] = [];
   for (const [key, h] of diffHistograms(o.api.before, o.api.after)) {
     const [verb = '', resource = '', scope = ''] = key.split(' ');
@@ -212,6 +242,8 @@ export function analyse(o: Observations): RunRecord {
   const slos: SloVerdict[] = [];
   const startup = podStartup.createdToRunningSeen;
   slos.push(verdict('pod startup latency p99 (created to Running, seen by a watch)', startup.p99, slo.podStartupP99Ms, 'ms', startup.count === 0));
+  for (const g of byGroup)
+    slos.push(verdict(`pod startup latency p99 on ${g.group} (${g.kind}) nodes`, g.podStartup.p99, slo.podStartupP99Ms, 'ms', g.podStartup.count === 0));
   const mutating = api.filter((a) => a.mutating && a.count > 0);
   const worstMut = mutating.reduce((m, a) => Math.max(m, a.p99), 0);
   slos.push(verdict('mutating API calls p99 (worst resource and verb)', worstMut, slo.mutatingApiP99Ms, 'ms', mutating.length === 0));
@@ -233,7 +265,7 @@ export function analyse(o: Observations): RunRecord {
     versions: o.versions,
     settings: o.test,
     phases: o.phases,
-    sli: { podStartup, delivery, schedulingThroughput, nodeJoin, readyFlaps: o.nodes.reduce((a, n) => a + n.flaps, 0), api, resources, runner },
+    sli: { podStartup, delivery, schedulingThroughput, nodeJoin, readyFlaps: o.nodes.reduce((a, n) => a + n.flaps, 0), byGroup, api, resources, runner },
     series: { nodesReady, resources: o.resources },
     resourceSources: o.resourceSources ?? [],
     footprint: o.footprint,

@@ -18,7 +18,7 @@ import { RunContext } from '../workload/context.js';
 import { createKubeOps } from '../workload/kube.js';
 import { runPhases } from '../workload/phases/index.js';
 import { writeArtifacts } from './artifacts.js';
-import type { LoadTest } from './config.js';
+import { nodeCount, nodeCountOf, type LoadTest } from './config.js';
 import { apiserverGet, NodeTimeline, parseRequestDurations, PodTimeline, ResourceSeries, type ApiHistograms } from './measure.js';
 import { analyse, type RunRecord } from './results.js';
 import { fleetFor, RuntimeFleet } from './runtime-fleet.js';
@@ -63,14 +63,16 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     .replace(/^(\d{8})/, '$1-')}`;
   const dir = join(o.outDir, runId);
 
-  const where = await ensureTarget(targetOptions(o), test.spec.nodes.count);
+  const where = await ensureTarget(targetOptions(o), nodeCountOf(test, 'edge'));
   const kc = where.kc;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'test.yaml'), stringify(test));
-  log.info(`run ${runId}: ${test.spec.phases.length} phases, ${test.spec.nodes.count} nodes; artifacts in ${dir}`);
+  log.info(
+    `run ${runId}: ${test.spec.phases.length} phases, ${nodeCount(test)} nodes (${test.spec.nodes.map((g) => `${g.name}: ${g.count} ${g.kind}`).join(', ')}); artifacts in ${dir}`,
+  );
 
   const pods = new PodTimeline(kc, runId);
-  const nodes = new NodeTimeline(kc, test.spec.nodes.prefix);
+  const nodes = new NodeTimeline(kc, test.spec.nodes);
   const fleet = new RuntimeFleet({
     target: where.target,
     dir,
@@ -163,7 +165,8 @@ function targetOptions(o: RunOptions): TargetOptions {
     cacheDir: o.cacheDir,
     log: o.log,
     signal: o.signal,
-    ...(o.target ? { target: o.target } : {}),
+    // A test without edge nodes needs no CloudCore (and no join token).
+    target: { ...(o.target ?? {}), needsCloudcore: nodeCountOf(o.test, 'edge') > 0 },
     ...(o.componentMetrics ? { componentMetrics: o.componentMetrics } : {}),
   };
 }
@@ -175,7 +178,7 @@ function targetOptions(o: RunOptions): TargetOptions {
 export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): { lines: string[]; planYaml: string } {
   const { test } = o;
   const lines: string[] = [
-    `test ${test.metadata.name}: ${test.spec.nodes.count} nodes, ${test.spec.phases.length} phases, timeout ${test.spec.timeoutSeconds} s`,
+    `test ${test.metadata.name}: ${nodeCount(test)} nodes (${test.spec.nodes.map((g) => `${g.name}: ${g.count} ${g.kind}`).join(', ')}), ${test.spec.phases.length} phases, timeout ${test.spec.timeoutSeconds} s`,
   ];
   let target: Target | undefined;
   if (isExternal(o.target)) {
@@ -190,7 +193,7 @@ export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): 
     lines.push('sample every component and the runner from /proc');
   } else {
     lines.push(
-      `target: no local cluster in ${o.stateDir}: one would be brought up (node limit ${Math.max(test.spec.cluster.nodeLimit ?? 0, test.spec.nodes.count + 10, 1000)})`,
+      `target: no local cluster in ${o.stateDir}: one would be brought up (node limit ${Math.max(test.spec.cluster.nodeLimit ?? 0, nodeCountOf(test, 'edge') + 10, 1000)})`,
     );
   }
   for (const [i, p] of test.spec.phases.entries()) lines.push(`phase ${i + 1}: ${describe(p)}`);

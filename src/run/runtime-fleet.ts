@@ -10,7 +10,18 @@ import { join } from 'node:path';
 import { createLogger } from '../core/log.js';
 import type { Milestone } from '../fleet/fleet.js';
 import { liveLine, type FleetSummary } from '../fleet/summary.js';
-import { createRuntime, oneGroupPlan, type FleetPlan, type OneGroupPlan, type RunningFleet, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import {
+  createRuntime,
+  parsePlan,
+  PLAN_API_VERSION,
+  type FleetPlan,
+  type FleetPlanInput,
+  type OneGroupPlan,
+  type RunningFleet,
+  type Runtime,
+  type RuntimeOptions,
+} from '../runtime/index.js';
+import { fleetJoinRate, fleetWorkers, nodeCount, type NodeGroup } from './config.js';
 import type { ResourceSource } from '../measure/sources.js';
 import type { Target } from '../target/target.js';
 import type { FleetControl, RunContext } from '../workload/context.js';
@@ -34,22 +45,40 @@ export function fleetFor(
   runtimeName = 'workers',
   runtimeOptions: RuntimeOptions = {},
 ): { plan: FleetPlan; runtime: Runtime } {
-  const n = ctx.test.spec.nodes;
-  const plan = oneGroupPlan({
-    target,
-    count: n.count,
-    prefix: n.prefix,
-    profile: { cpu: n.cpu, memory: n.memory, pods: n.pods, labels: { [RUN_LABEL]: ctx.runId } },
-    joinRate: n.joinRate,
+  const groups = ctx.test.spec.nodes;
+  const plan = parsePlan({
+    apiVersion: PLAN_API_VERSION,
+    kind: 'FleetPlan',
+    target: {
+      name: target.name,
+      cloudcore: target.cloudcore,
+      ...(target.apiserver ? { apiserver: target.apiserver } : {}),
+      ...(target.apiserverCa && groups.some((g) => g.kind === 'kubelet') ? { apiserverCa: target.apiserverCa } : {}),
+    },
+    groups: groups.map((g) => ({ name: g.name, kind: g.kind, count: g.count, prefix: g.prefix, profile: groupProfile(g, ctx.runId) })),
+    pacing: { joinRate: fleetJoinRate(ctx.test) },
     dataDir: join(dir, 'runner'),
-    tracePods: true,
+    observe: { tracePods: true, metrics: '127.0.0.1:0' },
     durationSeconds: ctx.test.spec.timeoutSeconds + 60,
-  });
+  } satisfies FleetPlanInput);
+  const count = nodeCount(ctx.test);
   const runtime = createRuntime(runtimeName, {
     ...runtimeOptions,
-    ...(runtimeName === 'workers' ? { workers: Math.max(1, Math.min(n.workers, n.count)) } : {}),
+    ...(runtimeName === 'workers' ? { workers: Math.max(1, Math.min(fleetWorkers(ctx.test), count)) } : {}),
   });
   return { plan, runtime };
+}
+
+/** A group's node profile as its kind reads it: capacity given, the kubelet kind's options, the run's label. */
+export function groupProfile(g: NodeGroup, runId: string): Record<string, unknown> {
+  const set = <K extends keyof NodeGroup>(k: K) => (g[k] !== undefined ? { [k]: g[k] } : {});
+  return {
+    ...set('cpu'),
+    ...set('memory'),
+    ...set('pods'),
+    ...(g.kind === 'kubelet' ? { ...set('shape'), ...set('proxy'), ...set('npd'), ...set('requireHostPort') } : {}),
+    labels: { [RUN_LABEL]: runId },
+  };
 }
 
 export class RuntimeFleet implements FleetControl {
@@ -70,8 +99,14 @@ export class RuntimeFleet implements FleetControl {
     const fd = openSync(join(this.o.dir, 'runner.log'), 'a', 0o600);
     this.logFd = fd;
     const log = createLogger({ level: 'info', write: (line) => writeSync(fd, `${line}\n`) });
-    const fleet = await runtime.start(plan, { token: await this.o.target.token() }, { log, outputFd: fd });
-    log.info(`${plan.groups[0]!.count} hollow nodes on runtime ${runtime.name} -> ${plan.target.name}`);
+    const kinds = new Set(plan.groups.map((g) => g.kind));
+    // Each kind's credentials, read only when the plan has that kind.
+    const credentials = {
+      token: kinds.has('edge') ? await this.o.target.token() : '',
+      ...(kinds.has('kubelet') ? { bootstrapToken: await this.o.target.bootstrapToken() } : {}),
+    };
+    const fleet = await runtime.start(plan, credentials, { log, outputFd: fd });
+    log.info(`${plan.groups.map((g) => `${g.count} ${g.kind} nodes (${g.name})`).join(', ')} on runtime ${runtime.name} -> ${plan.target.name}`);
     this.running = fleet;
     fleet.on((e) => {
       if (e.type === 'milestones') this.milestones.push(...e.milestones);

@@ -2,6 +2,7 @@
  * Waiting for the run's Deployments to be available, shared by the phases
  * that create or scale them.
  */
+import { nodeCount } from '../run/config.js';
 import type { DeploymentState, RunContext } from './context.js';
 
 /** Every Deployment has all its replicas, all available. */
@@ -11,7 +12,7 @@ export function allAvailable(ds: DeploymentState[]): boolean {
 
 /** A generous bound for waits that scale with the pods a run could hold (110 per node). */
 export function podWaitMs(ctx: RunContext): number {
-  return Math.max(600_000, ctx.test.spec.nodes.count * 110 * 150);
+  return Math.max(600_000, nodeCount(ctx.test) * 110 * 150);
 }
 
 /** How `untilAvailable` feeds the Deployments on its way: each grows to `replicas`, at most `ahead` beyond those available. */
@@ -66,7 +67,7 @@ export async function untilAvailable(ctx: RunContext, what: string, feed?: Feed)
 
 /** One step of a feed; `ds` is updated to the replicas it set. */
 async function grow(ctx: RunContext, ds: DeploymentState[], feed: Feed, sinceLastMs: number): Promise<void> {
-  const held = ctx.nodesReady() < ctx.test.spec.nodes.count;
+  const held = ctx.nodesReady() < nodeCount(ctx.test);
   let heldBack = false;
   for (const d of ds) {
     const next = feed.replicas <= d.replicas ? feed.replicas : Math.min(feed.replicas, d.available + feed.ahead);

@@ -40,8 +40,7 @@ export class FakeFleet implements FleetControl {
       this.failed = this.failWith;
       return;
     }
-    const n = ctx.test.spec.nodes;
-    for (let i = 0; i < n.count; i++) this.kube.registerNode(`${n.prefix}${i}`);
+    for (const g of ctx.test.spec.nodes) for (let i = 0; i < g.count; i++) this.kube.registerNode(`${g.prefix}${i}`);
   }
 
   async down(): Promise<void> {
@@ -95,7 +94,7 @@ export function harness(o: { test?: LoadTest; hooks?: FakeKubeHooks; stallMs?: n
   const abort = new AbortController();
   const ctx = new RunContext({
     runId: 'run-1',
-    test: o.test ?? loadTest({ nodes: { count: 4, joinRate: 50, workers: 1, prefix: 'n-', cpu: '2', memory: '4Gi', pods: '110' } }),
+    test: o.test ?? loadTest({ nodes: [{ count: 4, joinRate: 50, workers: 1, prefix: 'n-', cpu: '2', memory: '4Gi', pods: '110' }] }),
     log,
     signal: abort.signal,
     kube,

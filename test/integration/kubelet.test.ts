@@ -6,7 +6,8 @@
  * own lease and status; a Deployment of 1,000 pods runs on them and is
  * deleted with none stuck Terminating; a restarted runner resumes its nodes
  * and pods without a new identity or a new Node; a wrong, malformed or
- * denied credential stops the run with its code.
+ * denied credential stops the run with its code; a mixed run of edge and
+ * kubelet nodes with the density profile gives SLIs for both kinds.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -14,12 +15,13 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, before, test } from 'node:test';
 import { findKubemarkBinary, pathDifferences, type PathDifference } from '../../bench/lib/kubemark.js';
 import { defaultCacheDir, packageRoot } from '../../src/core/paths.js';
 import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
+import type { RunRecord } from '../../src/run/results.js';
 import { BOOTSTRAP_GROUP, ensureBootstrapRbac } from '../../src/target/bootstrap-token.js';
 import { runCli, startTestFleet, upTestCluster, type TestCluster, type TestFleet } from './harness.js';
 
@@ -373,4 +375,57 @@ test('bad credentials: a wrong, malformed or denied bootstrap stops the run with
   assert.notEqual(r.code, 0);
   assert.match(r.stdout + r.stderr, /EM_CSR_DENIED/);
   assert.match(r.stdout + r.stderr, /ItDenied/);
+});
+
+test('a mixed run: 100 edge and 100 kubelet nodes with the density profile, SLIs for both kinds', { timeout: 600_000 }, async () => {
+  // The earlier tests' nodes leave first: the run measures its own.
+  await fleet?.stop();
+  fleet = undefined;
+  const work = mkdtempSync(join(tmpdir(), 'em-mixed-it-'));
+  try {
+    const config = join(work, 'mixed.yaml');
+    writeFileSync(
+      config,
+      `profile: density
+metadata: { name: mixed }
+spec:
+  nodes:
+    - { kind: edge, count: 100, joinRate: 50 }
+    - { kind: kubelet, count: 100, joinRate: 50 }
+  timeoutSeconds: 500
+`,
+    );
+    const r = await runCli([...cluster.args, 'run', '--config', config, '--out', join(work, 'runs')], { timeoutMs: 560_000 });
+    const text = r.stdout + r.stderr;
+    assert.equal(r.code, 0, text);
+    const dir = /report: (.*)\/report\.html/.exec(text)?.[1];
+    assert.ok(dir, text);
+    const rec = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunRecord;
+    assert.equal(rec.partial, false);
+    assert.equal(rec.sli.podStartup.createdToRunningSeen.count, 2000);
+    const groups = rec.sli.byGroup ?? [];
+    assert.deepEqual(
+      groups.map((g) => [g.group, g.kind, g.nodes]),
+      [
+        ['edge', 'edge', 100],
+        ['kubelet', 'kubelet', 100],
+      ],
+    );
+    for (const g of groups) {
+      // Both kinds took pods (the scheduler spreads them) and every node was Ready.
+      assert.ok(g.podStartup.count > 500, `${g.group}: ${g.podStartup.count} pods`);
+      assert.equal(g.nodeJoin.count, 100, `${g.group}: ${g.nodeJoin.count} nodes Ready`);
+      console.log(`# ${g.group}: Ready p99 ${g.nodeJoin.p99} ms; ${g.podStartup.count} pods, startup p50 ${g.podStartup.p50} ms, p99 ${g.podStartup.p99} ms`);
+    }
+    const verdicts = rec.slos.filter((v) => / on (edge|kubelet) \(/.test(v.name));
+    assert.equal(verdicts.length, 2, JSON.stringify(rec.slos));
+    for (const v of rec.slos) assert.ok(v.ok, `${v.name}: ${v.value} ${v.unit} > ${v.threshold}`);
+    // Both kinds' lines in the CLI's summary, and nothing of the run left behind.
+    assert.match(text, /edge \(100 edge nodes\): Ready p99/);
+    assert.match(text, /kubelet \(100 kubelet nodes\): Ready p99/);
+    const left = (await core.listNode()).items.filter((n) => /^run-(edge|kubelet)-/.test(n.metadata?.name ?? ''));
+    assert.equal(left.length, 0, 'the run removes its nodes');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 });
