@@ -36,6 +36,10 @@ export function registerCluster(program: Command): void {
         '--workers <n>',
         `real worker nodes (a kubelet and a private containerd each) to add once the control plane is healthy; 0 (default) to ${MAX_WORKERS}`,
         parseWorkerCount,
+      )
+      .option(
+        '--audit-log',
+        "kube-apiserver writes each request's metadata (user, user agent, verb, resource; never a body) to logs/audit.log in the state directory: which client makes which calls",
       ),
   ).action(
     async (
@@ -44,6 +48,7 @@ export function registerCluster(program: Command): void {
         nodeLimit?: number;
         cloudcores?: number;
         workers?: number;
+        auditLog?: boolean;
         kubernetesVersion?: string;
         etcdVersion?: string;
         kubeedgeVersion?: string;
@@ -61,6 +66,7 @@ export function registerCluster(program: Command): void {
             nodeLimit: opts.nodeLimit,
             cloudcores: opts.cloudcores,
             workers: opts.workers,
+            ...(opts.auditLog ? { audit: true } : {}),
             versions: { kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion },
             signal,
             onEvent: progressPrinter(log),

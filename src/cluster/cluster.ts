@@ -15,7 +15,7 @@ import { loadKubeConfig } from '../kube/client.js';
 import { applyCrds, ensureCloudcoreFlowSchema, ensureCloudcoreRbac } from './bootstrap.js';
 import { ensureBuilt, type BuildEvent } from './build.js';
 import { cloudcoreConfigName, components, type ComponentContext, type ComponentSpec } from './components.js';
-import { renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
+import { AUDIT_POLICY, renderAuditPolicy, renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
 import { probe, type Health } from './health.js';
 import { kubeconfigPath, writeKubeconfig } from './kubeconfig.js';
 import { resolvePins, type ToolsetName, type VersionChoice } from './pins.js';
@@ -63,6 +63,8 @@ export interface UpOptions {
   cloudcores?: number;
   /** Real worker nodes (a kubelet and containerd each) to run; 0 (default) or 1. */
   workers?: number;
+  /** kube-apiserver's audit log (request metadata, JSON lines) in logs/audit.log; kept by later `up`s of the same state. */
+  audit?: boolean;
   versions?: VersionChoice;
   signal?: AbortSignal;
   onEvent?: (e: UpEvent) => void;
@@ -81,9 +83,10 @@ export function runningComponents(state: ClusterState): ComponentName[] {
   });
 }
 
-function contextFor(state: Pick<ClusterState, 'stateDir' | 'ports'>, bin: Record<ToolsetName, string>): ComponentContext {
+function contextFor(state: Pick<ClusterState, 'stateDir' | 'ports' | 'audit'>, bin: Record<ToolsetName, string>): ComponentContext {
   return {
     stateDir: state.stateDir,
+    audit: state.audit === true,
     ports: state.ports,
     pki: pkiPaths(state.stateDir),
     bin,
@@ -158,6 +161,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
     versions: Object.fromEntries(Object.values(pins).map((p) => [p.toolset, p.version])),
     nodeLimit: o.nodeLimit ?? previous?.nodeLimit ?? DEFAULT_NODE_LIMIT,
     cloudcores,
+    ...((o.audit ?? previous?.audit) ? { audit: true } : {}),
     kubeconfig: kubeconfigPath(o.stateDir, 'admin'),
     components: {},
   };
@@ -286,6 +290,7 @@ function writeConfigs(state: ClusterState, ctx: ComponentContext): void {
   mkdirSync(join(state.stateDir, 'config'), { recursive: true, mode: 0o700 });
   mkdirSync(join(state.stateDir, 'run'), { recursive: true, mode: 0o700 });
   writeFileSync(ctx.configFile('kube-scheduler.yaml'), renderSchedulerConfig({ kubeconfig: ctx.kubeconfig('kube-scheduler') }));
+  if (state.audit) writeFileSync(ctx.configFile(AUDIT_POLICY), renderAuditPolicy());
   for (let instance = 0; instance < cloudcoreCount(state); instance++) {
     writeFileSync(
       ctx.configFile(cloudcoreConfigName(instance)),

@@ -8,6 +8,7 @@
  * its own ports, config file and log.
  */
 import { join } from 'node:path';
+import { AUDIT_POLICY, auditArgs } from './configs.js';
 import type { ToolsetName } from './pins.js';
 import type { PkiPaths } from './pki.js';
 import type { PortMap, PortName } from './ports.js';
@@ -22,6 +23,8 @@ export interface ComponentContext {
   bin: Record<ToolsetName, string>;
   kubeconfig: (id: string) => string;
   configFile: (name: string) => string;
+  /** kube-apiserver writes an audit log (config AUDIT_POLICY, logs/audit.log). */
+  audit: boolean;
 }
 
 export type HealthProbe =
@@ -76,7 +79,7 @@ const controlPlane: ComponentSpec[] = [
     toolset: 'kubernetes',
     binary: 'kube-apiserver',
     ports: ['apiserver'],
-    args: ({ ports, pki }) => [
+    args: ({ ports, pki, audit, configFile, stateDir }) => [
       `--etcd-servers=${url(ports.etcdClient)}`,
       `--bind-address=${LOOPBACK}`,
       `--secure-port=${ports.apiserver}`,
@@ -94,6 +97,7 @@ const controlPlane: ComponentSpec[] = [
       '--authorization-mode=Node,RBAC',
       // Hollow kubelet nodes join as kubelets do: a bootstrap token, then a CSR.
       '--enable-bootstrap-token-auth=true',
+      ...(audit ? auditArgs(configFile(AUDIT_POLICY), join(stateDir, 'logs', 'audit.log')) : []),
       // Logs, exec and the node proxy reach a worker's kubelet at its node
       // address (never a hostname nobody resolves), as this client, and check
       // the kubelet's serving certificate against the cluster CA.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { cloudcoreSpec, components } from './components.js';
-import { edgeControllerBuffer, edgeControllerLoad, renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
+import { AUDIT_POLICY, edgeControllerBuffer, edgeControllerLoad, renderAuditPolicy, renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
 import { pkiPaths } from './pki.js';
 import { choosePorts, cloudcorePorts, defaultPorts, portOf } from './ports.js';
 
@@ -51,6 +51,7 @@ test('every server of every component binds loopback, on the planned ports', asy
     bin: { etcd: '/b', kubernetes: '/b', kubeedge: '/b' },
     kubeconfig: (id: string) => `/s/${id}`,
     configFile: (n: string) => `/s/config/${n}`,
+    audit: false,
   };
   for (const c of components(3)) {
     const args = c.args(ctx).join(' ');
@@ -116,4 +117,28 @@ test("every edgecontroller queue a hollow node feeds is sized from the node limi
   // Small limits keep CloudCore's own minimums.
   assert.equal(edgeControllerLoad(100).createNodeWorkers, 100);
   assert.equal(edgeControllerBuffer(100).createNode, 1024);
+});
+
+test('the audit log: off by default; on, kube-apiserver gets the policy and a rotated JSON log under the state directory, at level Metadata (no bodies)', async () => {
+  const ports = await choosePorts('auto', 1);
+  const ctx = {
+    stateDir: '/s',
+    ports,
+    pki: pkiPaths('/s'),
+    bin: { etcd: '/b', kubernetes: '/b', kubeedge: '/b' },
+    kubeconfig: (id: string) => `/s/${id}`,
+    configFile: (n: string) => `/s/config/${n}`,
+    audit: false,
+  };
+  const apiserver = components(1).find((c) => c.name === 'kube-apiserver')!;
+  assert.doesNotMatch(apiserver.args(ctx).join(' '), /--audit/);
+  const on = apiserver.args({ ...ctx, audit: true });
+  assert.ok(on.includes(`--audit-policy-file=/s/config/${AUDIT_POLICY}`));
+  assert.ok(on.includes('--audit-log-path=/s/logs/audit.log'));
+  assert.ok(on.includes('--audit-log-format=json'));
+  assert.ok(on.some((a) => a.startsWith('--audit-log-maxsize=')));
+  const policy = parse(renderAuditPolicy()) as { kind: string; rules: { level: string }[]; omitStages: string[] };
+  assert.equal(policy.kind, 'Policy');
+  assert.deepEqual(policy.rules, [{ level: 'Metadata' }]);
+  assert.deepEqual(policy.omitStages, ['RequestReceived']);
 });

@@ -125,3 +125,22 @@ export function renderCloudcoreConfig(o: CloudcoreConfigOptions): string {
     },
   });
 }
+
+/** File name (under config/) of kube-apiserver's audit policy, when the cluster keeps an audit log. */
+export const AUDIT_POLICY = 'audit-policy.yaml';
+
+/**
+ * Every request at level Metadata: who (user, groups, user agent), what (verb,
+ * resource, subresource, namespace, name), when and the response code; never a
+ * request or response body, so no Secret's data or token. A request is one
+ * event when it completes; a watch or another long-running request is also one
+ * when its response starts (stage ResponseStarted), which is how it is counted.
+ */
+export function renderAuditPolicy(): string {
+  return stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['RequestReceived'], rules: [{ level: 'Metadata' }] });
+}
+
+/** kube-apiserver's flags for a JSON-lines audit log at `path`, rotated at 100 MB, 10 files kept. */
+export function auditArgs(policyFile: string, path: string): string[] {
+  return [`--audit-policy-file=${policyFile}`, `--audit-log-path=${path}`, '--audit-log-format=json', '--audit-log-maxsize=100', '--audit-log-maxbackup=10'];
+}

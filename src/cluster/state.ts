@@ -79,6 +79,8 @@ const stateSchema = z.object({
   kubeconfig: z.string(),
   /** CloudCore instances (absent: one); instance i's ports are `cloudhubWebsocket-i`..., its process `cloudcore-i`. */
   cloudcores: z.number().int().min(1).max(MAX_CLOUDCORES).optional(),
+  /** kube-apiserver writes its audit log (logs/audit.log). */
+  audit: z.boolean().optional(),
   components: z.partialRecord(z.enum(allComponentNames), processSchema),
   upAt: z.string().optional(),
   workers: z.array(workerSchema).optional(),
