@@ -3,7 +3,8 @@
  */
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import type { Command } from 'commander';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { mib, parseMemory, type EnvelopeRecord, type EnvelopeUsage } from '../cluster/envelope.js';
 import { AlreadyUpError, clusterDown, clusterStatus, clusterUp, DEFAULT_NODE_LIMIT, logPath, tail, type ComponentStatus } from '../cluster/cluster.js';
 import { MAX_CLOUDCORES } from '../cluster/ports.js';
 import { allComponentNames, requireState, type ComponentName } from '../cluster/state.js';
@@ -37,6 +38,14 @@ export function registerCluster(program: Command): void {
         `real worker nodes (a kubelet and a private containerd each) to add once the control plane is healthy; 0 (default) to ${MAX_WORKERS}`,
         parseWorkerCount,
       )
+      .addOption(
+        new Option('--profile <profile>', 'edgesite: a small master with no CloudCore, every component in one cgroup envelope (seed 004)').choices([
+          'default',
+          'edgesite',
+        ]),
+      )
+      .option('--envelope-cpus <n>', 'with --profile edgesite: CPUs for the whole control plane (default 2)', parseCpus)
+      .option('--envelope-memory <size>', 'with --profile edgesite: memory for the whole control plane, such as 1Gi or 768Mi (default 1Gi)', parseMemoryFlag)
       .option(
         '--audit-log',
         "kube-apiserver writes each request's metadata (user, user agent, verb, resource; never a body) to logs/audit.log in the state directory: which client makes which calls",
@@ -49,6 +58,9 @@ export function registerCluster(program: Command): void {
         cloudcores?: number;
         workers?: number;
         auditLog?: boolean;
+        profile?: 'default' | 'edgesite';
+        envelopeCpus?: number;
+        envelopeMemory?: number;
         kubernetesVersion?: string;
         etcdVersion?: string;
         kubeedgeVersion?: string;
@@ -67,6 +79,15 @@ export function registerCluster(program: Command): void {
             cloudcores: opts.cloudcores,
             workers: opts.workers,
             ...(opts.auditLog ? { audit: true } : {}),
+            ...(opts.profile ? { profile: opts.profile } : {}),
+            ...(opts.envelopeCpus !== undefined || opts.envelopeMemory !== undefined
+              ? {
+                  envelope: {
+                    ...(opts.envelopeCpus !== undefined ? { cpus: opts.envelopeCpus } : {}),
+                    ...(opts.envelopeMemory !== undefined ? { memoryBytes: opts.envelopeMemory } : {}),
+                  },
+                }
+              : {}),
             versions: { kubernetes: opts.kubernetesVersion, etcd: opts.etcdVersion, kubeedge: opts.kubeedgeVersion },
             signal,
             onEvent: progressPrinter(log),
@@ -76,14 +97,14 @@ export function registerCluster(program: Command): void {
         if (err instanceof AlreadyUpError) {
           log.info(`the local cluster in ${stateDir} is already up:`);
           const s = await clusterStatus(stateDir);
-          printStatus(s.components, s.workers);
+          printStatus(s.components, s.workers, s.envelope);
           return;
         }
         throw err;
       }
       log.info(`control plane up in ${formatDuration(Date.now() - started)}`);
-      const { state, components, workers } = await clusterStatus(stateDir);
-      printStatus(components, workers);
+      const { state, components, workers, envelope } = await clusterStatus(stateDir);
+      printStatus(components, workers, envelope);
       log.info(`kubeconfig: ${state.kubeconfig}`);
     },
   );
@@ -102,6 +123,8 @@ export function registerCluster(program: Command): void {
         if (w.problems.length > 0) process.exitCode = 1;
       }
       for (const s of r.stopped) log.info(`${s.name}: ${s.how}`);
+      for (const p of r.problems) log.warn(p);
+      if (r.problems.length > 0) process.exitCode = 1;
       if (r.stopped.length === 0 && r.workers.length === 0) log.info('nothing was running');
       if (r.purged) log.info(`removed ${stateDir}`);
       else if (existsSync(stateDir)) log.info(`logs kept in ${stateDir}/logs`);
@@ -113,15 +136,15 @@ export function registerCluster(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { stateDir } = cliContext(cmd);
-      const { state, components, workers } = await clusterStatus(stateDir);
+      const { state, components, workers, envelope } = await clusterStatus(stateDir);
       if (opts.json) {
         process.stdout.write(
-          `${JSON.stringify({ versions: state.versions, ports: state.ports, kubeconfig: state.kubeconfig, components, workers }, null, 2)}\n`,
+          `${JSON.stringify({ versions: state.versions, ports: state.ports, kubeconfig: state.kubeconfig, profile: state.profile ?? 'default', components, workers, ...(envelope ? { envelope } : {}) }, null, 2)}\n`,
         );
       } else {
-        printStatus(components, workers);
+        printStatus(components, workers, envelope);
       }
-      if (!components.every((c) => c.health.healthy) || !workers.every((w) => w.ready)) process.exitCode = 3;
+      if (!components.every((c) => c.health.healthy) || !workers.every((w) => w.ready) || (envelope?.oomKills ?? 0) > 0) process.exitCode = 3;
     });
 
   cluster
@@ -177,7 +200,7 @@ function parseWorkerCount(v: string): number {
   return Number(v);
 }
 
-function printStatus(components: ComponentStatus[], workers: WorkerStatus[] = []): void {
+function printStatus(components: ComponentStatus[], workers: WorkerStatus[] = [], envelope?: EnvelopeRecord & EnvelopeUsage): void {
   const rows = [
     ['COMPONENT', 'PID', 'PORTS', 'HEALTH', 'RSS', 'UPTIME'],
     ...components.map((c) => [
@@ -190,6 +213,7 @@ function printStatus(components: ComponentStatus[], workers: WorkerStatus[] = []
     ]),
   ];
   printTable(rows);
+  if (envelope) process.stdout.write(`${envelopeLine(envelope)}\n`);
   if (workers.length === 0) return;
   printTable([
     ['WORKER', 'KUBELET', 'CONTAINERD', 'ADDRESS', 'PODS', 'STATUS'],
@@ -233,4 +257,27 @@ async function printLog(file: string, lines: number | undefined, follow: boolean
       resolve();
     });
   });
+}
+
+/** The EdgeSite envelope in one line: its limits, what it holds now, its peak and its OOM kills. */
+export function envelopeLine(e: EnvelopeRecord & EnvelopeUsage): string {
+  const pct = (b: number) => `${Math.round((b / e.memoryBytes) * 100)} %`;
+  return (
+    `envelope (cgroup v${e.cgroup}): ${e.cpus} CPU and ${mib(e.memoryBytes)} for ${e.pids.length} process(es); ` +
+    `memory ${mib(e.usedBytes)} (${pct(e.usedBytes)})${e.peakBytes ? `, peak ${mib(e.peakBytes)} (${pct(e.peakBytes)})` : ''}` +
+    `${e.cpuSeconds !== undefined ? `; ${e.cpuSeconds.toFixed(1)} CPU-seconds used` : ''}; ` +
+    (e.oomKills > 0 ? `EXCEEDED: ${e.oomKills} OOM kill(s)` : 'no OOM kill')
+  );
+}
+
+function parseCpus(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`--envelope-cpus takes a positive number of CPUs such as 2 or 1.5, not "${v}"`);
+  return n;
+}
+
+function parseMemoryFlag(v: string): number {
+  const n = parseMemory(v);
+  if (n === undefined || n <= 0) throw new InvalidArgumentError(`--envelope-memory takes a size such as 1Gi, 768Mi or a number of bytes, not "${v}"`);
+  return n;
 }

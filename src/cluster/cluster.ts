@@ -15,6 +15,20 @@ import { loadKubeConfig } from '../kube/client.js';
 import { applyCrds, ensureCloudcoreFlowSchema, ensureCloudcoreRbac } from './bootstrap.js';
 import { ensureBuilt, type BuildEvent } from './build.js';
 import { cloudcoreConfigName, components, type ComponentContext, type ComponentSpec } from './components.js';
+import {
+  checkEnvelope,
+  createEnvelope,
+  DEFAULT_ENVELOPE,
+  envelopeTooSmall,
+  envelopeUsage,
+  goMemLimit,
+  inEnvelope,
+  mib,
+  removeEnvelope,
+  type EnvelopeRecord,
+  type EnvelopeSpec,
+  type EnvelopeUsage,
+} from './envelope.js';
 import { AUDIT_POLICY, renderAuditPolicy, renderCloudcoreConfig, renderSchedulerConfig } from './configs.js';
 import { probe, type Health } from './health.js';
 import { kubeconfigPath, writeKubeconfig } from './kubeconfig.js';
@@ -65,6 +79,10 @@ export interface UpOptions {
   workers?: number;
   /** kube-apiserver's audit log (request metadata, JSON lines) in logs/audit.log; kept by later `up`s of the same state. */
   audit?: boolean;
+  /** edgesite: no CloudCore, every component inside one cgroup envelope (seed 004's small master). */
+  profile?: 'default' | 'edgesite';
+  /** The EdgeSite envelope (default 2 CPUs, 1Gi); only with profile edgesite. */
+  envelope?: Partial<EnvelopeSpec>;
   versions?: VersionChoice;
   signal?: AbortSignal;
   onEvent?: (e: UpEvent) => void;
@@ -83,10 +101,11 @@ export function runningComponents(state: ClusterState): ComponentName[] {
   });
 }
 
-function contextFor(state: Pick<ClusterState, 'stateDir' | 'ports' | 'audit'>, bin: Record<ToolsetName, string>): ComponentContext {
+function contextFor(state: Pick<ClusterState, 'stateDir' | 'ports' | 'audit' | 'profile'>, bin: Record<ToolsetName, string>): ComponentContext {
   return {
     stateDir: state.stateDir,
     audit: state.audit === true,
+    profile: state.profile ?? 'default',
     ports: state.ports,
     pki: pkiPaths(state.stateDir),
     bin,
@@ -105,6 +124,36 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
   checkWorkerRequest(workers);
   checkCloudcoreCount(o.cloudcores);
   const previous = readState(o.stateDir);
+  const profile = o.profile ?? previous?.profile ?? 'default';
+  if (previous && (previous.profile ?? 'default') !== profile) {
+    throw new EdgemarkError(
+      'EM_BAD_FLAG',
+      `[cluster] the local cluster in ${o.stateDir} has the ${previous.profile ?? 'default'} profile, not ${profile}`,
+      `run \`edgemark cluster down --purge\` first, or use another --state-dir`,
+    );
+  }
+  if (profile === 'edgesite' && (o.cloudcores !== undefined || workers > 0)) {
+    throw new EdgemarkError(
+      'EM_BAD_FLAG',
+      '[cluster] an EdgeSite control plane has no CloudCore and no real worker node: its workers are kubelet-kind hollow nodes',
+      'leave out --cloudcores and --workers with --profile edgesite',
+    );
+  }
+  if (profile !== 'edgesite' && o.envelope) {
+    throw new EdgemarkError(
+      'EM_BAD_FLAG',
+      '[cluster] --envelope-cpus and --envelope-memory are for --profile edgesite',
+      'add --profile edgesite, or leave them out',
+    );
+  }
+  const envelope: EnvelopeSpec | undefined =
+    profile === 'edgesite'
+      ? {
+          cpus: o.envelope?.cpus ?? previous?.envelope?.cpus ?? DEFAULT_ENVELOPE.cpus,
+          memoryBytes: o.envelope?.memoryBytes ?? previous?.envelope?.memoryBytes ?? DEFAULT_ENVELOPE.memoryBytes,
+        }
+      : undefined;
+  if (envelope) checkEnvelope(envelope);
   const running = previous ? runningComponents(previous) : [];
   if (previous && running.length > 0 && o.cloudcores !== undefined && o.cloudcores !== cloudcoreCount(previous)) {
     throw new EdgemarkError(
@@ -119,6 +168,8 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
   const pins = resolvePins(o.versions);
   const bin = {} as Record<ToolsetName, string>;
   for (const toolset of Object.keys(pins) as ToolsetName[]) {
+    // An EdgeSite needs no KubeEdge.
+    if (toolset === 'kubeedge' && profile === 'edgesite') continue;
     bin[toolset] = await ensureBuilt({ pin: pins[toolset], part: 'core' }, { cacheDir: o.cacheDir, onEvent: o.onEvent, signal: o.signal });
     if (o.signal?.aborted) throw interrupted();
   }
@@ -134,7 +185,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
     return repaired;
   }
 
-  const cloudcores = o.cloudcores ?? previous?.cloudcores ?? 1;
+  const cloudcores = profile === 'edgesite' ? 0 : (o.cloudcores ?? previous?.cloudcores ?? 1);
   // Keep the ports of an earlier run, so kubeconfigs handed out stay valid;
   // CloudCores it did not have get ports of the same kind (well-known or free).
   const ports =
@@ -162,6 +213,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterState> {
     nodeLimit: o.nodeLimit ?? previous?.nodeLimit ?? DEFAULT_NODE_LIMIT,
     cloudcores,
     ...((o.audit ?? previous?.audit) ? { audit: true } : {}),
+    ...(envelope ? { profile, envelope: createEnvelope(o.stateDir, envelope) } : {}),
     kubeconfig: kubeconfigPath(o.stateDir, 'admin'),
     components: {},
   };
@@ -223,6 +275,8 @@ async function repair(state: ClusterState, running: ComponentName[], bin: Record
   ) as Partial<Record<PortName, number>>;
   await assertPortsFree(ports);
   await ensureApiserverKubeletClient(state.stateDir);
+  // The envelope's cgroups may be gone (a reboot): made again with the recorded limits.
+  if (state.envelope) state.envelope = createEnvelope(state.stateDir, state.envelope);
   if (o.nodeLimit !== undefined && o.nodeLimit !== state.nodeLimit) {
     if (runningCloudcores(running).length > 0) {
       throw new EdgemarkError(
@@ -334,9 +388,13 @@ async function startComponent(spec: ComponentSpec, state: ClusterState, ctx: Com
   const fd = openSync(log, 'a');
   writeFileSync(fd, `\n==== edgemark: starting ${spec.name} at ${new Date().toISOString()}\n`);
   const started = Date.now();
+  const oomBefore = state.envelope ? envelopeUsage(state.envelope).oomKills : 0;
   // Detached: its own process group, so it outlives this CLI and a Ctrl-C in
   // the terminal reaches only us; we stop it ourselves.
-  const child = spawn(binary, spec.args(ctx), { detached: true, stdio: ['ignore', fd, fd], cwd: state.stateDir });
+  // Inside an EdgeSite's envelope: the component joins its cgroups before it execs, with a Go memory limit of its share.
+  const run = state.envelope ? inEnvelope(state.envelope, binary, spec.args(ctx)) : { command: binary, args: spec.args(ctx), env: {} };
+  const env = state.envelope ? { ...process.env, ...run.env, GOMEMLIMIT: String(goMemLimit(state.envelope, spec.name)) } : process.env;
+  const child = spawn(run.command, run.args, { detached: true, stdio: ['ignore', fd, fd], cwd: state.stateDir, env });
   closeSync(fd);
   const pid = await new Promise<number>((resolve, reject) => {
     child.once('spawn', () => resolve(child.pid!));
@@ -357,6 +415,17 @@ async function startComponent(spec: ComponentSpec, state: ClusterState, ctx: Com
   let last: Health = { healthy: false, detail: 'not probed' };
   while (Date.now() - started < spec.startTimeoutMs) {
     if (o.signal?.aborted) throw interrupted();
+    // Any OOM kill in the envelope while a component starts: the envelope is too small for the control plane.
+    const oom = state.envelope ? envelopeUsage(state.envelope).oomKills - oomBefore : 0;
+    if (oom > 0) {
+      const dead = Object.entries(state.components)
+        .filter(([, p]) => p && !isSameProcess(p.pid, p.startTicks))
+        .map(([n]) => n);
+      throw envelopeTooSmall(
+        `the envelope's ${mib(state.envelope!.memoryBytes)} are too small for the control plane: ${oom} OOM kill(s) in it while ${spec.name} started${dead.length ? ` (${dead.join(', ')} killed)` : ''}`,
+        'raise --envelope-memory (the default 1Gi holds the control plane with room for its nodes)',
+      );
+    }
     if (!isSameProcess(pid, record.startTicks)) {
       throw new EdgemarkError(
         'EM_COMPONENT_EXITED',
@@ -388,6 +457,8 @@ export interface DownResult {
   /** Each worker node: what stopped, what was removed, what could not be. */
   workers: WorkerDownResult[];
   purged: boolean;
+  /** What could not be removed (an envelope cgroup still holding a process). */
+  problems: string[];
 }
 
 /** Stops the named components, in reverse start order (CloudCore first, etcd last). */
@@ -405,17 +476,19 @@ async function stopComponents(state: ClusterState, names: readonly ComponentName
 
 export async function clusterDown(o: { stateDir: string; purge?: boolean; graceMs?: number }): Promise<DownResult> {
   const state = readState(o.stateDir);
+  const problems: string[] = [];
   let stopped: DownResult['stopped'] = [];
   const workers: WorkerDownResult[] = [];
   if (state) {
     // Workers first: their pods are deleted through the apiserver, so the kubelet tears them down.
     for (const w of [...(state.workers ?? [])]) workers.push(await removeWorker(state, w));
     stopped = await stopComponents(state, allComponentNames, o.graceMs);
+    if (state.envelope) for (const p of removeEnvelope(state.envelope)) problems.push(p);
     delete state.upAt;
     if (!o.purge) writeState(state);
   }
   if (o.purge && existsSync(o.stateDir)) rmSync(o.stateDir, { recursive: true, force: true });
-  return { stopped, workers, purged: o.purge === true };
+  return { stopped, workers, purged: o.purge === true, problems };
 }
 
 export interface ComponentStatus {
@@ -429,7 +502,9 @@ export interface ComponentStatus {
   log: string;
 }
 
-export async function clusterStatus(stateDir: string): Promise<{ state: ClusterState; components: ComponentStatus[]; workers: WorkerStatus[] }> {
+export async function clusterStatus(
+  stateDir: string,
+): Promise<{ state: ClusterState; components: ComponentStatus[]; workers: WorkerStatus[]; envelope?: EnvelopeRecord & EnvelopeUsage }> {
   const state = requireState(stateDir);
   const ctx = contextFor(state, {} as Record<ToolsetName, string>);
   const out: ComponentStatus[] = [];
@@ -450,5 +525,5 @@ export async function clusterStatus(stateDir: string): Promise<{ state: ClusterS
   }
   const workers: WorkerStatus[] = [];
   for (const w of state.workers ?? []) workers.push(await workerStatus(state, w));
-  return { state, components: out, workers };
+  return { state, components: out, workers, ...(state.envelope ? { envelope: { ...state.envelope, ...envelopeUsage(state.envelope) } } : {}) };
 }

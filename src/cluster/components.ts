@@ -25,6 +25,8 @@ export interface ComponentContext {
   configFile: (name: string) => string;
   /** kube-apiserver writes an audit log (config AUDIT_POLICY, logs/audit.log). */
   audit: boolean;
+  /** edgesite: a small master inside an envelope (smaller in-flight limits). */
+  profile?: 'default' | 'edgesite';
 }
 
 export type HealthProbe =
@@ -79,7 +81,7 @@ const controlPlane: ComponentSpec[] = [
     toolset: 'kubernetes',
     binary: 'kube-apiserver',
     ports: ['apiserver'],
-    args: ({ ports, pki, audit, configFile, stateDir }) => [
+    args: ({ ports, pki, audit, configFile, stateDir, profile }) => [
       `--etcd-servers=${url(ports.etcdClient)}`,
       `--bind-address=${LOOPBACK}`,
       `--secure-port=${ports.apiserver}`,
@@ -109,9 +111,11 @@ const controlPlane: ComponentSpec[] = [
       '--allow-privileged=true',
       // Kubernetes' own 5,000-node scale tests raise these (defaults 400/200):
       // APF shares the seats out by priority level, and CloudCore, carrying
-      // every edge node's traffic, otherwise gets 429s from a full queue.
-      '--max-requests-inflight=3000',
-      '--max-mutating-requests-inflight=1000',
+      // every edge node's traffic, otherwise gets 429s from a full queue. An
+      // EdgeSite master keeps the defaults, sized for a small master.
+      ...(profile === 'edgesite'
+        ? ['--max-requests-inflight=400', '--max-mutating-requests-inflight=200']
+        : ['--max-requests-inflight=3000', '--max-mutating-requests-inflight=1000']),
       '--profiling=true',
       '--v=1',
     ],
@@ -197,5 +201,6 @@ export function cloudcoreSpec(instance: number): ComponentSpec {
 
 /** Every component of a cluster with `cloudcores` CloudCore instances, in start order. */
 export function components(cloudcores = 1): ComponentSpec[] {
+  // An EdgeSite runs no CloudCore: its worker nodes talk to kube-apiserver.
   return [...controlPlane, ...Array.from({ length: cloudcores }, (_, i) => cloudcoreSpec(i))];
 }

@@ -23,9 +23,10 @@ export function cloudcoreCount(state: Pick<ClusterState, 'cloudcores'>): number 
   return state.cloudcores ?? 1;
 }
 
-/** The components of this cluster, in start order: etcd first, the CloudCores last. */
+/** The components of this cluster, in start order: etcd first, the CloudCores last (none on an EdgeSite). */
 export function clusterComponentNames(state: Pick<ClusterState, 'cloudcores'>): ComponentName[] {
-  return [...componentNames, ...cloudcoreNames.slice(1, cloudcoreCount(state))];
+  const n = cloudcoreCount(state);
+  return n === 0 ? componentNames.filter((c) => c !== 'cloudcore') : [...componentNames, ...cloudcoreNames.slice(1, n)];
 }
 
 const processSchema = z.object({
@@ -78,7 +79,17 @@ const stateSchema = z.object({
   nodeLimit: z.number().int(),
   kubeconfig: z.string(),
   /** CloudCore instances (absent: one); instance i's ports are `cloudhubWebsocket-i`..., its process `cloudcore-i`. */
-  cloudcores: z.number().int().min(1).max(MAX_CLOUDCORES).optional(),
+  cloudcores: z.number().int().min(0).max(MAX_CLOUDCORES).optional(),
+  /** edgesite: no CloudCore, every component inside one resource envelope (absent: the default profile). */
+  profile: z.enum(['default', 'edgesite']).optional(),
+  envelope: z
+    .object({
+      cpus: z.number().positive(),
+      memoryBytes: z.number().int().positive(),
+      cgroup: z.union([z.literal(1), z.literal(2)]),
+      dirs: z.array(z.string()).min(1),
+    })
+    .optional(),
   /** kube-apiserver writes its audit log (logs/audit.log). */
   audit: z.boolean().optional(),
   components: z.partialRecord(z.enum(allComponentNames), processSchema),

@@ -28,6 +28,8 @@ export const errorCodes = {
   EM_CONFIG_YAML: 'a LoadTest file is not valid YAML',
   EM_CSR_DENIED: "a node's certificate signing request was denied or failed",
   EM_DISK_FULL: 'the disk filled up (during a build)',
+  EM_ENVELOPE_FAILED: "the EdgeSite control plane's cgroup envelope could not be made",
+  EM_ENVELOPE_TOO_SMALL: 'the EdgeSite envelope (CPUs, memory) is too small for the control plane, or was exceeded (OOM kill)',
   EM_EXTERNAL_RBAC: "the external cluster's credentials may not do what the fleet needs",
   EM_EXTERNAL_UNREACHABLE: 'the external cluster (where the runner pods run) does not answer',
   EM_FD_LIMIT: 'the open-file limit is too low for the nodes asked for',

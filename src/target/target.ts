@@ -309,6 +309,13 @@ export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
       'start the local cluster with `edgemark cluster up`, or pass --kubeconfig and --cloudcore of an existing one',
     );
   }
+  if (cloudcoreCount(local) === 0 && flags.needsCloudcore === true) {
+    throw new EdgemarkError(
+      'EM_NO_CLOUDCORE',
+      `[target] the local cluster in ${stateDir} is an EdgeSite: it has no CloudCore for edge nodes to join`,
+      'run kubelet nodes (`--kind kubelet`, or `kind: kubelet` in spec.nodes), which talk to its kube-apiserver',
+    );
+  }
   const https = flags.cloudcoreHttps ? parseHostPort('--cloudcore-https', flags.cloudcoreHttps) : undefined;
   // Every CloudCore of the cluster, in instance order: node g dials instance g mod n first.
   const cloudcore = Array.from({ length: cloudcoreCount(local) }, (_, i) => {

@@ -97,9 +97,14 @@ test('the runner is killed and restarted: 0 pods recreated, all still Running, s
   assert.equal(crashed.fatal?.code, 'EM_WORKER_FAILED', JSON.stringify(crashed.fatal));
   assert.match(crashed.fatal?.message ?? '', /SIGKILL/);
   runner = await startRunner();
+  // A node whose first reconnects are refused backs off as edgecore does (2 s doubling to 60 s, with
+  // jitter): five refusals are a minute. The bound covers that; a failure says where the nodes were.
   await waitFor('the restarted runner to be ready', async () => (runner!.summary()?.states.ready === NODES ? true : undefined), {
-    timeoutMs: 60_000,
+    timeoutMs: 150_000,
     intervalMs: 500,
+  }).catch((err: unknown) => {
+    const s = runner!.summary();
+    throw new Error(`${(err as Error).message}; states ${JSON.stringify(s?.states)}, reconnects ${s?.reconnects}, errors ${JSON.stringify(s?.errors)}`);
   });
   const after = await pods();
   assert.equal(after.length, REPLICAS);
