@@ -47,6 +47,7 @@ interface NodesFlags extends TargetFlags, PodFlags {
   shape?: 'kubemark' | 'kubelet';
   proxy?: 'per-node' | 'off';
   npd?: boolean;
+  requireHostPort?: boolean;
 }
 
 function parseKind(v: string): 'edge' | 'kubelet' {
@@ -169,7 +170,8 @@ export function registerNodes(program: Command): void {
     .option('--kind <kind>', 'edge: KubeEdge edgecore 1.23 through CloudCore; kubelet: kubelet 1.32 straight to kube-apiserver', parseKind, 'edge')
     .option('--shape <shape>', 'kubelet nodes: kubemark (1 CPU, 3840Mi, 110 pods, as cmd/kubemark) or kubelet (a real-looking node)', parseShape)
     .option('--proxy <mode>', 'kubelet nodes: a hollow kube-proxy per node (per-node) or none (off, default)', parseProxy)
-    .option('--npd', "kubelet nodes: a hollow node-problem-detector's status heartbeat every 5 minutes");
+    .option('--npd', "kubelet nodes: a hollow node-problem-detector's status heartbeat every 5 minutes")
+    .option('--require-host-port', "kubelet nodes: admit a pod only when each container port has a hostPort equal to it (EdgeSite's rule)");
   podOptions(targetOptions(run))
     .option('--join-rate <r>', 'nodes started per second', parseRate, 50)
     .option(
@@ -260,6 +262,7 @@ const planFlags = [
   'shape',
   'proxy',
   'npd',
+  'requireHostPort',
 ];
 
 function planFromFile(file: string, cmd: Command): FleetPlan {
@@ -289,8 +292,12 @@ const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 export function planFromFlags(opts: NodesFlags, target: Target, stateDir: string, cmd?: Command): FleetPlan {
   if (!opts.count) throw new EdgemarkError('EM_BAD_FLAG', '[nodes] how many nodes? --count is missing', 'pass -n <count>, or --plan <file>');
   const kubelet = opts.kind === 'kubelet';
-  if (!kubelet && (opts.shape || opts.proxy || opts.npd)) {
-    throw new EdgemarkError('EM_BAD_FLAG', '[nodes] --shape, --proxy and --npd are for kubelet nodes', 'add --kind kubelet, or leave them out');
+  if (!kubelet && (opts.shape || opts.proxy || opts.npd || opts.requireHostPort)) {
+    throw new EdgemarkError(
+      'EM_BAD_FLAG',
+      '[nodes] --shape, --proxy, --npd and --require-host-port are for kubelet nodes',
+      'add --kind kubelet, or leave them out',
+    );
   }
   // A kubelet node's shape gives its capacity; only what the user set overrides it.
   const given = (k: 'cpu' | 'memory' | 'pods' | 'ephemeralStorage') => !kubelet || cmd?.getOptionValueSource(k) === 'cli';
@@ -312,6 +319,7 @@ export function planFromFlags(opts: NodesFlags, target: Target, stateDir: string
       ...(opts.shape ? { shape: opts.shape } : {}),
       ...(opts.proxy ? { proxy: opts.proxy } : {}),
       ...(opts.npd ? { npd: true } : {}),
+      ...(opts.requireHostPort ? { requireHostPort: true } : {}),
     },
     timings: opts.timings ?? {},
     joinRate: opts.joinRate,

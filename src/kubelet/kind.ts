@@ -124,6 +124,7 @@ class KubeletKind implements NodeKind, KubeletEvents {
       store: this.store,
       events: this,
       allocatable: allocatable(profile),
+      ...(profile.requireHostPort ? { requireHostPort: true } : {}),
     };
     ctx = {
       scheduler: this.k.scheduler,

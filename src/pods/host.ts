@@ -71,6 +71,8 @@ export interface PodEnv {
   events: PodEvents;
   /** The node's allocatable resources (`pods`, `cpu`, `memory`, ... as quantities), against which pods are admitted. */
   allocatable: Readonly<Record<string, string>>;
+  /** EdgeSite's rule: a pod is admitted only when each container port has a hostPort equal to its containerPort. */
+  requireHostPort?: boolean;
 }
 
 /** The node a PodManager runs the pods of. */

@@ -6,7 +6,7 @@ import { FakeClock, Scheduler } from '../core/scheduler.js';
 import { StageEngine } from '../lifecycle/engine.js';
 import { loadLifecycles } from '../lifecycle/schema.js';
 import type { PodEnv, PodHost, PodRequestKind } from './host.js';
-import { PodManager, type PodRecord } from './pods.js';
+import { hostPortRefusal, PodManager, type PodRecord } from './pods.js';
 
 /** A node of no kind at all: a PodHost that records what its pods ask for. */
 class TinyHost implements PodHost {
@@ -100,4 +100,45 @@ test('a PodManager runs pods for any kind: a plain PodHost, no edge and no beehi
   assert.equal(pods.byUid.size, 0);
   assert.equal(stored.at(-1), 'forget uid-1');
   assert.deepEqual(errors, []);
+});
+
+test("EdgeSite's hostPort rule: a container port without a hostPort equal to it is refused, with the port named; no ports, or equal ones, pass", () => {
+  assert.equal(hostPortRefusal({ containers: [{ name: 'a' }] }), undefined);
+  assert.equal(hostPortRefusal({ containers: [{ name: 'a', ports: [{ containerPort: 80, hostPort: 80 }] }] }), undefined);
+  const none = hostPortRefusal({
+    containers: [
+      { name: 'a', ports: [{ containerPort: 80, hostPort: 80 }] },
+      { name: 'web', ports: [{ containerPort: 8080 }] },
+    ],
+  });
+  assert.equal(none?.reason, 'HostPortRequired');
+  assert.match(none!.message, /container web port 8080 has no hostPort/);
+  assert.match(hostPortRefusal({ containers: [{ name: 'a', ports: [{ containerPort: 80, hostPort: 8080 }] }] })!.message, /port 80 has hostPort 8080/);
+});
+
+test('a node with the hostPort rule rejects a pod without the hostPort (status Failed, reason HostPortRequired) and admits one with it', () => {
+  const scheduler = new Scheduler(new FakeClock(0));
+  const env: PodEnv = {
+    scheduler,
+    stages: new StageEngine(loadLifecycles([join(packageRoot(), 'stages')])),
+    random: () => 0.5,
+    timings: { podStopMs: 500, podStopJitter: 0.5, podRetryMs: 5000 },
+    store: { putObject: () => {}, putPodState: () => {}, deletePodState: () => {} },
+    events: { error: () => {} },
+    allocatable: { pods: '10', cpu: '2', memory: '4Gi' },
+    requireHostPort: true,
+  };
+  const host = new TinyHost(env);
+  const pods = new PodManager(host);
+  const pod = (uid: string, hostPort?: number) => ({
+    metadata: { name: uid, namespace: 'default', uid },
+    spec: { nodeName: 'tiny-1', containers: [{ name: 'web', image: 'x', ports: [{ containerPort: 80, ...(hostPort ? { hostPort } : {}) }] }] },
+  });
+  pods.podChanged('added', pod('without'), 'default/pod/without');
+  pods.podChanged('added', pod('with', 80), 'default/pod/with');
+  assert.deepEqual([pods.admitted, pods.rejected], [1, 1]);
+  const status = JSON.parse(host.requests.find((r) => r.resource === 'default/podpatch/without')!.content as string) as {
+    status: { phase: string; reason: string };
+  };
+  assert.deepEqual([status.status.phase, status.status.reason], ['Failed', 'HostPortRequired']);
 });

@@ -258,7 +258,7 @@ export class PodManager {
     const now = this.host.env.scheduler.now();
     rec.startTime = rfc3339(new Date(now));
     this.byUid.set(rec.uid, rec);
-    const refusal = this.admissionRefusal(rec);
+    const refusal = (this.host.env.requireHostPort ? hostPortRefusal(spec) : undefined) ?? this.admissionRefusal(rec);
     if (refusal) {
       rec.step = 'rejected';
       rec.reason = refusal.reason;
@@ -515,4 +515,25 @@ export class PodManager {
     this.byUid.delete(rec.uid);
     this.host.env.store.deletePodState(this.host.name, rec.uid);
   }
+}
+
+/**
+ * EdgeSite's admission rule (seed 004: its pods reach the network through the
+ * host, so each container port needs a hostPort equal to it): the refusal, or
+ * undefined when every port has one.
+ */
+export function hostPortRefusal(spec: {
+  containers?: { name: string; ports?: { containerPort: number; hostPort?: number }[] }[];
+}): { reason: string; message: string } | undefined {
+  for (const c of spec.containers ?? []) {
+    for (const p of c.ports ?? []) {
+      if (p.hostPort !== p.containerPort) {
+        return {
+          reason: 'HostPortRequired',
+          message: `Pod was rejected: container ${c.name} port ${p.containerPort} has ${p.hostPort === undefined ? 'no hostPort' : `hostPort ${p.hostPort}`}; this node admits a port only with a hostPort equal to its containerPort (EdgeSite)`,
+        };
+      }
+    }
+  }
+  return undefined;
 }

@@ -186,6 +186,8 @@ export const testSchema = z
          */
         nodes: z.array(nodeGroupSchema).min(1).max(16).transform(normalizeGroups).prefault([{}]),
         /** Pods of the test follow this lifecycle of stages/ (annotation edgemark.io/lifecycle); default: the default lifecycle. */
+        /** The test's pods serve this port through the host (containerPort = hostPort), as EdgeSite's pods must; one such pod per node. */
+        podHostPort: z.number().int().min(1).max(65535).optional(),
         podLifecycle: z
           .string()
           .regex(/^[a-z0-9][a-z0-9-]*$/)

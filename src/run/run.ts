@@ -90,7 +90,7 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     log,
     signal,
     startedAt: started,
-    kube: createKubeOps(kc, { runId, podLifecycle: test.spec.podLifecycle }),
+    kube: createKubeOps(kc, { runId, podLifecycle: test.spec.podLifecycle, hostPort: test.spec.podHostPort }),
     fleet,
     resources: {
       sample: async () => {

@@ -13,6 +13,8 @@ export interface KubeOpsOptions {
   runId: string;
   /** Pods follow this lifecycle of stages/ (annotation edgemark.io/lifecycle). */
   podLifecycle?: string | undefined;
+  /** The pods' container port, served through the host (hostPort equal to it). */
+  hostPort?: number | undefined;
 }
 
 export function createKubeOps(kc: k8s.KubeConfig, o: KubeOpsOptions): KubeOps {
@@ -27,7 +29,14 @@ export function createKubeOps(kc: k8s.KubeConfig, o: KubeOpsOptions): KubeOps {
     spec: {
       nodeSelector: { [RUN_LABEL]: o.runId },
       tolerations: [{ operator: 'Exists' }],
-      containers: [{ name: 'app', image: 'registry.invalid/edgemark/app:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }],
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.invalid/edgemark/app:1',
+          resources: { requests: { cpu: '10m', memory: '16Mi' } },
+          ...(o.hostPort ? { ports: [{ containerPort: o.hostPort, hostPort: o.hostPort, protocol: 'TCP' }] } : {}),
+        },
+      ],
     },
   });
 

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { defaultCacheDir } from '../../src/core/paths.js';
 import { pidAlive } from '../../src/core/proc.js';
-import { k8s, loadKubeConfig } from '../../src/kube/client.js';
+import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
+import type { RunRecord } from '../../src/run/results.js';
 import { readState, type ClusterState } from '../../src/cluster/state.js';
 import { runCli, upTestCluster, type TestCluster } from './harness.js';
 
@@ -82,6 +83,58 @@ test('kubelet nodes are its workers; edge nodes are refused, as it has no CloudC
   assert.notEqual(edge.code, 0);
   assert.match(edge.stdout + edge.stderr, /EM_NO_CLOUDCORE[\s\S]*is an EdgeSite[\s\S]*--kind kubelet/);
   for (const n of nodes) await core.deleteNode({ name: n.metadata!.name! });
+});
+
+test('the edgesite profile runs on it: hostPort pods, one per worker, every SLO verdict passing; a pod without the hostPort is refused by the node', {
+  timeout: 400_000,
+}, async () => {
+  const core = loadKubeConfig(state.kubeconfig).makeApiClient(k8s.CoreV1Api);
+  const out = mkdtempSync(join(tmpdir(), 'em-it-site-'));
+  try {
+    const r = await runCli([...cluster.args, 'run', '--profile', 'edgesite', '--nodes', '30', '--out', out], { timeoutMs: 360_000 });
+    const text = r.stdout + r.stderr;
+    assert.equal(r.code, 0, text);
+    const dir = /report: (.*)\/report\.html/.exec(text)?.[1];
+    assert.ok(dir, text);
+    const rec = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunRecord;
+    assert.equal(rec.sli.podStartup.createdToRunningSeen.count, 30);
+    assert.ok(rec.slos.length > 0 && rec.slos.every((v) => v.ok), JSON.stringify(rec.slos));
+    assert.ok(rec.sli.resources['kube-apiserver'], 'the master sampled');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+  // A worker with the rule, and a pod that lacks the hostPort.
+  const fleet = runCli([...cluster.args, 'nodes', 'run', '--kind', 'kubelet', '-n', '1', '--prefix', 'rule-', '--require-host-port', '--duration', '40'], {
+    timeoutMs: 90_000,
+  });
+  await waitFor(
+    'the worker Ready',
+    async () =>
+      (await core.readNode({ name: 'rule-0' }).catch(() => undefined))?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+        ? true
+        : undefined,
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'no-hostport' },
+      spec: { nodeName: 'rule-0', containers: [{ name: 'web', image: 'registry.invalid/web:1', ports: [{ containerPort: 8080 }] }] },
+    },
+  });
+  const pod = await waitFor(
+    'the pod refused',
+    async () => {
+      const p = await core.readNamespacedPod({ name: 'no-hostport', namespace: 'default' });
+      return p.status?.phase === 'Failed' ? p : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  assert.equal(pod.status?.reason, 'HostPortRequired');
+  assert.match(pod.status?.message ?? '', /container web port 8080 has no hostPort/);
+  await core.deleteNamespacedPod({ name: 'no-hostport', namespace: 'default', gracePeriodSeconds: 0 });
+  assert.equal((await fleet).code, 0);
+  await core.deleteNode({ name: 'rule-0' }).catch(() => undefined);
 });
 
 test('an envelope too small: refused before anything starts, or the OOM kill named when the control plane does not fit', { timeout: 240_000 }, async () => {
