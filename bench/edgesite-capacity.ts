@@ -64,6 +64,8 @@ interface Step {
   envelopeCpuCoresAvg?: number;
   oomKills: number;
   apiserver?: { cpuCoresAvg: number; rssMiBMax: number };
+  /** The slowest mutating call (p99): what the mutating-API SLO reads. */
+  worstMutating?: { verb: string; resource: string; p99Ms: number; count: number };
 }
 
 const stateDir = mkdtempSync(join(tmpdir(), 'em-edgesite-'));
@@ -108,6 +110,10 @@ try {
         : {}),
       oomKills: after.oomKills - before.oomKills,
       ...(api ? { apiserver: { cpuCoresAvg: api.cpuCoresAvg, rssMiBMax: Math.round(api.rssBytesMax / 2 ** 20) } } : {}),
+      ...(() => {
+        const w = r.sli.api.filter((a) => a.mutating && a.count > 0).sort((a, b) => b.p99 - a.p99)[0];
+        return w ? { worstMutating: { verb: w.verb, resource: w.resource, p99Ms: w.p99, count: w.count } } : {};
+      })(),
     };
     results.push(step);
     log(

@@ -22,7 +22,7 @@ import { findKubemarkBinary, pathDifferences, type PathDifference } from '../../
 import { defaultCacheDir, packageRoot } from '../../src/core/paths.js';
 import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
 import type { RunRecord } from '../../src/run/results.js';
-import { BOOTSTRAP_GROUP, ensureBootstrapRbac } from '../../src/target/bootstrap-token.js';
+import { BOOTSTRAP_GROUP, checkBootstrapTokenSecret, createBootstrapToken, ensureBootstrapRbac } from '../../src/target/bootstrap-token.js';
 import { runCli, startTestFleet, upTestCluster, type TestCluster, type TestFleet } from './harness.js';
 
 const COUNT = 200;
@@ -307,6 +307,18 @@ test('bad credentials: a wrong, malformed or denied bootstrap stops the run with
   assert.match(wrong.stdout + wrong.stderr, /EM_BOOTSTRAP_TOKEN_REJECTED/);
   assert.match(wrong.stdout + wrong.stderr, /no secret kube-system\/bootstrap-token-abcdef/);
   assert.doesNotMatch(wrong.stdout + wrong.stderr, /0123456789abcdef/, 'the token secret is never printed');
+
+  // An expired token: checked against its secret before any node starts (the clock moved past its expiration).
+  const fresh = await createBootstrapToken(cluster.state().kubeconfig, 1);
+  await assert.rejects(
+    checkBootstrapTokenSecret(cluster.state().kubeconfig, fresh, Date.now() + 2 * 3600_000),
+    (e: Error & { code?: string; fix?: string }) =>
+      e.code === 'EM_BOOTSTRAP_TOKEN_REJECTED' &&
+      /expired at \d{4}-/.test(e.message) &&
+      !e.message.includes(fresh.split('.')[1]!) &&
+      /fresh one/.test(e.fix ?? ''),
+  );
+  await assert.doesNotReject(checkBootstrapTokenSecret(cluster.state().kubeconfig, fresh));
 
   const malformed = await runCli([...cluster.args, 'nodes', 'run', '--kind', 'kubelet', '-n', '2', '--prefix', 'it-bad-', '--bootstrap-token', 'not-a-token'], {
     timeoutMs: 60_000,
