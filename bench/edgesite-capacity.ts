@@ -13,14 +13,15 @@
  * Loopback only; bounded (each run has the profile's timeout); Ctrl-C stops,
  * writes what was measured (partial) and removes everything it made.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { machineFacts, startBench, writeResult } from './lib/harness.js';
 import { clusterDown, clusterStatus, clusterUp } from '../src/cluster/cluster.js';
 import { envelopeUsage, parseMemory } from '../src/cluster/envelope.js';
 import { createLogger } from '../src/core/log.js';
-import { defaultCacheDir, packageRoot, packageVersion } from '../src/core/paths.js';
+import { defaultCacheDir, packageRoot } from '../src/core/paths.js';
 import { resolveTest } from '../src/run/config.js';
 import { runTest } from '../src/run/run.js';
 
@@ -39,16 +40,7 @@ if (steps.some((n) => !Number.isInteger(n) || n < 1) || !(envelope.cpus > 0) || 
   process.exit(2);
 }
 
-const ac = new AbortController();
-process.on('SIGINT', () => {
-  if (ac.signal.aborted) process.exit(130);
-  log('SIGINT: stopping; writing what was measured (Ctrl-C again to force)');
-  ac.abort();
-});
-const t0 = Date.now();
-function log(s: string): void {
-  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
-}
+const { signal, log } = startBench();
 
 interface Step {
   nodes: number;
@@ -74,9 +66,9 @@ const results: Step[] = [];
 let partial = false;
 try {
   log(`EdgeSite control plane in ${stateDir}: ${envelope.cpus} CPU, ${values.memory}`);
-  await clusterUp({ stateDir, cacheDir: defaultCacheDir(), ports: 'auto', profile: 'edgesite', envelope, signal: ac.signal });
+  await clusterUp({ stateDir, cacheDir: defaultCacheDir(), ports: 'auto', profile: 'edgesite', envelope, signal });
   for (const n of steps) {
-    if (ac.signal.aborted) break;
+    if (signal.aborted) break;
     const before = envelopeUsage((await clusterStatus(stateDir)).envelope!);
     const test = resolveTest({ profile: 'edgesite', nodes: { count: n } });
     log(`step ${n} nodes`);
@@ -88,7 +80,7 @@ try {
       cacheDir: defaultCacheDir(),
       outDir,
       log: createLogger({ level: 'warn' }),
-      signal: ac.signal,
+      signal,
     });
     const st = (await clusterStatus(stateDir)).envelope!;
     const after = envelopeUsage(st);
@@ -126,21 +118,11 @@ try {
   log(`stopped early: ${(err as Error).message}`);
 } finally {
   const held = results.filter((s) => s.passed).at(-1);
-  const facts = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    version: packageVersion(),
-    settings: { steps, envelopeCpus: envelope.cpus, envelopeMemory: values.memory, profile: 'edgesite' },
-  };
+  const facts = machineFacts({ steps, envelopeCpus: envelope.cpus, envelopeMemory: values.memory, profile: 'edgesite' });
   const answer = held
     ? { nodes: held.nodes, pods: held.pods, firstFailing: results.find((s) => !s.passed)?.nodes ?? null }
     : { nodes: 0, pods: 0, firstFailing: results[0]?.nodes ?? null };
-  mkdirSync(values.out, { recursive: true });
-  const file = join(values.out, `edgesite-capacity-${facts.date.slice(0, 19).replace(/[:T]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ facts, partial: partial || ac.signal.aborted, answer, steps: results }, null, 2)}\n`);
+  const file = writeResult(values.out, 'edgesite-capacity', facts.date, { facts, partial: partial || signal.aborted, answer, steps: results });
   process.stdout.write(`${JSON.stringify({ answer }, null, 2)}\n\nresults: ${file}${partial ? ' (partial)' : ''}\n`);
   await clusterDown({ stateDir, purge: true }).catch(() => undefined);
   rmSync(stateDir, { recursive: true, force: true });

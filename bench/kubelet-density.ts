@@ -16,20 +16,21 @@
  * Loopback only; bounded waits; Ctrl-C stops, writes what was measured
  * (partial) and removes everything it made. Needs root (namespaces).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterDown, clusterUp } from '../src/cluster/cluster.js';
 import { issueClusterLeaf, pkiPaths } from '../src/cluster/pki.js';
 import type { ClusterState } from '../src/cluster/state.js';
 import { createLogger } from '../src/core/log.js';
-import { defaultCacheDir, packageRoot, packageVersion } from '../src/core/paths.js';
+import { defaultCacheDir, packageRoot } from '../src/core/paths.js';
 import { pollUntil } from '../src/core/poll.js';
 import { k8s, loadKubeConfig } from '../src/kube/client.js';
 import { sampleGroups, type GroupUsage } from '../src/measure/procsample.js';
 import { createRuntime, oneGroupPlan, type RunningFleet } from '../src/runtime/index.js';
 import { resolveTarget } from '../src/target/target.js';
+import { machineFacts, startBench, writeResult } from './lib/harness.js';
 import { countCalls, perNodeMinute, type CallRow } from './lib/audit.js';
 import { findKubemarkBinary, startKubemarkPeer, type KubemarkPeer } from './lib/kubemark.js';
 
@@ -51,16 +52,7 @@ if ([peerCount, nodes, windowMs, joinRate].some((n) => !Number.isFinite(n) || n 
   process.exit(2);
 }
 
-const ac = new AbortController();
-process.on('SIGINT', () => {
-  if (ac.signal.aborted) process.exit(130);
-  log('SIGINT: stopping; writing what was measured (Ctrl-C again to force)');
-  ac.abort();
-});
-const t0 = Date.now();
-function log(s: string): void {
-  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
-}
+const { signal, log } = startBench();
 
 const KM = 'km-';
 const OURS = 'hk-';
@@ -88,13 +80,13 @@ const result: {
 } = { kubemark: { nodes: peerCount }, edgemark: { nodes } };
 
 const wait = (what: string, check: () => Promise<true | undefined>, timeoutMs: number) =>
-  pollUntil(what, check, { timeoutMs, intervalMs: 1000, signal: ac.signal, retryErrors: true, prefix: '[bench]' });
+  pollUntil(what, check, { timeoutMs, intervalMs: 1000, signal, retryErrors: true, prefix: '[bench]' });
 
 try {
   const binary = findKubemarkBinary(cacheDir);
   if (!binary) throw new Error('no kubemark binary: run `edgemark setup --peers` first');
   log(`private control plane (audit log on) in ${stateDir}`);
-  const state: ClusterState = await clusterUp({ stateDir, cacheDir, ports: 'auto', audit: true, signal: ac.signal });
+  const state: ClusterState = await clusterUp({ stateDir, cacheDir, ports: 'auto', audit: true, signal });
   const kc = loadKubeConfig(state.kubeconfig);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const readyOf = async (prefix: string) =>
@@ -146,7 +138,7 @@ try {
     { token: '', bootstrapToken: await target.bootstrapToken() },
     {
       log: createLogger({ level: 'warn' }),
-      signal: ac.signal,
+      signal,
     },
   );
   await wait(`${nodes} hollow kubelets Ready`, async () => ((await readyOf(OURS)) >= nodes ? true : undefined), 300_000 + (nodes / joinRate) * 3000);
@@ -156,7 +148,7 @@ try {
 
   // Both sides settled: the window starts after a minute of quiet (the joins' own calls left out).
   await new Promise((r) => setTimeout(r, 60_000));
-  if (ac.signal.aborted) throw new Error('interrupted');
+  if (signal.aborted) throw new Error('interrupted');
   log(`steady window of ${windowMs / 1000} s with both sides running`);
   const from = Date.now();
   const pid = (n: 'kube-apiserver' | 'etcd' | 'kube-controller-manager' | 'kube-scheduler') => () => [state.components[n]!.pid];
@@ -211,18 +203,8 @@ try {
 } finally {
   await fleet?.stop().catch(() => undefined);
   await peer?.stop().catch((e: unknown) => log(String(e)));
-  const facts = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    version: packageVersion(),
-    settings: { kubemark: peerCount, nodes, windowSeconds: windowMs / 1000, joinRate, shape: 'kubemark', proxy: 'off' },
-  };
-  mkdirSync(values.out, { recursive: true });
-  const file = join(values.out, `kubelet-density-${facts.date.slice(0, 19).replace(/[:T]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ facts, partial, ...result }, null, 2)}\n`);
+  const facts = machineFacts({ kubemark: peerCount, nodes, windowSeconds: windowMs / 1000, joinRate, shape: 'kubemark', proxy: 'off' });
+  const file = writeResult(values.out, 'kubelet-density', facts.date, { facts, partial, ...result });
   process.stdout.write(
     `${JSON.stringify({ ratios: result.ratios, kubemark: result.kubemark, edgemark: result.edgemark }, null, 2)}\n\nresults: ${file}${partial ? ' (partial)' : ''}\n`,
   );

@@ -14,14 +14,15 @@
  * Loopback only; bounded waits; Ctrl-C stops, writes what was measured
  * (partial) and removes everything it made.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { machineFacts, startBench, writeResult } from './lib/harness.js';
 import { clusterDown, clusterUp } from '../src/cluster/cluster.js';
 import type { ClusterState } from '../src/cluster/state.js';
 import { createLogger } from '../src/core/log.js';
-import { defaultCacheDir, packageRoot, packageVersion } from '../src/core/paths.js';
+import { defaultCacheDir, packageRoot } from '../src/core/paths.js';
 import { pollUntil } from '../src/core/poll.js';
 import { k8s, loadKubeConfig } from '../src/kube/client.js';
 import { sampleGroups, type GroupUsage } from '../src/measure/procsample.js';
@@ -47,16 +48,7 @@ if ([nodes, podsPerNode, steadyMs, joinRate].some((n) => !Number.isFinite(n) || 
 }
 const pods = nodes * podsPerNode;
 
-const ac = new AbortController();
-process.on('SIGINT', () => {
-  if (ac.signal.aborted) process.exit(130);
-  log('SIGINT: stopping; writing what was measured (Ctrl-C again to force)');
-  ac.abort();
-});
-const t0 = Date.now();
-function log(s: string): void {
-  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
-}
+const { signal, log } = startBench();
 
 const stateDir = mkdtempSync(join(tmpdir(), 'em-kubelet-scale-'));
 const cacheDir = defaultCacheDir();
@@ -73,11 +65,11 @@ const result: {
 } = {};
 
 const wait = (what: string, check: () => Promise<true | undefined>, timeoutMs: number) =>
-  pollUntil(what, check, { timeoutMs, intervalMs: 2000, signal: ac.signal, retryErrors: true, prefix: '[bench]' });
+  pollUntil(what, check, { timeoutMs, intervalMs: 2000, signal, retryErrors: true, prefix: '[bench]' });
 
 try {
   log(`private control plane in ${stateDir}`);
-  const state: ClusterState = await clusterUp({ stateDir, cacheDir, ports: 'auto', signal: ac.signal });
+  const state: ClusterState = await clusterUp({ stateDir, cacheDir, ports: 'auto', signal });
   const kc = loadKubeConfig(state.kubeconfig);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
@@ -97,7 +89,7 @@ try {
   });
   log(`${nodes} hollow kubelets in this process at ${joinRate}/s`);
   const began = Date.now();
-  fleet = await createRuntime('inprocess').start(plan, { token: '', bootstrapToken }, { log: createLogger({ level: 'warn' }), signal: ac.signal });
+  fleet = await createRuntime('inprocess').start(plan, { token: '', bootstrapToken }, { log: createLogger({ level: 'warn' }), signal });
   await wait(
     `${nodes} kubelet nodes Ready`,
     async () => ((fleet!.latest()?.groups.nodes?.ready ?? 0) >= nodes ? true : undefined),
@@ -149,18 +141,8 @@ try {
   log(`stopped early: ${(err as Error).message}`);
 } finally {
   await fleet?.stop().catch(() => undefined);
-  const facts = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    version: packageVersion(),
-    settings: { nodes, podsPerNode, pods, steadySeconds: steadyMs / 1000, joinRate },
-  };
-  mkdirSync(values.out, { recursive: true });
-  const file = join(values.out, `kubelet-scale-${facts.date.slice(0, 19).replace(/[:T]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ facts, partial, ...result }, null, 2)}\n`);
+  const facts = machineFacts({ nodes, podsPerNode, pods, steadySeconds: steadyMs / 1000, joinRate });
+  const file = writeResult(values.out, 'kubelet-scale', facts.date, { facts, partial, ...result });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n\nresults: ${file}${partial ? ' (partial)' : ''}\n`);
   await clusterDown({ stateDir, purge: true }).catch(() => undefined);
   rmSync(stateDir, { recursive: true, force: true });

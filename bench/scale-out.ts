@@ -14,14 +14,15 @@
  * Loopback and the worker's own addresses only; bounded waits; Ctrl-C stops,
  * writes what was measured (partial) and removes everything it made.
  */
-import { readFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { readFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { machineFacts, startBench, writeResult } from './lib/harness.js';
 import { clusterDown, clusterUp } from '../src/cluster/cluster.js';
 import { importImage } from '../src/cluster/worker/worker.js';
 import { createLogger } from '../src/core/log.js';
-import { defaultCacheDir, packageRoot, packageVersion } from '../src/core/paths.js';
+import { defaultCacheDir, packageRoot } from '../src/core/paths.js';
 import { pollUntil } from '../src/core/poll.js';
 import { buildEdgemarkImage } from '../src/image/edgemark.js';
 import { deleteNodes, k8s, loadKubeConfig } from '../src/kube/client.js';
@@ -47,16 +48,7 @@ if ([nodes, perPod, steadyMs, joinRate].some((n) => !Number.isFinite(n) || n <= 
   process.exit(2);
 }
 
-const ac = new AbortController();
-process.on('SIGINT', () => {
-  if (ac.signal.aborted) process.exit(130);
-  log('SIGINT: stopping; writing what was measured (Ctrl-C again to force)');
-  ac.abort();
-});
-const t0 = Date.now();
-function log(s: string): void {
-  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
-}
+const { signal, log } = startBench();
 
 interface Row {
   where: 'in-process' | 'runner pods';
@@ -108,7 +100,7 @@ async function step(where: Row['where'], kc: k8s.KubeConfig, start: () => Promis
   await pollUntil(`${nodes} ${where} nodes Ready`, async () => ((await readyCount(kc, prefix)) >= nodes ? true : undefined), {
     timeoutMs: 120_000 + (nodes / joinRate) * 3000,
     intervalMs: 2000,
-    signal: ac.signal,
+    signal,
     retryErrors: true,
     prefix: '[bench]',
   });
@@ -134,7 +126,7 @@ async function step(where: Row['where'], kc: k8s.KubeConfig, start: () => Promis
 
 try {
   log(`private control plane with a real worker in ${stateDir}`);
-  const state = await clusterUp({ stateDir, cacheDir, ports: 'auto', nodeLimit: nodes + 100, workers: 1, signal: ac.signal });
+  const state = await clusterUp({ stateDir, cacheDir, ports: 'auto', nodeLimit: nodes + 100, workers: 1, signal });
   const kc = loadKubeConfig(state.kubeconfig);
   const target = resolveTarget({}, stateDir);
   const token = await target.token();
@@ -153,7 +145,7 @@ try {
   await step(
     'in-process',
     kc,
-    () => createRuntime('inprocess').start(plan('ip-'), { token }, { log: createLogger({ level: 'warn' }), signal: ac.signal }),
+    () => createRuntime('inprocess').start(plan('ip-'), { token }, { log: createLogger({ level: 'warn' }), signal }),
     () => [process.pid],
     'ip-',
     baseline,
@@ -165,7 +157,7 @@ try {
     () =>
       createRuntime('kubernetes', {
         kubernetes: { externalKubeconfig: state.kubeconfig, name: 'bench', image: built.name, imagePullPolicy: 'Never', nodesPerPod: perPod },
-      }).start(plan('pod-'), { token }, { log: createLogger({ level: 'warn' }), signal: ac.signal }),
+      }).start(plan('pod-'), { token }, { log: createLogger({ level: 'warn' }), signal }),
     () => podProcesses().flatMap((p) => processTree(p)),
     'pod-',
   );
@@ -182,19 +174,8 @@ try {
           cpuPerNode: Math.round((pod.millicoresPerNode / ip.millicoresPerNode) * 100) / 100,
         }
       : undefined;
-  const facts = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    version: packageVersion(),
-    settings: { nodes, nodesPerPod: perPod, steadySeconds: steadyMs / 1000, joinRate },
-  };
-  const out = { facts, partial, image, rows, ratios };
-  mkdirSync(values.out, { recursive: true });
-  const file = join(values.out, `scale-out-${facts.date.slice(0, 19).replace(/[:T]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  const facts = machineFacts({ nodes, nodesPerPod: perPod, steadySeconds: steadyMs / 1000, joinRate });
+  const file = writeResult(values.out, 'scale-out', facts.date, { facts, partial, image, rows, ratios });
   const lines = ['| where | nodes | processes | RSS per node (net) | CPU per node (millicores) | Ready after |', '| --- | ---: | ---: | ---: | ---: | ---: |'];
   for (const r of rows)
     lines.push(
