@@ -85,7 +85,7 @@ test('kubelet nodes are its workers; edge nodes are refused, as it has no CloudC
   for (const n of nodes) await core.deleteNode({ name: n.metadata!.name! });
 });
 
-test('the edgesite profile runs on it: hostPort pods, one per worker, every SLO verdict passing; a pod without the hostPort is refused by the node', {
+test('the edgesite profile runs on it: hostPort pods, one per worker, with its SLO verdicts; a pod without the hostPort is refused by the node', {
   timeout: 400_000,
 }, async () => {
   const core = loadKubeConfig(state.kubeconfig).makeApiClient(k8s.CoreV1Api);
@@ -93,12 +93,20 @@ test('the edgesite profile runs on it: hostPort pods, one per worker, every SLO 
   try {
     const r = await runCli([...cluster.args, 'run', '--profile', 'edgesite', '--nodes', '30', '--out', out], { timeoutMs: 360_000 });
     const text = r.stdout + r.stderr;
-    assert.equal(r.code, 0, text);
+    // It completes; whether the site master meets every SLO is the run's finding (exit 3 when not): bench/edgesite-capacity answers it.
+    assert.ok(r.code === 0 || r.code === 3, text);
     const dir = /report: (.*)\/report\.html/.exec(text)?.[1];
     assert.ok(dir, text);
     const rec = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunRecord;
     assert.equal(rec.sli.podStartup.createdToRunningSeen.count, 30);
-    assert.ok(rec.slos.length > 0 && rec.slos.every((v) => v.ok), JSON.stringify(rec.slos));
+    assert.equal(rec.partial, false);
+    assert.ok(rec.slos.length >= 5 && rec.slos.every((v) => !v.noData), JSON.stringify(rec.slos));
+    assert.equal(
+      r.code === 3,
+      rec.slos.some((v) => !v.ok),
+      'exit 3 exactly when a verdict failed',
+    );
+    for (const v of rec.slos) console.log(`# SLO ${v.ok ? 'pass' : 'FAIL'} ${v.name}: ${v.value} ${v.unit} (bound ${v.threshold})`);
     assert.ok(rec.sli.resources['kube-apiserver'], 'the master sampled');
   } finally {
     rmSync(out, { recursive: true, force: true });
