@@ -224,10 +224,22 @@ local cluster, or --kubeconfig with --cloudcore) is the one they join.
     .requiredOption('--plan <file>')
     .requiredOption('--runner <file>')
     .requiredOption('--token-file <file>')
-    .action(async (o: { plan: string; runner: string; tokenFile: string }, cmd: Command) => {
+    .option('--bootstrap-token-file <file>')
+    .option('--node-identity-file <file>')
+    .action(async (o: { plan: string; runner: string; tokenFile: string; bootstrapTokenFile?: string; nodeIdentityFile?: string }, cmd: Command) => {
       const { log } = cliContext(cmd);
       const r = await interruptible(log, (signal) =>
-        runPodRunner({ planFile: o.plan, runnerFile: o.runner, tokenFile: o.tokenFile, podName: process.env.POD_NAME, podIp: process.env.POD_IP, log, signal }),
+        runPodRunner({
+          planFile: o.plan,
+          runnerFile: o.runner,
+          tokenFile: o.tokenFile,
+          ...(o.bootstrapTokenFile ? { bootstrapTokenFile: o.bootstrapTokenFile } : {}),
+          ...(o.nodeIdentityFile ? { nodeIdentityFile: o.nodeIdentityFile } : {}),
+          podName: process.env.POD_NAME,
+          podIp: process.env.POD_IP,
+          log,
+          signal,
+        }),
       );
       if (r.fatal) throw new EdgemarkError(r.fatal.code as 'EM_INTERNAL', r.fatal.message, r.fatal.fix);
     });
@@ -301,7 +313,7 @@ async function setup(cmd: Command): Promise<void> {
       ),
     { timeoutMs: 60_000, intervalMs: 1000, prefix: '[fleet]' },
   );
-  await applyObjects(ref.kc, [fleetObjects(plan, s, await target.token())[0]!, job]);
+  await applyObjects(ref.kc, [fleetObjects(plan, s, { token: await target.token() })[0]!, job]);
   log.info(`      connectivity Job ${job.metadata.name} (image ${s.image}, ${s.hostNetwork ? 'host network' : 'pod network'}) ...`);
   await interruptible(log, async (signal) => {
     let pod: k8s.V1Pod | undefined;
@@ -343,7 +355,7 @@ async function create(cmd: Command, count: number): Promise<void> {
     const target = resolveTarget(flags, stateDir);
     const plan = planOf(target, count, flags);
     const s = settingsOf(plan, flags);
-    const objects = fleetObjects(plan, s, '(the join token of the cluster under test, copied at create)');
+    const objects = fleetObjects(plan, s, { token: '(the join token of the cluster under test, copied at create)' });
     if (flags.output === 'yaml') {
       process.stdout.write(objects.map((o) => stringify(o)).join('---\n'));
       return;
@@ -355,7 +367,7 @@ async function create(cmd: Command, count: number): Promise<void> {
   const target = resolveTarget(flags, stateDir);
   const plan = planOf(target, count, flags);
   const s = settingsOf(plan, flags);
-  const objects = fleetObjects(plan, s, await target.token());
+  const objects = fleetObjects(plan, s, { token: await target.token() });
   for (const l of fleetActions(plan, s, env.externalPath)) log.info(l);
   await ensureNamespace(env.ref.kc, s.namespace);
   await applyObjects(env.ref.kc, objects);
@@ -374,7 +386,7 @@ async function scale(cmd: Command, count: number): Promise<void> {
   const pods = podCount(plan, stored.runner.nodesPerPod);
   env.log.info(`fleet ${env.flags.name}: ${planNodeCount(stored.plan)} -> ${count} nodes, ${stored.pods} -> ${pods} pod(s) of ${stored.runner.nodesPerPod}`);
   // The plan first: new pods read it at start; pods that stay never re-read it.
-  const [, configMap] = fleetObjects(plan, { ...s, hostNetwork: stored.runner.portPerOrdinal }, '');
+  const [, configMap] = fleetObjects(plan, { ...s, hostNetwork: stored.runner.portPerOrdinal }, { token: '' });
   await applyObjects(env.ref.kc, [configMap!]);
   await env.ref.kc
     .makeApiClient(k8s.AppsV1Api)

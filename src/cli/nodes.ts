@@ -157,7 +157,11 @@ export function targetOptions(cmd: Command): Command {
       '--bootstrap-token <id.secret>',
       'kubelet nodes: the bootstrap token to get their certificates with (default: make one through the kubeconfig); never logged',
     )
-    .option('--bootstrap-token-file <file>', 'kubelet nodes: read the bootstrap token from this file');
+    .option('--bootstrap-token-file <file>', 'kubelet nodes: read the bootstrap token from this file')
+    .option(
+      '--node-kubeconfig <file|dir>',
+      'kubelet nodes: a given identity instead of TLS bootstrap: a kubeconfig all nodes share, or a directory with <node>.kubeconfig per node',
+    );
 }
 
 export function registerNodes(program: Command): void {
@@ -352,17 +356,17 @@ async function runPlan(
   const hasEdge = plan.groups.some((g) => g.kind === 'edge');
   const hasKubelet = plan.groups.some((g) => g.kind === 'kubelet');
   const token = hasEdge ? await target.token() : '';
-  const bootstrapToken = hasKubelet ? await target.bootstrapToken() : undefined;
+  const kubelet = hasKubelet ? await target.kubeletCredentials() : {};
   const first = plan.groups[0]!;
   log.info(
     `${count} hollow ${hasEdge && hasKubelet ? '' : hasKubelet ? 'kubelet ' : 'edge '}nodes (${first.prefix}0..${first.count - 1}${plan.groups.length > 1 ? `, and ${plan.groups.length - 1} more group(s)` : ''}) -> ${target.name}: ${hasEdge ? `CloudHub ${plan.target.cloudcore.map((c) => c.websocket).join(', ')}` : ''}${hasKubelet ? `${hasEdge ? ', ' : ''}kube-apiserver ${plan.target.apiserver}` : ''}, ${plan.pacing.joinRate}/s` +
       (plan.pacing.maxJoining ? ` with at most ${plan.pacing.maxJoining} joining at once` : '') +
       `, runtime ${runtime.name}` +
       (hasEdge ? `; token from ${target.tokenSource}` : '') +
-      (hasKubelet ? `; bootstrap token: ${target.bootstrapTokenSource}` : ''),
+      (hasKubelet ? `; kubelet identities: ${target.kubeletIdentitySource}` : ''),
   );
   return interruptible(log, async (signal) => {
-    const fleet = await runtime.start(plan, { token, ...(bootstrapToken ? { bootstrapToken } : {}) }, { log, signal });
+    const fleet = await runtime.start(plan, { token, ...kubelet }, { log, signal });
     if (fleet.metricsUrl) log.info(`metrics: ${fleet.metricsUrl}`);
     fleet.on((e) => {
       if (e.type === 'status') {

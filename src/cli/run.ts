@@ -81,6 +81,7 @@ export function registerRun(program: Command): void {
         ...(flags.tokenFile !== undefined ? { tokenFile: flags.tokenFile } : {}),
         ...(flags.bootstrapToken !== undefined ? { bootstrapToken: flags.bootstrapToken } : {}),
         ...(flags.bootstrapTokenFile !== undefined ? { bootstrapTokenFile: flags.bootstrapTokenFile } : {}),
+        ...(flags.nodeKubeconfig !== undefined ? { nodeKubeconfig: flags.nodeKubeconfig } : {}),
       };
       const common = {
         test,

@@ -55,6 +55,7 @@ export const errorCodes = {
   EM_METRICS_SPEC: 'a component metrics address is not a URL or names an unknown component',
   EM_METRICS_UNREACHABLE: 'a metrics endpoint could not be scraped',
   EM_NODE_FORBIDDEN: 'kube-apiserver forbade a node what a kubelet may do (Node authorizer or NodeRestriction)',
+  EM_NODE_KUBECONFIG: 'a given node kubeconfig is missing, unreadable, or its user cannot act as the node',
   EM_NODE_LIMIT: "more nodes than CloudCore's node limit allows",
   EM_NODE_LIMIT_RUNNING: 'the node limit cannot change while CloudCore runs',
   EM_NODE_UNKNOWN: 'no hollow node of the fleet has that name',

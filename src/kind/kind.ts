@@ -85,6 +85,18 @@ export interface KindGroup {
   timings: Record<string, number>;
 }
 
+/** One user's credentials out of a kubeconfig, as data (they travel to runner processes; never logged). */
+export interface GivenCredential {
+  /** The kubeconfig's user entry name (for messages; not the authenticated name). */
+  user: string;
+  certPem?: string;
+  keyPem?: string;
+  token?: string;
+}
+
+/** Identities given to nodes instead of their own bootstrap: one all share, or a directory of <node>.kubeconfig. */
+export type GivenIdentity = { shared: GivenCredential; source: string } | { dir: string };
+
 /** What the runner gives a kind when it creates it (once per runner process). */
 export interface KindContext {
   scheduler: Scheduler;
@@ -93,8 +105,8 @@ export interface KindContext {
   random: () => number;
   log: Logger;
   target: KindTarget;
-  /** Credentials to join with (a join token, a bootstrap token); never logged. */
-  credentials: { token: string; bootstrapToken?: string };
+  /** Credentials to join with (a join token, a bootstrap token, given node identities); never logged. */
+  credentials: { token: string; bootstrapToken?: string; nodeKubeconfig?: GivenIdentity };
   /** A directory of this runner process for the kind's state (certificates, store). */
   dataDir: string;
   /** Worker index of this runner process (workers each keep their own store); undefined when it is the only one. */

@@ -7,22 +7,33 @@
  * each group (its shape and timings). Its events become the runner's
  * kind-neutral ones: traffic is counted by verb and resource.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createSecureContext } from 'node:tls';
 import { EdgemarkError } from '../core/errors.js';
-import type { HollowNode, KindContext, KindGroup, NodeKind, NodeKindDefinition, NodeSpec, PodMilestone } from '../kind/kind.js';
+import type { GivenCredential, GivenIdentity, HollowNode, KindContext, KindGroup, NodeKind, NodeKindDefinition, NodeSpec, PodMilestone } from '../kind/kind.js';
 import type { PodEnv } from '../pods/host.js';
 import { NodeStore } from '../store/store.js';
 import { CertStore } from '../transport/bootstrap.js';
+import { ApiConnection, statusOf } from './api.js';
 import { bootstrapNode, checkBootstrapToken, type NodeIdentityPem } from './bootstrap.js';
-import { HollowKubeletNode, kubeletStates, type KubeletContext, type KubeletEvents } from './node.js';
+import { nodeKubeconfigFile, readNodeKubeconfig } from './given.js';
+import { HollowKubeletNode, kubeletStates, type KubeletContext, type KubeletEvents, type NodeCredential } from './node.js';
 import { allocatable, kubeletIdentity, kubeletProfile } from './objects.js';
 import { kubeletTimings } from './timings.js';
 
 export const KUBELET_KIND = 'kubelet';
 
-const fatalCodes = new Set(['EM_BOOTSTRAP_TOKEN_REJECTED', 'EM_BOOTSTRAP_TOKEN_MALFORMED', 'EM_BOOTSTRAP_FORBIDDEN', 'EM_CSR_DENIED']);
+const fatalCodes = new Set(['EM_BOOTSTRAP_TOKEN_REJECTED', 'EM_BOOTSTRAP_TOKEN_MALFORMED', 'EM_BOOTSTRAP_FORBIDDEN', 'EM_CSR_DENIED', 'EM_NODE_KUBECONFIG']);
+
+const NODE_USER = 'system:node:';
+
+/** The user a client certificate authenticates as (its CN), when it is a node's: system:node:<name>. */
+function certNodeName(certPem: string): string | undefined {
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(certPem).subject)?.[1];
+  return cn?.startsWith(NODE_USER) ? cn.slice(NODE_USER.length) : undefined;
+}
 
 export function isFatalKubeletError(err: unknown): err is EdgemarkError {
   return err instanceof EdgemarkError && fatalCodes.has(err.code);
@@ -50,6 +61,10 @@ class KubeletKind implements NodeKind, KubeletEvents {
   private readonly caPem: string;
   private readonly url: string;
   private readonly token: string | undefined;
+  /** Identities given instead of bootstrap (`--node-kubeconfig`). */
+  private readonly given: GivenIdentity | undefined;
+  /** The shared given identity, built once; and the one node it may act as, when it is a node's. */
+  private shared: { credential: NodeCredential; onlyNode: string | undefined } | undefined;
   private firstIdentity: Promise<NodeIdentityPem> | undefined;
   private readonly contexts = new Map<string, KubeletContext>();
   private readonly nodes: HollowKubeletNode[] = [];
@@ -67,12 +82,29 @@ class KubeletKind implements NodeKind, KubeletEvents {
     this.url = k.target.apiserver;
     this.caPem = k.target.apiserverCa;
     this.token = k.credentials.bootstrapToken;
+    this.given = k.credentials.nodeKubeconfig;
     if (this.token) checkBootstrapToken(this.token);
     this.certs = new CertStore(join(k.dataDir, 'kubelet-certs'));
     this.store = new NodeStore(join(k.dataDir, k.shard === undefined ? 'kubelet.db' : `kubelet-w${k.shard}.db`), k.scheduler);
   }
 
-  async prepare(): Promise<void> {
+  async prepare(signal: AbortSignal): Promise<void> {
+    const given = this.given;
+    if (given && 'shared' in given) {
+      const credential = this.credentialOf(given.shared);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          this.shared = { credential, onlyNode: await this.whoIs(credential, given.source) };
+          return;
+        } catch (err) {
+          if (!(err instanceof EdgemarkError) || err.code !== 'EM_APISERVER_UNREACHABLE') throw err;
+          this.k.events.warnOnce('unreachable', `${err.message}; retrying (Ctrl-C to stop)`);
+          await sleep(Math.min(30_000, 1000 * 2 ** attempt), undefined, { signal }).catch(() => undefined);
+          if (signal.aborted) throw new EdgemarkError('EM_INTERRUPTED', '[nodes] interrupted while waiting for kube-apiserver');
+        }
+      }
+    }
+    if (given) return;
     if (!this.token) {
       throw new EdgemarkError(
         'EM_PLAN_INVALID',
@@ -84,6 +116,15 @@ class KubeletKind implements NodeKind, KubeletEvents {
 
   createNode(spec: NodeSpec): HollowKubeletNode {
     checkNodeName(spec.name);
+    const only = this.shared?.onlyNode;
+    if (only !== undefined && only !== spec.name) {
+      throw new EdgemarkError(
+        'EM_NODE_KUBECONFIG',
+        `[kubelet] the shared node kubeconfig authenticates as ${NODE_USER}${only}: the Node authorizer lets it act as node ${only} only, not as ${spec.name}`,
+        `give a directory of <node>.kubeconfig (one identity per node), or a shared kubeconfig whose user is bound to ClusterRole system:node`,
+      );
+    }
+    if (this.given && 'dir' in this.given) nodeKubeconfigFile(this.given.dir, spec.name);
     const node = new HollowKubeletNode(
       this.contextOf(spec.group),
       kubeletIdentity(spec.name, spec.index, this.bootId),
@@ -115,7 +156,6 @@ class KubeletKind implements NodeKind, KubeletEvents {
     if (ctx) return ctx;
     const profile = kubeletProfile(group.name, group.profile);
     const timings = kubeletTimings(group.name, group.timings);
-    const host = new URL(this.url).hostname;
     const pods: PodEnv = {
       scheduler: this.k.scheduler,
       stages: this.k.stages,
@@ -134,8 +174,7 @@ class KubeletKind implements NodeKind, KubeletEvents {
       profile,
       random: this.k.random,
       events: this,
-      // The apiserver's serving certificate names 127.0.0.1 as an IP SAN: no SNI for an IP.
-      apiserver: { url: this.url, ...(/^[\d.]+$|:/.test(host) ? {} : { servername: host }) },
+      apiserver: this.apiserver(),
       identity: (name, localAddress) => this.identity(name, localAddress, timings.requestTimeoutMs, timings.csrWarnMs),
       isFatal: isFatalKubeletError,
       pods,
@@ -144,7 +183,85 @@ class KubeletKind implements NodeKind, KubeletEvents {
     return ctx;
   }
 
-  private async identity(name: string, localAddress: string | undefined, timeoutMs: number, csrWarnMs: number): Promise<SecureContext> {
+  /** The apiserver's serving certificate names 127.0.0.1 as an IP SAN: no SNI for an IP. */
+  private apiserver(): { url: string; servername?: string } {
+    const host = new URL(this.url).hostname;
+    return { url: this.url, ...(/^[\d.]+$|:/.test(host) ? {} : { servername: host }) };
+  }
+
+  private credentialOf(c: GivenCredential): NodeCredential {
+    return {
+      secureContext: createSecureContext({ ca: this.caPem, ...(c.certPem ? { cert: c.certPem, key: c.keyPem } : {}), minVersion: 'TLSv1.2' }),
+      ...(c.token ? { bearer: c.token } : {}),
+    };
+  }
+
+  /**
+   * Who the shared identity is, asked of kube-apiserver (a SelfSubjectReview):
+   * a refused one is one clear error before any node starts; a node's
+   * identity (system:node:<name>) may act as that one node only.
+   */
+  private async whoIs(credential: NodeCredential, source: string): Promise<string | undefined> {
+    const conn = new ApiConnection({
+      ...this.apiserver(),
+      secureContext: credential.secureContext,
+      ...(credential.bearer ? { bearer: credential.bearer } : {}),
+      userAgent: 'kubelet hollow (identity check)',
+      onRequest: (verb, resource) => this.request(verb, resource),
+    });
+    try {
+      const r = await conn.request(
+        'POST',
+        '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+        JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }),
+      );
+      const s = statusOf(r);
+      if (r.status === 0) {
+        throw new EdgemarkError(
+          'EM_APISERVER_UNREACHABLE',
+          `[kubelet] kube-apiserver ${this.url} did not answer: ${s.message}`,
+          'check the address and that kube-apiserver runs',
+        );
+      }
+      if (r.status === 401) {
+        throw new EdgemarkError(
+          'EM_NODE_KUBECONFIG',
+          `[kubelet] kube-apiserver refused the node kubeconfig ${source} (401 Unauthorized): its certificate is not signed by the cluster's client CA, has expired, or its token is unknown`,
+          "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity",
+        );
+      }
+      if (r.status !== 201 && r.status !== 200) {
+        // An apiserver without the API (before 1.28): the nodes find out for themselves.
+        this.k.log.warn(`cannot ask who the node kubeconfig ${source} is (${r.status} ${s.reason ?? ''}): nodes start without that check`);
+        return undefined;
+      }
+      const user = (JSON.parse(r.body) as { status?: { userInfo?: { username?: string } } }).status?.userInfo?.username ?? '';
+      this.k.log.info(`kubelet nodes authenticate as ${user} (node kubeconfig ${source})`);
+      return user.startsWith(NODE_USER) ? user.slice(NODE_USER.length) : undefined;
+    } finally {
+      conn.close();
+    }
+  }
+
+  private givenIdentity(name: string): NodeCredential | undefined {
+    if (this.shared) return this.shared.credential;
+    if (!this.given || !('dir' in this.given)) return undefined;
+    const file = nodeKubeconfigFile(this.given.dir, name);
+    const c = readNodeKubeconfig(file);
+    const as = c.certPem ? certNodeName(c.certPem) : undefined;
+    if (as !== undefined && as !== name) {
+      throw new EdgemarkError(
+        'EM_NODE_KUBECONFIG',
+        `[kubelet] ${file} authenticates as ${NODE_USER}${as}, not as node ${name}: the Node authorizer would refuse it`,
+        `issue ${name}'s kubeconfig with a client certificate of CN ${NODE_USER}${name} and O system:nodes`,
+      );
+    }
+    return this.credentialOf(c);
+  }
+
+  private async identity(name: string, localAddress: string | undefined, timeoutMs: number, csrWarnMs: number): Promise<NodeCredential> {
+    const given = this.givenIdentity(name);
+    if (given) return given;
     let id = this.certs.load(name);
     if (!id) {
       this.certRequests++;
@@ -184,7 +301,7 @@ class KubeletKind implements NodeKind, KubeletEvents {
       }
       this.certs.save(name, id);
     }
-    return createSecureContext({ ca: this.caPem, cert: id.certPem, key: id.keyPem, minVersion: 'TLSv1.2' });
+    return { secureContext: createSecureContext({ ca: this.caPem, cert: id.certPem, key: id.keyPem, minVersion: 'TLSv1.2' }) };
   }
 
   // KubeletEvents, turned into the runner's events.

@@ -43,6 +43,12 @@ export interface KubeletEvents {
   changed(node: HollowNode): void;
 }
 
+/** How a node authenticates: its client certificate in the TLS context, or a bearer token beside the CA. */
+export interface NodeCredential {
+  secureContext: SecureContext;
+  bearer?: string;
+}
+
 /** What every node of a group shares: one object per group. */
 export interface KubeletContext {
   scheduler: Scheduler;
@@ -53,8 +59,8 @@ export interface KubeletContext {
   random: () => number;
   events: KubeletEvents;
   apiserver: { url: string; servername?: string };
-  /** The node's TLS identity: stored, or bootstrapped now (rejects with the bootstrap's error). */
-  identity(name: string, localAddress: string | undefined): Promise<SecureContext>;
+  /** The node's identity: stored, bootstrapped now, or given (rejects with the bootstrap's error). */
+  identity(name: string, localAddress: string | undefined): Promise<NodeCredential>;
   /** Errors after which the node stops (a refused bootstrap token, a denied CSR). */
   isFatal(err: unknown): boolean;
   pods: PodEnv;
@@ -209,7 +215,7 @@ export class HollowKubeletNode implements PodHost, TimerTarget {
   // ---- identity and registration
 
   private async connect(): Promise<void> {
-    let secure: SecureContext;
+    let secure: NodeCredential;
     try {
       secure = await this.ctx.identity(this.name, this.localAddress);
     } catch (err) {
@@ -226,7 +232,8 @@ export class HollowKubeletNode implements PodHost, TimerTarget {
       url: this.ctx.apiserver.url,
       ...(this.ctx.apiserver.servername ? { servername: this.ctx.apiserver.servername } : {}),
       ...(this.localAddress ? { localAddress: this.localAddress } : {}),
-      secureContext: secure,
+      secureContext: secure.secureContext,
+      ...(secure.bearer ? { bearer: secure.bearer } : {}),
       onRequest: (verb: string, resource: string) => events.request(verb, resource),
       onEvent: (type: string, resource: string) => events.watchEvent(type, resource),
     };

@@ -17,6 +17,8 @@ const target: Target = {
   apiserverCa: undefined,
   bootstrapTokenSource: 'nowhere',
   bootstrapToken: async () => 'never read here',
+  kubeletIdentitySource: 'nowhere',
+  kubeletCredentials: async () => ({ bootstrapToken: 'never read here' }),
 };
 
 test("a test's spec.nodes becomes a plan against the run's target: its nodes labelled with the run, pods traced, bounded in time", () => {

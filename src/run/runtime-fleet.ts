@@ -103,7 +103,7 @@ export class RuntimeFleet implements FleetControl {
     // Each kind's credentials, read only when the plan has that kind.
     const credentials = {
       token: kinds.has('edge') ? await this.o.target.token() : '',
-      ...(kinds.has('kubelet') ? { bootstrapToken: await this.o.target.bootstrapToken() } : {}),
+      ...(kinds.has('kubelet') ? await this.o.target.kubeletCredentials() : {}),
     };
     const fleet = await runtime.start(plan, credentials, { log, outputFd: fd });
     log.info(`${plan.groups.map((g) => `${g.count} ${g.kind} nodes (${g.name})`).join(', ')} on runtime ${runtime.name} -> ${plan.target.name}`);

@@ -11,6 +11,7 @@ import type { Logger } from '../core/log.js';
 import type { Milestone } from '../fleet/fleet.js';
 import type { ResourceReading } from '../measure/sources.js';
 import type { FleetSummary } from '../fleet/summary.js';
+import type { GivenIdentity } from '../kind/kind.js';
 import type { KubernetesRuntimeOptions } from './kubernetes/runtime.js';
 import type { FleetPlan } from './plan.js';
 
@@ -20,6 +21,8 @@ export interface Credentials {
   token: string;
   /** The bootstrap token kubelet nodes get their certificates with (<id>.<secret>), when the plan has kubelet nodes. */
   bootstrapToken?: string;
+  /** Kubelet nodes' given identities instead of TLS bootstrap (`--node-kubeconfig`). */
+  nodeKubeconfig?: GivenIdentity;
 }
 
 export type { ErrorJson } from '../core/errors.js';

@@ -14,7 +14,9 @@ import { cloudcoreCount, readState, type ClusterState } from '../cluster/state.j
 import { splitHostPort } from '../core/address.js';
 import { EdgemarkError } from '../core/errors.js';
 import { k8s, loadKubeConfig } from '../kube/client.js';
+import type { GivenIdentity } from '../kind/kind.js';
 import { checkBootstrapToken } from '../kubelet/bootstrap.js';
+import { givenIdentityOf } from '../kubelet/given.js';
 import { parseToken } from '../transport/token.js';
 import { checkBootstrapTokenSecret, createBootstrapToken } from './bootstrap-token.js';
 
@@ -33,6 +35,8 @@ export interface TargetFlags {
   /** The bootstrap token of kubelet nodes (<id>.<secret>); made through the kubeconfig when absent. */
   bootstrapToken?: string;
   bootstrapTokenFile?: string;
+  /** Kubelet nodes' given identity instead of TLS bootstrap: a kubeconfig all share, or a directory of <node>.kubeconfig. */
+  nodeKubeconfig?: string;
   /** Whether the run has edge nodes, which need a CloudCore (default true). */
   needsCloudcore?: boolean;
 }
@@ -60,6 +64,10 @@ export interface Target {
   bootstrapTokenSource: string;
   /** The bootstrap token for kubelet nodes: the given one (checked against its secret), or a fresh one made through the kubeconfig. */
   bootstrapToken(): Promise<string>;
+  /** Where kubelet nodes' identities come from (never a secret): their TLS bootstrap's token, or --node-kubeconfig. */
+  kubeletIdentitySource: string;
+  /** What kubelet nodes authenticate with: the given node kubeconfig(s), else a bootstrap token (read or made now). */
+  kubeletCredentials(): Promise<{ bootstrapToken: string } | { nodeKubeconfig: GivenIdentity }>;
 }
 
 function parseHostPort(flag: string, v: string): string {
@@ -205,6 +213,32 @@ function kubeconfigTarget(file: string): { kubeconfig: string; apiserver: string
 
 /** The target of these flags; refuses contradictory or missing ones with the fix. */
 export function resolveTarget(flags: TargetFlags, stateDir: string): Target {
+  if (flags.nodeKubeconfig !== undefined && (flags.bootstrapToken !== undefined || flags.bootstrapTokenFile !== undefined)) {
+    throw new EdgemarkError(
+      'EM_TARGET_INVALID',
+      '[target] --node-kubeconfig and a bootstrap token were both given: nodes with a given identity do not bootstrap',
+      'pass --node-kubeconfig, or --bootstrap-token(-file), not both',
+    );
+  }
+  const given = flags.nodeKubeconfig !== undefined ? givenIdentityOf(flags.nodeKubeconfig) : undefined;
+  const t = resolveBaseTarget(flags, stateDir);
+  if (!given) {
+    return {
+      ...t,
+      kubeletIdentitySource: `TLS bootstrap, token ${t.bootstrapTokenSource}`,
+      kubeletCredentials: async () => ({ bootstrapToken: await t.bootstrapToken() }),
+    };
+  }
+  return {
+    ...t,
+    kubeletIdentitySource: 'dir' in given ? `--node-kubeconfig ${given.dir}/<node>.kubeconfig` : `--node-kubeconfig ${given.source} (shared)`,
+    kubeletCredentials: async () => ({ nodeKubeconfig: given }),
+  };
+}
+
+type BaseTarget = Omit<Target, 'kubeletIdentitySource' | 'kubeletCredentials'>;
+
+function resolveBaseTarget(flags: TargetFlags, stateDir: string): BaseTarget {
   if (flags.token !== undefined && flags.tokenFile !== undefined) {
     throw new EdgemarkError('EM_TARGET_INVALID', '[target] both --token and --token-file were given', 'pass one of them');
   }

@@ -14,7 +14,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { k8s, loadKubeConfig } from '../../src/kube/client.js';
+import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
 import type { RunRecord } from '../../src/run/results.js';
 import { runCli, upTestCluster, type CliResult, type TestCluster } from './harness.js';
 
@@ -244,6 +244,62 @@ test('run --runtime kubernetes --profile density writes the same artifacts as a 
   assert.ok(rec.sli.podStartup.createdToRunningSeen.count > 0, 'pod startup measured');
   assert.ok(rec.sli.delivery.cloudToEdge.count > 0, 'milestones came back from the pods (cloud-to-edge delivery)');
   assert.equal((await runnerPods()).filter((p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === 'edgemark-run').length, 0, 'its runner pods are gone');
+});
+
+test('kubelet nodes on the kubernetes runtime: 20 hollow kubelets in a runner pod on the real worker, Ready as system:node:<name> by TLS bootstrap', {
+  timeout: 600_000,
+}, async () => {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const run = runCli(
+    [
+      ...c.args,
+      'nodes',
+      'run',
+      '--kind',
+      'kubelet',
+      '-n',
+      '20',
+      '--prefix',
+      'it-kpod-',
+      '--runtime',
+      'kubernetes',
+      '--external-kubeconfig',
+      c.state().kubeconfig,
+      '--duration',
+      '150',
+    ],
+    { timeoutMs: 400_000 },
+  );
+  const ready = await waitFor(
+    '20 kubelet nodes of the runner pod Ready',
+    async () => {
+      const nodes = (await core.listNode()).items.filter(
+        (n) => n.metadata?.name?.startsWith('it-kpod-') && n.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'),
+      );
+      return nodes.length === 20 ? nodes : undefined;
+    },
+    { timeoutMs: 300_000, intervalMs: 2000 },
+  );
+  assert.ok(ready.every((n) => n.spec?.providerID?.startsWith('kubemark://')));
+  // The nodes run in the pod, not here: the pod is on the worker and holds their lease writes.
+  const pods = (await runnerPods()).filter((p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === 'edgemark-nodes');
+  assert.equal(pods.length, 1);
+  assert.ok(pods[0]!.spec?.nodeName && !pods[0]!.spec.nodeName.startsWith('it-kpod-'), 'the runner pod is on the real worker');
+  const secret = await core.readNamespacedSecret({ name: 'edgemark-nodes-token', namespace: 'edgemark' });
+  assert.ok(secret.data?.['bootstrap-token'], 'the bootstrap token travels in the fleet Secret');
+  const csrs = (await kc.makeApiClient(k8s.CertificatesV1Api).listCertificateSigningRequest()).items;
+  assert.ok(
+    csrs.filter((x) => /^system:bootstrap:/.test(x.spec.username ?? '') && x.status?.certificate).length >= 20,
+    'each node was issued its certificate by the controller manager',
+  );
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    (await runnerPods()).filter((p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === 'edgemark-nodes').length,
+    0,
+    'the runner pod went with the run',
+  );
+  for (const n of ready) await core.deleteNode({ name: n.metadata!.name! }).catch(() => undefined);
 });
 
 test('cleanup leaves no object of its own on either cluster', async () => {

@@ -6,7 +6,8 @@
  * own lease and status; a Deployment of 1,000 pods runs on them and is
  * deleted with none stuck Terminating; a restarted runner resumes its nodes
  * and pods without a new identity or a new Node; a wrong, malformed or
- * denied credential stops the run with its code; a mixed run of edge and
+ * denied credential stops the run with its code; given node kubeconfigs
+ * (one per node, or one shared) stand in for TLS bootstrap; a mixed run of edge and
  * kubelet nodes with the density profile gives SLIs for both kinds.
  */
 import assert from 'node:assert/strict';
@@ -15,11 +16,13 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, before, test } from 'node:test';
 import { findKubemarkBinary, pathDifferences, type PathDifference } from '../../bench/lib/kubemark.js';
+import { loadCa, pkiPaths } from '../../src/cluster/pki.js';
 import { defaultCacheDir, packageRoot } from '../../src/core/paths.js';
+import { createCa, issueLeaf } from '../../src/core/x509.js';
 import { k8s, loadKubeConfig, waitFor } from '../../src/kube/client.js';
 import type { RunRecord } from '../../src/run/results.js';
 import { BOOTSTRAP_GROUP, checkBootstrapTokenSecret, createBootstrapToken, ensureBootstrapRbac } from '../../src/target/bootstrap-token.js';
@@ -280,6 +283,115 @@ test('a restarted runner resumes its nodes and pods: the same Nodes, no new CSR,
   const s = fleet!.summary()!;
   assert.equal(s.pods.running, 100, 'the runner holds the pods it kept: running, not admitted again');
   assert.equal(s.pods.admitted, 0);
+});
+
+/** A kubeconfig with this client certificate, at the test cluster's apiserver (key file 0600). */
+function nodeKubeconfig(file: string, certPem: string, keyPem: string): string {
+  const b64 = (t: string) => Buffer.from(t).toString('base64');
+  const server = kc.getCurrentCluster()!.server;
+  writeFileSync(
+    file,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "${server}"}\nusers:\n- name: node\n  user: {client-certificate-data: ${b64(certPem)}, client-key-data: ${b64(keyPem)}}\ncontexts:\n- name: x\n  context: {cluster: c, user: node}\ncurrent-context: x\n`,
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+test('given node kubeconfigs instead of TLS bootstrap: one identity per node from a directory, or one shared; no CSR; a wrong one refused with its fix', {
+  timeout: 240_000,
+}, async () => {
+  const ca = await loadCa(pkiPaths(cluster.stateDir));
+  const dir = mkdtempSync(join(tmpdir(), 'em-given-'));
+  const certApi = kc.makeApiClient(k8s.CertificatesV1Api);
+  const csrsBefore = (await certApi.listCertificateSigningRequest()).items.length;
+  const ready = async (prefix: string, n: number) =>
+    waitFor(
+      `${n} ${prefix}* nodes Ready`,
+      async () => {
+        const nodes = (await core.listNode()).items.filter(
+          (x) => x.metadata?.name?.startsWith(prefix) && x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        );
+        return nodes.length === n ? nodes : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    );
+  try {
+    // A directory: it-given-<i>.kubeconfig, each a system:node:<name> certificate of the cluster's CA.
+    const perNode = join(dir, 'nodes');
+    mkdirSync(perNode);
+    const leaves = [];
+    for (let i = 0; i < 3; i++) {
+      const leaf = await issueLeaf(ca, { subject: { cn: `system:node:it-given-${i}`, o: ['system:nodes'] }, client: true });
+      nodeKubeconfig(join(perNode, `it-given-${i}.kubeconfig`), leaf.certPem, leaf.key.privatePem);
+      leaves.push(leaf);
+    }
+    const run = runCli(
+      [...cluster.args, 'nodes', 'run', '--kind', 'kubelet', '-n', '3', '--prefix', 'it-given-', '--node-kubeconfig', perNode, '--duration', '40'],
+      { timeoutMs: 120_000 },
+    );
+    const nodes = await ready('it-given-', 3);
+    // Their leases were written by the nodes themselves (NodeRestriction admits a node's own lease only).
+    const lease = await kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: 'it-given-1', namespace: 'kube-node-lease' });
+    assert.equal(lease.spec?.holderIdentity, 'it-given-1');
+    assert.equal(nodes.length, 3);
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr + r.stdout, /kubelet identities: --node-kubeconfig .*<node>\.kubeconfig/);
+
+    // One shared kubeconfig, as a kubemark cluster gives its hollow nodes: a user bound to ClusterRole system:node.
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: 'it-shared-kubelets' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:node' },
+        subjects: [{ kind: 'User', name: 'it-shared-kubelets', apiGroup: 'rbac.authorization.k8s.io' }],
+      },
+    });
+    const sharedLeaf = await issueLeaf(ca, { subject: { cn: 'it-shared-kubelets' }, client: true });
+    const shared = nodeKubeconfig(join(dir, 'shared.kubeconfig'), sharedLeaf.certPem, sharedLeaf.key.privatePem);
+    const sharedRun = runCli(
+      [...cluster.args, 'nodes', 'run', '--kind', 'kubelet', '-n', '2', '--prefix', 'it-shared-', '--node-kubeconfig', shared, '--duration', '30'],
+      { timeoutMs: 120_000 },
+    );
+    await ready('it-shared-', 2);
+    const sr = await sharedRun;
+    assert.equal(sr.code, 0, sr.stderr);
+    assert.match(sr.stderr + sr.stdout, /authenticate as it-shared-kubelets/);
+    await rbac.deleteClusterRoleBinding({ name: 'it-shared-kubelets' });
+    assert.equal((await certApi.listCertificateSigningRequest()).items.length, csrsBefore, 'no node asked for a certificate');
+
+    // A node's own identity shared by two nodes: refused before anything starts, naming the node it may act as.
+    const one = nodeKubeconfig(join(dir, 'one.kubeconfig'), leaves[0]!.certPem, leaves[0]!.key.privatePem);
+    const two = await runCli(
+      [...cluster.args, 'nodes', 'run', '--kind', 'kubelet', '-n', '2', '--prefix', 'it-given-', '--node-kubeconfig', one, '--duration', '20'],
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    assert.notEqual(two.code, 0);
+    assert.match(two.stdout + two.stderr, /EM_NODE_KUBECONFIG/);
+    assert.match(two.stdout + two.stderr, /act as node it-given-0 only, not as it-given-1/);
+
+    // A certificate of another CA: kube-apiserver refuses it (401), one clear error.
+    const foreign = await issueLeaf(await createCa({ cn: 'not-the-cluster-ca' }), {
+      subject: { cn: 'system:node:it-foreign-0', o: ['system:nodes'] },
+      client: true,
+    });
+    const bad = nodeKubeconfig(join(dir, 'foreign.kubeconfig'), foreign.certPem, foreign.key.privatePem);
+    const refused = await runCli(
+      [...cluster.args, 'nodes', 'run', '--kind', 'kubelet', '-n', '1', '--prefix', 'it-foreign-', '--node-kubeconfig', bad, '--duration', '20'],
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stdout + refused.stderr, /EM_NODE_KUBECONFIG/);
+    assert.match(refused.stdout + refused.stderr, /refused the node kubeconfig .* \(401 Unauthorized\)/);
+    assert.doesNotMatch(refused.stdout + refused.stderr, /PRIVATE KEY|client-key-data/, 'no key material printed');
+  } finally {
+    for (const p of ['it-given-', 'it-shared-']) for (let i = 0; i < 3; i++) await core.deleteNode({ name: `${p}${i}` }).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('bad credentials: a wrong, malformed or denied bootstrap stops the run with its code', { timeout: 180_000 }, async () => {

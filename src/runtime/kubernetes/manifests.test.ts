@@ -14,7 +14,7 @@ const settings = (o: Partial<PodSettings> = {}): PodSettings => ({ ...podSetting
 type Obj = { kind: string; spec?: any; data?: Record<string, string>; stringData?: Record<string, string> };
 
 test('a plan of N nodes is N/K pods of a StatefulSet; its plan and runner settings in a ConfigMap, the token in a Secret', () => {
-  const objs = fleetObjects(plan(200), settings(), 'TOKEN') as Obj[];
+  const objs = fleetObjects(plan(200), settings(), { token: 'TOKEN' }) as Obj[];
   assert.deepEqual(
     objs.map((o) => o.kind),
     ['Secret', 'ConfigMap', 'Service', 'StatefulSet'],
@@ -45,7 +45,9 @@ test('a plan of N nodes is N/K pods of a StatefulSet; its plan and runner settin
 });
 
 test('a pod network: httpGet probes on the named port, one port for all', () => {
-  const objs = fleetObjects(plan(100, '10.0.0.5:10000'), podSettings(plan(100, '10.0.0.5:10000'), { image: 'r/e:1', nodesPerPod: 50 }), 'T') as Obj[];
+  const objs = fleetObjects(plan(100, '10.0.0.5:10000'), podSettings(plan(100, '10.0.0.5:10000'), { image: 'r/e:1', nodesPerPod: 50 }), {
+    token: 'T',
+  }) as Obj[];
   const c = objs[3]!.spec.template.spec.containers[0];
   assert.equal(objs[3]!.spec.template.spec.hostNetwork, false);
   assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'runner' });
@@ -87,4 +89,34 @@ test('the setup Job runs the probe like a runner pod, with the token Secret', ()
   assert.ok(c.args.includes('127.0.0.1:10000'));
   assert.equal(j.spec.template.spec.hostNetwork, true);
   assert.equal(j.spec.template.spec.volumes[0].secret.secretName, 'edgemark-token');
+});
+
+test('a kubelet-kind plan: its bootstrap token or shared identity in the Secret and named to the runner; host network for a loopback apiserver; a directory of kubeconfigs refused', () => {
+  const kplan = oneGroupPlan({
+    target: { name: 't', cloudcore: [], apiserver: 'https://127.0.0.1:6443', apiserverCa: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' },
+    kind: 'kubelet',
+    count: 100,
+    prefix: 'k-',
+    dataDir: '/x',
+  });
+  const s = podSettings(kplan, { image: 'r/e:1', nodesPerPod: 50 });
+  assert.equal(s.hostNetwork, true, 'kube-apiserver on loopback: host network');
+  const objs = fleetObjects(kplan, s, { token: '', bootstrapToken: 'abcdef.0123456789abcdef' }) as Obj[];
+  assert.equal(objs[0]!.stringData!['bootstrap-token'], 'abcdef.0123456789abcdef');
+  const args: string[] = objs[3]!.spec.template.spec.containers[0].args;
+  assert.equal(args[args.indexOf('--bootstrap-token-file') + 1], '/var/run/edgemark/bootstrap-token');
+  assert.ok(!args.includes('--node-identity-file'));
+  assert.ok(!JSON.stringify(objs.slice(1)).includes('0123456789abcdef'), 'the token only in the Secret');
+
+  const shared = { shared: { user: 'u', token: 'SECRET-TOKEN' }, source: '/k' };
+  const withId = fleetObjects(kplan, s, { token: '', nodeKubeconfig: shared }) as Obj[];
+  assert.deepEqual(JSON.parse(withId[0]!.stringData!['node-identity.json']!), shared);
+  assert.ok(withId[3]!.spec.template.spec.containers[0].args.includes('--node-identity-file'));
+  assert.ok(!JSON.stringify(withId.slice(1)).includes('SECRET-TOKEN'));
+
+  assert.throws(
+    () => fleetObjects(kplan, s, { token: '', nodeKubeconfig: { dir: '/d' } }),
+    (e: unknown) => e instanceof EdgemarkError && /is a directory: runner pods cannot read/.test(e.message) && /give one kubeconfig/.test(e.fix ?? ''),
+  );
+  assert.equal(podSettings(plan(10, '10.0.0.5:10000'), { image: 'r/e:1' }).hostNetwork, false, 'edge nodes to a routable CloudCore: pod network');
 });

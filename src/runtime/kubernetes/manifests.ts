@@ -9,6 +9,7 @@
  */
 import { EdgemarkError } from '../../core/errors.js';
 import { type FleetPlan, planNodeCount } from '../plan.js';
+import type { Credentials } from '../runtime.js';
 
 /** Where and how the runner pods run: settings of the runtime, not of the plan. */
 export interface PodSettings {
@@ -110,6 +111,9 @@ export function labelsOf(name: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'edgemark', 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': 'runner' };
 }
 
+/** The fleet Secret's keys beside `token`: what kubelet nodes authenticate with. */
+export const SECRET_KEYS = { bootstrapToken: 'bootstrap-token', nodeIdentity: 'node-identity.json' } as const;
+
 export const objectNames = (name: string) => ({ statefulSet: `${name}-runner`, service: `${name}-runner`, plan: `${name}-plan`, token: `${name}-token` });
 
 /** Pods for a plan: its node count must divide into pods of K; the error prints the plan's numbers. */
@@ -156,9 +160,23 @@ function execProbe(path: string, port: number): string[] {
 
 /**
  * Every object of a fleet but the namespace, in the order they are applied.
- * `token` is the Secret's value; pass a placeholder for a dry run.
+ * `secrets` are the Secret's values (the join token, and the kubelet nodes'
+ * bootstrap token or shared identity); pass placeholders for a dry run.
  */
-export function fleetObjects(plan: FleetPlan, s: PodSettings, token: string): KubeObject[] {
+export function fleetObjects(plan: FleetPlan, s: PodSettings, secrets: Credentials): KubeObject[] {
+  if (secrets.nodeKubeconfig && 'dir' in secrets.nodeKubeconfig) {
+    throw new EdgemarkError(
+      'EM_BAD_FLAG',
+      `[fleet] --node-kubeconfig ${secrets.nodeKubeconfig.dir} is a directory: runner pods cannot read this machine's files`,
+      'give one kubeconfig all nodes share (it goes into the fleet Secret), or let each node bootstrap its identity (leave --node-kubeconfig out)',
+    );
+  }
+  const shared = secrets.nodeKubeconfig && 'shared' in secrets.nodeKubeconfig ? secrets.nodeKubeconfig : undefined;
+  const secretData: Record<string, string> = {
+    token: secrets.token,
+    ...(secrets.bootstrapToken ? { [SECRET_KEYS.bootstrapToken]: secrets.bootstrapToken } : {}),
+    ...(shared ? { [SECRET_KEYS.nodeIdentity]: JSON.stringify(shared) } : {}),
+  };
   const replicas = podCount(plan, s.nodesPerPod);
   const names = objectNames(s.name);
   const labels = labelsOf(s.name);
@@ -172,7 +190,7 @@ export function fleetObjects(plan: FleetPlan, s: PodSettings, token: string): Ku
     failureThreshold,
   });
   return [
-    { apiVersion: 'v1', kind: 'Secret', metadata: meta(names.token), type: 'Opaque', stringData: { token } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: meta(names.token), type: 'Opaque', stringData: secretData },
     {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -222,6 +240,8 @@ export function fleetObjects(plan: FleetPlan, s: PodSettings, token: string): Ku
                   `${POD_PATHS.config}/runner.json`,
                   '--token-file',
                   `${POD_PATHS.token}/token`,
+                  ...(secrets.bootstrapToken ? ['--bootstrap-token-file', `${POD_PATHS.token}/${SECRET_KEYS.bootstrapToken}`] : []),
+                  ...(shared ? ['--node-identity-file', `${POD_PATHS.token}/${SECRET_KEYS.nodeIdentity}`] : []),
                 ],
                 env: [
                   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },

@@ -16,7 +16,8 @@ import type { Milestone } from '../../fleet/fleet.js';
 import type { FleetSummary } from '../../fleet/summary.js';
 import { InProcessRuntime } from '../inprocess.js';
 import { parsePlan, planNodeCount, type FleetPlan } from '../plan.js';
-import type { FleetResult } from '../runtime.js';
+import type { GivenIdentity } from '../../kind/kind.js';
+import type { Credentials, FleetResult } from '../runtime.js';
 
 const MAX_MILESTONES = 200_000;
 
@@ -26,6 +27,10 @@ export interface PodRunnerOptions {
   planFile: string;
   runnerFile: string;
   tokenFile: string;
+  /** The kubelet nodes' bootstrap token (a key of the fleet Secret), when the plan has kubelet nodes. */
+  bootstrapTokenFile?: string;
+  /** Or their shared given identity (JSON of a GivenCredential and its source). */
+  nodeIdentityFile?: string;
   /** metadata.name of the pod (a StatefulSet pod: <name>-<ordinal>). */
   podName: string | undefined;
   /** status.podIP */
@@ -91,25 +96,31 @@ export async function runPodRunner(o: PodRunnerOptions): Promise<FleetResult> {
   const mine = podSlice({ ...plan, observe: { ...plan.observe, metrics: '127.0.0.1:0' } }, ordinal, settings.nodesPerPod);
   const host = checkOwnAddress(o.podIp);
   const port = settings.port + (settings.portPerOrdinal ? ordinal : 0);
-  let token: string;
-  try {
-    token = readFileSync(o.tokenFile, 'utf8').trim();
-  } catch (err) {
-    throw new EdgemarkError(
-      'EM_NO_TOKEN',
-      `[runner] cannot read the join token ${o.tokenFile}: ${(err as Error).message}`,
-      "the pod mounts the fleet's token Secret there",
-    );
-  }
-  if (!token)
+  const hasEdge = plan.groups.some((g) => g.kind === 'edge');
+  const secret = (file: string, what: string): string => {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new EdgemarkError(
+        'EM_NO_TOKEN',
+        `[runner] cannot read ${what} ${file}: ${(err as Error).message}`,
+        "the pod mounts the fleet's token Secret there",
+      );
+    }
+  };
+  const token = hasEdge ? secret(o.tokenFile, 'the join token') : '';
+  if (hasEdge && !token)
     throw new EdgemarkError(
       'EM_NO_TOKEN',
       `[runner] the join token file ${o.tokenFile} is empty`,
       'recreate the fleet: `edgemark fleet create` copies the token of the cluster under test',
     );
+  const credentials: Credentials = { token };
+  if (o.bootstrapTokenFile) credentials.bootstrapToken = secret(o.bootstrapTokenFile, 'the bootstrap token');
+  if (o.nodeIdentityFile) credentials.nodeKubeconfig = JSON.parse(secret(o.nodeIdentityFile, 'the node identity')) as GivenIdentity;
   const count = mine.slice!.count;
   o.log.info(`pod ${o.podName}: nodes ${mine.slice!.from}..${mine.slice!.from + count - 1} of ${planNodeCount(plan)}; serving ${host}:${port}`);
-  const fleet = await new InProcessRuntime().start(mine, { token }, { log: o.log, signal: o.signal });
+  const fleet = await new InProcessRuntime().start(mine, credentials, { log: o.log, signal: o.signal });
   let latest: FleetSummary | undefined;
   // Pod milestones until the runtime reads them (GET /milestones takes them); the oldest go past a bound.
   let milestones: Milestone[] = [];

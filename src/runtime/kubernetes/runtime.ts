@@ -56,6 +56,16 @@ export interface KubernetesRuntimeOptions {
 const isLoopback = (hostPort: string) => /^(127\.|localhost$|::1$)/.test(splitHostPort(hostPort)?.host ?? '');
 
 /** The pod settings of these options for this plan. */
+/** The host:port addresses the plan's nodes dial: CloudHub for edge nodes, kube-apiserver for kubelet nodes. */
+function dialed(plan: FleetPlan): string[] {
+  const kinds = new Set(plan.groups.map((g) => g.kind));
+  return [
+    ...(kinds.has('edge') ? plan.target.cloudcore.map((c) => c.websocket) : []),
+    ...(kinds.has('kubelet') && plan.target.apiserver ? [new URL(plan.target.apiserver).host] : []),
+  ];
+}
+
+/** A loopback address is reachable from the host network only. */
 export function podSettings(plan: FleetPlan, o: Omit<KubernetesRuntimeOptions, 'externalKubeconfig'>): PodSettings {
   return {
     name: o.name ?? 'edgemark',
@@ -63,7 +73,7 @@ export function podSettings(plan: FleetPlan, o: Omit<KubernetesRuntimeOptions, '
     image: o.image,
     imagePullPolicy: o.imagePullPolicy ?? 'IfNotPresent',
     nodesPerPod: o.nodesPerPod ?? Math.min(DEFAULT_NODES_PER_POD, planNodeCount(plan)),
-    hostNetwork: o.hostNetwork ?? (plan.target.cloudcore.length > 0 && plan.target.cloudcore.every((c) => isLoopback(c.websocket))),
+    hostNetwork: o.hostNetwork ?? dialed(plan).some(isLoopback),
     nodeSelector: o.nodeSelector ?? {},
     tolerations: o.tolerations ?? [],
     port: o.port ?? RUNNER_PORT,
@@ -77,7 +87,10 @@ export function fleetActions(plan: FleetPlan, s: PodSettings, external: string):
   const g = plan.groups[0]!;
   const lines = [
     `on the external cluster ${external}, namespace ${s.namespace}:`,
-    `  Secret ${names.token}: the join token`,
+    `  Secret ${names.token}: ${[
+      ...(plan.groups.some((g) => g.kind === 'edge') ? ['the join token'] : []),
+      ...(plan.groups.some((g) => g.kind === 'kubelet') ? ["the kubelet nodes' bootstrap token or shared identity"] : []),
+    ].join(' and ')}`,
     `  ConfigMap ${names.plan}: the plan (${planNodeCount(plan)} nodes) and the runner settings`,
     `  Service ${names.service} (headless) and StatefulSet ${names.statefulSet}: ${pods} pod(s) of ${s.nodesPerPod} nodes, image ${s.image} (${s.imagePullPolicy}), ${s.hostNetwork ? 'host network' : 'pod network'}`,
   ];
@@ -102,7 +115,7 @@ export class KubernetesRuntime implements Runtime {
     const plan = parsePlan(input);
     const s = podSettings(plan, this.o);
     const ref: FleetRef = { kc: externalKubeConfig(this.o.externalKubeconfig), namespace: s.namespace, name: s.name };
-    const objects = fleetObjects(plan, s, credentials.token);
+    const objects = fleetObjects(plan, s, credentials);
     await ensureNamespace(ref.kc, s.namespace);
     await applyObjects(ref.kc, objects);
     so.log.info(
