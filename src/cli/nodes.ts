@@ -16,6 +16,8 @@ import { defaultNodeProfile, type NodeProfile } from '../edge/edged/objects.js';
 import { liveLine, stateList, type FleetSummary } from '../fleet/summary.js';
 import { createRuntime, oneGroupPlan, parsePlan, planNodeCount, runtimeNames, type FleetPlan, type Runtime } from '../runtime/index.js';
 import { stagesOf } from '../runtime/shard.js';
+import { FaultDriver } from '../faults/driver.js';
+import { parseFaultFlag, planFaults, type FaultSpec, type PlannedFault } from '../faults/spec.js';
 import { checkNodeLimit, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
 import { join } from 'node:path';
 import { cliContext, interruptible, parseNonNegativeInt, parsePositiveInt } from './context.js';
@@ -48,6 +50,15 @@ interface NodesFlags extends TargetFlags, PodFlags {
   proxy?: 'per-node' | 'off';
   npd?: boolean;
   requireHostPort?: boolean;
+  fault?: FaultSpec[];
+}
+
+function collectFault(v: string, prev: FaultSpec[] = []): FaultSpec[] {
+  try {
+    return [...prev, parseFaultFlag(v)];
+  } catch (err) {
+    throw new InvalidArgumentError(`--fault ${v}: ${(err as Error).message}`);
+  }
 }
 
 function parseKind(v: string): 'edge' | 'kubelet' {
@@ -205,6 +216,11 @@ export function registerNodes(program: Command): void {
       '127.0.0.1:0',
     )
     .option('--no-metrics', 'do not serve /metrics')
+    .option(
+      '--fault <spec>',
+      'a fault, at=<s> after all nodes are Ready: partition=out|in|both, latency=<ms>,jitter=<ms>,loss=<0..1>,rate=<3Mbit>,flap=<down>/<every>, or disconnect=backoff|none; with duration=<s> and group=, count= or percent= (repeatable)',
+      collectFault,
+    )
     .option('--plan <file>', 'run this FleetPlan (YAML or JSON, as --dry-run prints it) instead of building one from the flags')
     .option('--dry-run', 'print the plan and what would start; start nothing, read no token')
     .action(async (opts: NodesFlags, cmd: Command) => {
@@ -219,11 +235,19 @@ export function registerNodes(program: Command): void {
       // Bad stage files are refused before anything starts (each runner process compiles them again).
       stagesOf(plan.stagePaths);
       const runtime = runtimeFor(opts);
+      const faults = planFaults(
+        opts.fault ?? [],
+        plan.groups.map((g) => ({ name: g.name, prefix: g.prefix, count: g.count })),
+      );
       if (opts.dryRun) {
         printDryRun(runtime, plan, target);
+        for (const f of faults)
+          process.stdout.write(
+            `# fault ${f.name}: ${f.description} on ${f.nodes.length} node(s), ${f.atMs / 1000} s after all are Ready, for ${f.durationMs / 1000} s\n`,
+          );
         return;
       }
-      const summary = await runPlan(runtime, plan, target, log, opts.summaryJson);
+      const summary = await runPlan(runtime, plan, target, log, opts.summaryJson, faults);
       printSummary(log, summary);
       if (opts.summaryJson) writeSummary(opts.summaryJson, summary);
       if (summary.fatal) throw errorFromJson(summary.fatal);
@@ -351,6 +375,7 @@ async function runPlan(
   target: Target,
   log: Logger,
   summaryJson: string | undefined,
+  faults: PlannedFault[] = [],
 ): Promise<FleetSummary & { metricsUrl?: string }> {
   const count = planNodeCount(plan);
   const hasEdge = plan.groups.some((g) => g.kind === 'edge');
@@ -368,13 +393,21 @@ async function runPlan(
   return interruptible(log, async (signal) => {
     const fleet = await runtime.start(plan, { token, ...kubelet }, { log, signal });
     if (fleet.metricsUrl) log.info(`metrics: ${fleet.metricsUrl}`);
+    // The faults' clock starts when every node is Ready for the first time.
+    const driver = new FaultDriver(faults, fleet, log, Date.now());
     fleet.on((e) => {
       if (e.type === 'status') {
+        if (faults.length && e.summary.joined >= count) driver.start();
         log.info(liveLine(e.summary));
         if (summaryJson) writeSummary(summaryJson, e.summary);
       } else if (e.type === 'fatal') log.warn(`stopping: ${e.error.message}`);
     });
     const result = await fleet.done;
+    driver.stop();
+    for (const f of driver.records())
+      log.info(
+        `fault ${f.name} (${f.description}): ${f.startMs === undefined ? (f.error ?? 'did not start') : `${(f.startMs / 1000).toFixed(1)} s to ${((f.endMs ?? f.startMs) / 1000).toFixed(1)} s after the start, on ${f.affected ?? 0} of ${f.nodes.length} node(s)`}`,
+      );
     for (const p of result.problems) log.warn(`not cleaned up: ${p}`);
     const summary = result.summary;
     if (!summary) {

@@ -107,6 +107,11 @@ export function registerRun(program: Command): void {
         log.info(
           `  ${g.group} (${g.nodes} ${g.kind} nodes): Ready p99 ${g.nodeJoin.p99} ms, flaps ${g.readyFlaps}; pod startup p50 ${g.podStartup.p50} ms, p99 ${g.podStartup.p99} ms over ${g.podStartup.count} pods`,
         );
+      const s = (v: number | undefined) => (v === undefined ? 'not within the run' : `${(v / 1000).toFixed(1)} s`);
+      for (const f of r.faults ?? [])
+        log.info(
+          `  fault ${f.name} (${f.description}, ${f.nodes.length} nodes${f.error ? `; ${f.error}` : ''}): ${f.wentNotReady} went NotReady; Ready again p99 ${s(f.readyAgainP99Ms)}, all ${s(f.readyAgainAllMs)} after its end; ${f.notRecovered} not recovered; other nodes' flaps ${f.othersFlaps}`,
+        );
       for (const v of r.slos)
         log.info(
           `  SLO ${v.ok ? (v.noData ? 'n/a ' : 'pass') : 'FAIL'}  ${v.name}: ${v.noData ? 'no data' : `${v.value} ${v.unit}`} (bound ${v.threshold} ${v.unit})`,

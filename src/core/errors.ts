@@ -45,6 +45,7 @@ export const errorCodes = {
   EM_IMAGE_NO_LDD: "`ldd` is missing or could not list the node binary's shared libraries",
   EM_IMAGE_NO_NODE_MODULES: 'the image needs the installed production node_modules, which are missing',
   EM_IMAGE_OUT_UNWRITABLE: 'the image archive cannot be written where it was asked',
+  EM_FAULT_INVALID: 'a fault of spec.faults or --fault names no known group, or its fields contradict',
   EM_INTERNAL: 'a failure without a code of its own (a bug, or a code from an older peer)',
   EM_INTERRUPTED: 'the user interrupted the command (Ctrl-C)',
   EM_KIND_UNKNOWN: 'no node kind of that name',

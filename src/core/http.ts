@@ -18,6 +18,8 @@ export interface GetOptions {
   headers?: Record<string, string>;
   /** A request body (KubeEdge's certificate endpoint takes a GET with a body). */
   body?: Buffer;
+  /** GET unless told (a runner pod's POST /link). */
+  method?: 'GET' | 'POST';
   timeoutMs?: number;
 }
 
@@ -34,7 +36,7 @@ export function httpGet(url: string, o: GetOptions = {}): Promise<GetResult> {
     const req = mod.request(
       u,
       {
-        method: 'GET',
+        method: o.method ?? 'GET',
         headers: { ...(o.headers ?? {}), ...(o.body ? { 'content-length': String(o.body.length) } : {}) },
         ...(u.protocol === 'https:'
           ? {
@@ -52,7 +54,7 @@ export function httpGet(url: string, o: GetOptions = {}): Promise<GetResult> {
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`timeout after ${o.timeoutMs ?? 5000}ms: GET ${url}`)));
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${o.timeoutMs ?? 5000}ms: ${o.method ?? 'GET'} ${url}`)));
     req.on('error', reject);
     req.end(o.body);
   });

@@ -17,6 +17,9 @@ import { EdgemarkError } from '../core/errors.js';
 import type { BeehiveMessage } from '../protocol/message.js';
 import { CertStore, fetchCloudCa, requestEdgeCertificate, type CloudCa, type EdgeIdentity } from '../transport/bootstrap.js';
 import { parseToken, type JoinToken } from '../transport/token.js';
+import { EdgeSocket } from '../transport/websocket.js';
+import { ImpairedLink, newLinkStats } from '../link/model.js';
+import type { LinkFactory } from './edgehub/link.js';
 import { defaultNodeProfile, type NodeIdentity, type NodeProfile } from './edged/objects.js';
 import type { HollowNode, KindContext, KindGroup, NodeKind, NodeKindDefinition, NodeSpec } from '../kind/kind.js';
 import { edgePodEnv } from './edged/podwire.js';
@@ -130,8 +133,13 @@ class EdgeKind implements NodeKind, EdgeEvents {
   private readonly contexts = new Map<string, EdgeContext>();
   private readonly recorded = new Map<string, number>();
   private certRequests = 0;
+  /** What the link model did to this runner's nodes (faults at the transport seam). */
+  private readonly linkStats = newLinkStats();
+  /** Every node's link: the websocket under the link model (a pass-through until a fault lays a condition on). */
+  private readonly link: LinkFactory;
 
   constructor(private readonly k: KindContext) {
+    this.link = (sink) => new ImpairedLink(sink, (s) => new EdgeSocket(s), k.scheduler, k.random, this.linkStats);
     if (k.target.cloudcore.length === 0) {
       throw new EdgemarkError(
         'EM_PLAN_INVALID',
@@ -176,7 +184,14 @@ class EdgeKind implements NodeKind, EdgeEvents {
   }
 
   extras(): Record<string, number> {
-    return { certificateRequests: this.certRequests, storeTransactions: this.store.transactions, storeWrites: this.store.writes };
+    return {
+      certificateRequests: this.certRequests,
+      storeTransactions: this.store.transactions,
+      storeWrites: this.store.writes,
+      linkFramesDropped: this.linkStats.framesDropped,
+      linkFramesDelayed: this.linkStats.framesDelayed,
+      linkDialsFailed: this.linkStats.dialsFailed,
+    };
   }
 
   close(): void {
@@ -200,6 +215,7 @@ class EdgeKind implements NodeKind, EdgeEvents {
         dial: { ...dialTo(addr), ...(fallbacks.length ? { fallbacks } : {}) },
         random: this.k.random,
         events: this,
+        link: this.link,
       });
       this.contexts.set(key, ctx);
     }

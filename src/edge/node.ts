@@ -6,6 +6,7 @@
  */
 import type { SecureContext } from 'node:tls';
 import type { TimerTarget } from '../core/scheduler.js';
+import type { LinkCondition } from '../link/model.js';
 import type { BeehiveMessage } from '../protocol/message.js';
 import { DeviceTwin } from './devicetwin/devicetwin.js';
 import { EdgeHub } from './edgehub/edgehub.js';
@@ -108,6 +109,14 @@ export class HollowEdgeNode implements NodeHost, PodHost, TimerTarget {
   start(): void {
     this.stopped = false;
     this.hub.start();
+  }
+
+  impairLink(c: LinkCondition | undefined): void {
+    this.hub.impair(c);
+  }
+
+  dropLink(backoff: boolean): void {
+    this.hub.drop(backoff);
   }
 
   stop(): void {

@@ -11,6 +11,7 @@ import type { Logger } from '../core/log.js';
 import { Scheduler } from '../core/scheduler.js';
 import type { HollowNode, KindContext, KindGroup, NodeErrorKind, NodeKind, NodeKindDefinition, PodMilestone, RunnerEvents } from '../kind/kind.js';
 import type { StageEngine } from '../lifecycle/engine.js';
+import type { LinkCondition, LinkFaultCommand, LinkFaultResult } from '../link/model.js';
 import { JoinWindow } from './joinwindow.js';
 import { rate, type FleetSummary } from './summary.js';
 
@@ -64,6 +65,12 @@ export class Fleet implements RunnerEvents {
   readonly kinds = new Map<string, NodeKind>();
   readonly joinWindow: JoinWindow;
   private readonly groupOf = new Map<HollowNode, string>();
+  /** Each node's index within its group (this.nodes order): link faults pick the first n of a group. */
+  private readonly localIndex: number[] = [];
+  /** Link faults in force: their lift timers, and the condition each laid on. */
+  private readonly linkFaults = new Map<string, { timer: NodeJS.Timeout; nodes: HollowNode[] }>();
+  /** The link fault in force on a node (the last one laid on wins; lifting an older one leaves it). */
+  private readonly linkOf = new Map<HollowNode, string>();
   private readonly startedAt = Date.now();
   private readonly firstReadyAt = new Map<string, number>();
   reconnects = 0;
@@ -135,6 +142,7 @@ export class Fleet implements RunnerEvents {
         const node = kind.createNode({ group: g.group, name, index, ...(source ? { sourceAddress: source } : {}) });
         this.nodes.push(node);
         this.groupOf.set(node, g.group.name);
+        this.localIndex.push(local);
         this.joinWindow.enter(name);
         node.start();
         const wait = t0 + (i + 1) * gapMs - Date.now();
@@ -163,7 +171,61 @@ export class Fleet implements RunnerEvents {
     this.onFatal.push(cb);
   }
 
+  /**
+   * Carries out a link fault on this process's nodes: lays its condition on
+   * their links (or drops their connections) now, and lifts it after its
+   * duration by itself, so that a driver that goes away leaves nothing
+   * impaired. A fault with the id of one in force replaces it.
+   */
+  linkFault(cmd: LinkFaultCommand): LinkFaultResult {
+    this.liftLinkFault(cmd.id);
+    const groups = cmd.groups ? new Set(cmd.groups) : undefined;
+    const nodes: HollowNode[] = [];
+    let unsupported = 0;
+    const since = Date.now();
+    const condition: LinkCondition | undefined = cmd.condition ? { ...cmd.condition, since } : undefined;
+    for (const [i, n] of this.nodes.entries()) {
+      if (groups && !groups.has(this.groupOf.get(n)!)) continue;
+      if (cmd.first !== undefined && this.localIndex[i]! >= cmd.first) continue;
+      if (cmd.drop ? !n.dropLink : !n.impairLink) {
+        unsupported++;
+        continue;
+      }
+      nodes.push(n);
+      if (cmd.drop) n.dropLink!(cmd.drop.backoff);
+      else {
+        n.impairLink!(condition);
+        this.linkOf.set(n, cmd.id);
+      }
+    }
+    if (unsupported)
+      this.warnOnce(`link-fault-kind-${cmd.id}`, `link fault ${cmd.id}: ${unsupported} targeted node(s) have no link to impair (kubelet nodes): left alone`);
+    const timer = setTimeout(() => this.liftLinkFault(cmd.id), cmd.durationMs);
+    timer.unref();
+    this.linkFaults.set(cmd.id, { timer, nodes: cmd.drop ? [] : nodes });
+    return { affected: nodes.length, unsupported };
+  }
+
+  /** Lifts a link fault: its nodes whose link still carries it get a clear link. */
+  liftLinkFault(id: string): void {
+    const f = this.linkFaults.get(id);
+    if (!f) return;
+    clearTimeout(f.timer);
+    this.linkFaults.delete(id);
+    for (const n of f.nodes) {
+      if (this.linkOf.get(n) !== id) continue;
+      this.linkOf.delete(n);
+      n.impairLink!(undefined);
+    }
+  }
+
+  /** Link faults in force now (ids). */
+  get activeLinkFaults(): string[] {
+    return [...this.linkFaults.keys()];
+  }
+
   stop(): void {
+    for (const id of [...this.linkFaults.keys()]) this.liftLinkFault(id);
     for (const n of this.nodes) n.stop();
     this.scheduler.stop();
     for (const k of this.kinds.values()) k.close();

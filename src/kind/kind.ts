@@ -10,6 +10,7 @@ import type { Logger } from '../core/log.js';
 import type { EdgemarkError } from '../core/errors.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { StageEngine } from '../lifecycle/engine.js';
+import type { LinkCondition } from '../link/model.js';
 
 /** Pod milestones at the node, for delivery latency. */
 export type PodMilestone = 'admitted' | 'running-sent' | 'duplicate-insert';
@@ -42,6 +43,10 @@ export interface HollowNode {
   fail(): void;
   /** Its pods now: running, and admitted or rejected so far. */
   podCounts(): { running: number; admitted: number; rejected: number };
+  /** Lays a condition on its link to the cloud, or lifts it (kinds with a frame link: the edge kind). */
+  impairLink?(c: LinkCondition | undefined): void;
+  /** Drops its connection now; it reconnects with its backoff, or at once (`backoff` false). */
+  dropLink?(backoff: boolean): void;
 }
 
 /** What the runner hears from its nodes. Counting only: nothing here blocks. */

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { EdgemarkError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import { API_VERSION, fixForField, parseYamlDocument } from '../core/versioned.js';
+import { faultsSchema, planFaults, type FaultGroup } from '../faults/spec.js';
 
 const positive = z.number().int().min(1);
 const rate = z.number().positive().max(10_000);
@@ -195,6 +196,8 @@ export const testSchema = z
         /** The local control plane; its CloudCore node limit is raised to fit. */
         cluster: z.object({ nodeLimit: positive.optional() }).strict().default({}),
         phases: z.array(phaseSchema).min(1),
+        /** Faults laid on the run's nodes' links, each `at` seconds after every node is up (src/faults). */
+        faults: faultsSchema.default([]),
         slo: z
           .object({
             podStartupP99Ms: z.number().positive().default(5000),
@@ -277,7 +280,28 @@ function validate(input: unknown, source: string): LoadTest {
       );
     }
   }
+  if (r.data.spec.faults.length) {
+    // A fault's groups are checked now, before anything starts.
+    try {
+      planFaults(r.data.spec.faults, faultGroups(r.data));
+    } catch (err) {
+      const e = err as EdgemarkError;
+      throw new EdgemarkError('EM_CONFIG_INVALID', `[run] ${source}: spec.faults: ${e.message.replace(/^\[faults\] /, '')}`, e.fix);
+    }
+    if (!r.data.spec.phases.some((p) => p.kind === 'nodesUp')) {
+      throw new EdgemarkError(
+        'EM_CONFIG_INVALID',
+        `[run] ${source}: spec.faults: faults start after the nodesUp phase, and this test has none`,
+        'add a nodesUp phase before the phases the faults should fall in',
+      );
+    }
+  }
   return r.data;
+}
+
+/** The test's node groups as faults target them. */
+export function faultGroups(t: LoadTest): FaultGroup[] {
+  return t.spec.nodes.map((g) => ({ name: g.name, prefix: g.prefix, count: g.count }));
 }
 
 /** The field names a config allows at a path (for "unknown field" errors). */

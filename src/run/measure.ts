@@ -114,7 +114,11 @@ export interface NodeTimes {
   /** Ready went from True to something else after the node first was Ready. */
   flaps: number;
   lastReady?: boolean;
+  /** After the first Ready: when Ready changed, [ms, 1 Ready | 0 not] (at most MAX_CHANGES; faults' SLIs read them). */
+  changes?: [number, 0 | 1][];
 }
+
+const MAX_CHANGES = 200;
 
 export class NodeTimeline {
   readonly nodes = new Map<string, NodeTimes>();
@@ -143,6 +147,10 @@ export class NodeTimeline {
     const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
     if (ready && t.ready === undefined) t.ready = now;
     if (t.lastReady === true && !ready) t.flaps++;
+    if (t.ready !== undefined && t.lastReady !== undefined && t.lastReady !== ready) {
+      t.changes ??= [];
+      if (t.changes.length < MAX_CHANGES) t.changes.push([now, ready ? 1 : 0]);
+    }
     t.lastReady = ready;
   }
 

@@ -230,6 +230,15 @@ export function renderReport(r: RunRecord): string {
     })
     .join('')}</table>`;
   const sources = resourceSourcesHtml(r);
+  const sec = (v: number | undefined) => (v === undefined ? '–' : `${(v / 1000).toFixed(1)} s`);
+  const faults = r.faults?.length
+    ? `<h2>Faults</h2><table><tr><th>fault</th><th>what</th><th>from</th><th>to</th><th>nodes</th><th>reached</th><th>went NotReady</th><th>Ready again: 99 %</th><th>all</th><th>not recovered</th><th>other nodes' flaps</th></tr>${r.faults
+        .map(
+          (f) =>
+            `<tr><td>${esc(f.name)}</td><td>${esc(f.description)}${f.error ? ` (${esc(f.error)})` : ''}</td><td>${sec(f.startMs)}</td><td>${sec(f.endMs)}</td><td>${f.nodes.length}</td><td>${f.affected ?? '–'}</td><td>${f.wentNotReady}</td><td>${sec(f.readyAgainP99Ms)}</td><td>${sec(f.readyAgainAllMs)}</td><td>${f.notRecovered}</td><td>${f.othersFlaps}</td></tr>`,
+        )
+        .join('')}</table><p>Times from the run's start; Ready again counts from each fault's end, as kube-apiserver showed the nodes' Ready condition.</p>`
+    : '';
   const phases = `<table><tr><th>phase</th><th>start</th><th>end</th></tr>${r.phases.map((p) => `<tr><td>${esc(p.description)}</td><td>${(p.startMs / 1000).toFixed(1)} s</td><td>${(p.endMs / 1000).toFixed(1)} s</td></tr>`).join('')}</table>`;
   const versions = Object.entries(r.versions)
     .map(([k, v]) => `${esc(k)} ${esc(v)}`)
@@ -240,7 +249,7 @@ export function renderReport(r: RunRecord): string {
   return page(
     `Edgemark ${r.runId}`,
     `<h1>Edgemark run ${esc(r.runId)}</h1><p>Test <b>${esc(r.testName)}</b> (${esc(r.configSource)}), started ${esc(r.startedAt)}, ${(r.durationMs / 1000).toFixed(0)} s. Versions: ${versions}.</p>${banner}
-<h2>SLOs</h2>${slos}<h2>Pod startup</h2>${startupChart}${startup}<h2>Nodes</h2>${nodesChart}${groups}${runner}
+<h2>SLOs</h2>${slos}<h2>Pod startup</h2>${startupChart}${startup}<h2>Nodes</h2>${nodesChart}${groups}${runner}${faults}
 <h2>Resources</h2>${sources}${cpuChart}${rssChart}${res}${footprint}<h2>API call latency (kube-apiserver, test window)</h2>${api}<h2>Phases</h2>${phases}`,
   );
 }

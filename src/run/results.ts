@@ -3,6 +3,8 @@
  * observations in, one RunRecord out (what the artifacts, the report and
  * `report compare` read).
  */
+import type { FaultRecord } from '../faults/driver.js';
+import { faultSlis, type FaultSli, type ReadyHistory } from '../faults/sli.js';
 import type { FleetSummary } from '../fleet/fleet.js';
 import type { LoadTest } from './config.js';
 import {
@@ -87,6 +89,8 @@ export interface RunRecord {
    */
   resourceSources: ResourceSourceRecord[];
   footprint: FootprintStep[];
+  /** Each fault of spec.faults with what it did to the nodes; empty without faults and in older records. */
+  faults?: FaultSli[];
   slos: SloVerdict[];
   /** The runner's event loop lagged past its bound: the figures describe the tool, not the cluster. */
   invalid: boolean;
@@ -120,6 +124,8 @@ export interface Observations {
   runnerSummary: FleetSummary | undefined;
   trace: { uid: string; event: string; ms: number }[];
   footprint: FootprintStep[];
+  /** The faults as they happened (src/faults/driver.ts); none in most runs. */
+  faults?: FaultRecord[];
   versions: Record<string, string>;
 }
 
@@ -269,9 +275,19 @@ export function analyse(o: Observations): RunRecord {
     series: { nodesReady, resources: o.resources },
     resourceSources: o.resourceSources ?? [],
     footprint: o.footprint,
+    faults: faultSlis(o.faults ?? [], readyHistories(o.nodes, Date.parse(o.startedAt))),
     slos,
     invalid,
   };
+}
+
+/** The nodes' Ready histories in ms since the run began, as the faults' SLIs read them. */
+function readyHistories(nodes: NodeTimes[], t0: number): ReadyHistory[] {
+  return nodes.map((n) => ({
+    name: n.name,
+    readyMs: n.ready === undefined ? undefined : n.ready - t0,
+    changes: (n.changes ?? []).map(([t, r]): [number, 0 | 1] => [t - t0, r]),
+  }));
 }
 
 function verdict(name: string, value: number, threshold: number, unit: string, noData: boolean): SloVerdict {

@@ -17,8 +17,10 @@ import { cleanUp } from '../workload/cleanup.js';
 import { RunContext } from '../workload/context.js';
 import { createKubeOps } from '../workload/kube.js';
 import { runPhases } from '../workload/phases/index.js';
+import { FaultDriver } from '../faults/driver.js';
+import { planFaults } from '../faults/spec.js';
 import { writeArtifacts } from './artifacts.js';
-import { nodeCount, nodeCountOf, type LoadTest } from './config.js';
+import { faultGroups, nodeCount, nodeCountOf, type LoadTest } from './config.js';
 import { apiserverGet, NodeTimeline, parseRequestDurations, PodTimeline, ResourceSeries, type ApiHistograms } from './measure.js';
 import { analyse, type RunRecord } from './results.js';
 import { fleetFor, RuntimeFleet } from './runtime-fleet.js';
@@ -84,12 +86,17 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     where.sources(() => fleet.processes()).map((s) => (s.name === 'runner' && o.runtime === 'kubernetes' ? fleet.remoteRunnerSource() : s)),
     started,
   );
+  // Faults: resolved against the groups now (a wrong group is refused before anything starts), started once the nodes are up.
+  const faults = new FaultDriver(planFaults(test.spec.faults, faultGroups(test)), fleet, log, started);
   const ctx = new RunContext({
     runId,
     test,
     log,
     signal,
     startedAt: started,
+    onPhaseEnd: (kind) => {
+      if (kind === 'nodesUp') faults.start();
+    },
     kube: createKubeOps(kc, { runId, podLifecycle: test.spec.podLifecycle, hostPort: test.spec.podHostPort }),
     fleet,
     resources: {
@@ -123,6 +130,7 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     // Measure the window before cleaning up, then clean up whatever happened.
     apiAfter = await apiserverGet(kc, '/metrics').then(parseRequestDurations, () => new Map());
     await resources.stop();
+    faults.stop();
     log.info('cleaning up: runner, namespaces, nodes');
     warnings = await cleanUp(ctx);
     for (const p of fleet.problems) warnings.push(`runner: ${p}`);
@@ -149,6 +157,7 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
       runnerSummary: fleet.summary(),
       trace: fleet.podTrace(),
       footprint: ctx.footprint,
+      faults: faults.records(),
       versions: { edgemark: packageVersion(), ...where.versions },
     }),
     // Teardown problems, kept with the run (RunRecord has no field for them yet).
@@ -197,6 +206,8 @@ export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): 
     );
   }
   for (const [i, p] of test.spec.phases.entries()) lines.push(`phase ${i + 1}: ${describe(p)}`);
+  for (const f of planFaults(test.spec.faults, faultGroups(test)))
+    lines.push(`fault ${f.name}: ${f.description} on ${f.nodes.length} node(s), ${f.atMs / 1000} s after the nodes are up, for ${f.durationMs / 1000} s`);
   const { plan, runtime } = fleetFor(
     { test, runId: `${test.metadata.name}-<time>` },
     target ?? { name: `local cluster in ${o.stateDir} (not up)`, cloudcore: [] },

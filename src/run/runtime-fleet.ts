@@ -23,6 +23,7 @@ import {
 } from '../runtime/index.js';
 import { fleetJoinRate, fleetWorkers, nodeCount, type NodeGroup } from './config.js';
 import type { ResourceSource } from '../measure/sources.js';
+import type { LinkFaultCommand, LinkFaultResult } from '../link/model.js';
 import type { Target } from '../target/target.js';
 import type { FleetControl, RunContext } from '../workload/context.js';
 import { RUN_LABEL } from '../workload/kube.js';
@@ -122,6 +123,12 @@ export class RuntimeFleet implements FleetControl {
 
   failure(): string | undefined {
     return this.stoppedBy;
+  }
+
+  /** A link fault to every runner process; none reached when the fleet is not running. */
+  async linkFault(cmd: LinkFaultCommand): Promise<LinkFaultResult> {
+    if (!this.running) throw new Error('the runner is not running');
+    return this.running.linkFault(cmd);
   }
 
   async down(): Promise<void> {

@@ -88,6 +88,15 @@ export class InProcessRuntime implements Runtime {
         latest = r.summary ?? latest;
         return finish(hub, { ...r, problems });
       });
-    return runningFleet({ runtime: this.name, hub, latest: () => latest, metricsUrl: metrics?.url, processes: () => [process.pid], done, pull: trigger.pull });
+    return runningFleet({
+      runtime: this.name,
+      hub,
+      latest: () => latest,
+      metricsUrl: metrics?.url,
+      processes: () => [process.pid],
+      done,
+      pull: trigger.pull,
+      linkFault: async (cmd) => fleet?.linkFault(cmd) ?? { affected: 0, unsupported: 0 },
+    });
   }
 }

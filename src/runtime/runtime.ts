@@ -12,6 +12,7 @@ import type { Milestone } from '../fleet/fleet.js';
 import type { ResourceReading } from '../measure/sources.js';
 import type { FleetSummary } from '../fleet/summary.js';
 import type { GivenIdentity } from '../kind/kind.js';
+import type { LinkFaultCommand, LinkFaultResult } from '../link/model.js';
 import type { KubernetesRuntimeOptions } from './kubernetes/runtime.js';
 import type { FleetPlan } from './plan.js';
 
@@ -64,6 +65,8 @@ export interface RunningFleet {
   readonly done: Promise<FleetResult>;
   /** Stops every node (idempotent); resolves with the result. */
   stop(): Promise<FleetResult>;
+  /** Carries out a link fault in every process that holds nodes; each lifts it after its duration by itself. */
+  linkFault(cmd: LinkFaultCommand): Promise<LinkFaultResult>;
 }
 
 export interface DryRun {
@@ -134,6 +137,7 @@ export function runningFleet(o: {
   done: Promise<FleetResult>;
   /** Asks the fleet to stop; `done` then resolves. */
   pull(): void;
+  linkFault(cmd: LinkFaultCommand): Promise<LinkFaultResult>;
 }): RunningFleet {
   return {
     runtime: o.runtime,
@@ -148,6 +152,7 @@ export function runningFleet(o: {
       o.pull();
       return o.done;
     },
+    linkFault: o.linkFault,
   };
 }
 

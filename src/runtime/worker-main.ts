@@ -5,6 +5,7 @@
  */
 import { AggregatorRegistry } from 'prom-client';
 import { createLogger } from '../core/log.js';
+import type { Fleet } from '../fleet/fleet.js';
 import { fleetRegistry } from '../fleet/metrics.js';
 import { fatalOf } from './local.js';
 import type { Shard } from './plan.js';
@@ -23,9 +24,11 @@ const send = (m: FromWorker) => process.send?.(m);
 const ac = new AbortController();
 let stop: () => void = () => undefined;
 const stopped = new Promise<void>((r) => (stop = r));
+let fleetNow: Fleet | undefined;
 const { shard, credentials } = await new Promise<{ shard: Shard; credentials: Credentials }>((resolve) => {
   process.on('message', (m: ToWorker) => {
     if (m?.type === 'shard') resolve({ shard: m.shard, credentials: m.credentials });
+    else if (m?.type === 'link') send({ type: 'link-done', id: m.cmd.id, result: fleetNow?.linkFault(m.cmd) ?? { affected: 0, unsupported: 0 } });
     else if (m?.type === 'stop') {
       ac.abort();
       stop();
@@ -42,6 +45,7 @@ const timers: NodeJS.Timeout[] = [];
 try {
   const summary = await runShard(shard, credentials, log, ac.signal, stopped, {
     onFleet(fleet) {
+      fleetNow = fleet;
       AggregatorRegistry.setRegistries([fleetRegistry(fleet)]);
       timers.push(setInterval(() => send({ type: 'summary', summary: fleet.summary(), final: false }), STATUS_EVERY_MS));
       if (shard.plan.observe.tracePods) {

@@ -27,10 +27,12 @@ import {
   type StartOptions,
 } from './runtime.js';
 import type { Milestone } from '../fleet/fleet.js';
+import type { LinkFaultCommand, LinkFaultResult } from '../link/model.js';
 
-export type ToWorker = { type: 'shard'; shard: Shard; credentials: Credentials } | { type: 'stop' };
+export type ToWorker = { type: 'shard'; shard: Shard; credentials: Credentials } | { type: 'stop' } | { type: 'link'; cmd: LinkFaultCommand };
 export type FromWorker =
   | { type: 'ready' }
+  | { type: 'link-done'; id: string; result: LinkFaultResult }
   | { type: 'summary'; summary: FleetSummary; final: boolean }
   | { type: 'milestones'; milestones: Milestone[] }
   | { type: 'failed'; error: ErrorJson };
@@ -64,6 +66,8 @@ export class WorkersRuntime implements Runtime {
     const latest = new Map<number, FleetSummary>();
     const finals = new Map<number, FleetSummary>();
     const workers: Worker[] = [];
+    /** Link faults waiting for the workers' answers: one callback per fault id. */
+    const linkReplies = new Map<string, (worker: number, r: LinkFaultResult) => void>();
     const exited = new Set<number>();
     const problems: string[] = [];
     let fatal: ErrorJson | undefined;
@@ -94,6 +98,7 @@ export class WorkersRuntime implements Runtime {
           if (m.summary.fatal) onFatal(m.summary.fatal);
         } else if (m?.type === 'milestones') hub.emit({ type: 'milestones', milestones: m.milestones });
         else if (m?.type === 'failed') onFatal(m.error);
+        else if (m?.type === 'link-done') linkReplies.get(m.id)?.(i, m.result);
       });
       w.on('exit', (code, signal) => {
         exited.add(i);
@@ -140,6 +145,29 @@ export class WorkersRuntime implements Runtime {
       return finish(hub, { summary: summary && f && !summary.fatal ? { ...summary, fatal: f } : summary, ...(f ? { fatal: f } : {}), problems });
     });
     const processes = () => workers.filter((w) => !w.isDead() && w.process.pid !== undefined).map((w) => w.process.pid!);
-    return runningFleet({ runtime: this.name, hub, latest: merged, metricsUrl: metrics?.url, processes, done, pull: trigger.pull });
+    const linkFault = (cmd: LinkFaultCommand): Promise<LinkFaultResult> =>
+      new Promise((resolve) => {
+        const live = workers.filter((w) => w.isConnected());
+        const got = new Map<number, LinkFaultResult>();
+        const sum = () => {
+          linkReplies.delete(cmd.id);
+          clearTimeout(timer);
+          resolve(
+            [...got.values()].reduce((a, r) => ({ affected: a.affected + r.affected, unsupported: a.unsupported + r.unsupported }), {
+              affected: 0,
+              unsupported: 0,
+            }),
+          );
+        };
+        // A worker that does not answer (stopping, stalled) is left out of the count, not waited for.
+        const timer = setTimeout(sum, 10_000);
+        linkReplies.set(cmd.id, (i, r) => {
+          got.set(i, r);
+          if (got.size === live.length) sum();
+        });
+        for (const w of live) w.send({ type: 'link', cmd } satisfies ToWorker);
+        if (live.length === 0) sum();
+      });
+    return runningFleet({ runtime: this.name, hub, latest: merged, metricsUrl: metrics?.url, processes, done, pull: trigger.pull, linkFault });
   }
 }

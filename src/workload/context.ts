@@ -122,6 +122,8 @@ export interface RunContextOptions {
   startedAt?: number;
   /** No progress this long, with some pods available, ends a wait for availability (default 120 s). */
   stallMs?: number;
+  /** Called as each phase ends (the run starts its faults' clock when the nodes are up). */
+  onPhaseEnd?: (kind: string) => void;
 }
 
 const PROGRESS_EVERY_MS = 10_000;
@@ -139,6 +141,7 @@ export class RunContext {
   readonly startedAt: number;
   readonly deadline: number;
   readonly stallMs: number;
+  readonly onPhaseEnd: ((kind: string) => void) | undefined;
   /** Namespaces created so far, in order (cleanup deletes them). */
   readonly namespaces: string[] = [];
   readonly phaseLog: PhaseRecord[] = [];
@@ -159,6 +162,7 @@ export class RunContext {
     this.startedAt = o.startedAt ?? this.time.now();
     this.deadline = this.startedAt + o.test.spec.timeoutSeconds * 1000;
     this.stallMs = o.stallMs ?? 120_000;
+    this.onPhaseEnd = o.onPhaseEnd;
   }
 
   /** `ms`, cut to what is left before the deadline, but at least a second. */

@@ -7,9 +7,13 @@
 import type { SecureContext } from 'node:tls';
 import { decode, encode, keepalive, ProtocolError, type BeehiveMessage } from '../../protocol/message.js';
 import { EdgeSocket } from '../../transport/websocket.js';
+import type { LinkCondition } from '../../link/model.js';
 import type { EdgeLink, FrameSink } from './link.js';
 import { reconnectDelay } from '../timings.js';
 import { Timer, type NodeHost } from '../host.js';
+
+/** A node reconnecting without backoff tries again this often. */
+export const HERD_RETRY_MS = 1000;
 
 export type LinkState = 'idle' | 'dialing' | 'connected' | 'waiting';
 
@@ -33,6 +37,8 @@ export class EdgeHub implements FrameSink {
   private dialCounted = false;
   /** Which CloudCore it dials: 0 the node's own, then its fallbacks in turn after each failed dial. */
   private server = 0;
+  /** Reconnecting without backoff (a storm's thundering herd) until connected. */
+  private herd = false;
 
   constructor(private readonly d: EdgeHubDeps) {
     const makeLink = d.host.ctx.link;
@@ -55,6 +61,31 @@ export class EdgeHub implements FrameSink {
     this.d.host.cancel(Timer.reconnect);
     this.link.close();
     this.state = 'idle';
+  }
+
+  /** Lays a link condition on, or lifts it; false when the link has no model (a test's link). */
+  impair(c: LinkCondition | undefined): boolean {
+    if (!this.link.impair) return false;
+    this.link.impair(c);
+    return true;
+  }
+
+  /**
+   * The link breaks now (a storm's drop): the node is disconnected and
+   * reconnects with its backoff, or at once (a thundering herd).
+   */
+  drop(backoff: boolean): void {
+    if (this.stopped || this.state !== 'connected') return;
+    this.link.close();
+    this.d.host.cancel(Timer.keepalive);
+    this.d.onDisconnected('link dropped');
+    if (backoff) this.scheduleReconnect('link dropped');
+    else {
+      // No backoff until it is connected again: at once, then every second, no jitter.
+      this.herd = true;
+      this.state = 'waiting';
+      void this.dial();
+    }
   }
 
   /** Sends a message; false when not connected (callers treat it as failed). */
@@ -104,6 +135,7 @@ export class EdgeHub implements FrameSink {
     this.endDial();
     this.state = 'connected';
     this.attempt = 0;
+    this.herd = false;
     this.connects++;
     if (this.everConnected) this.d.host.ctx.events.reconnected(this.d.host);
     else this.d.host.ctx.events.firstConnect?.(this.d.host);
@@ -154,6 +186,6 @@ export class EdgeHub implements FrameSink {
   private scheduleReconnect(_reason: string): void {
     this.state = 'waiting';
     const f = this.d.host.ctx;
-    this.d.host.schedule(Timer.reconnect, reconnectDelay(f.timings, this.attempt++, f.random));
+    this.d.host.schedule(Timer.reconnect, this.herd ? HERD_RETRY_MS : reconnectDelay(f.timings, this.attempt++, f.random));
   }
 }

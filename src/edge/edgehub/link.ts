@@ -5,6 +5,7 @@
  * faults (latency, loss, partitions) belong here too. One link object per
  * node, nothing more.
  */
+import type { LinkCondition } from '../../link/model.js';
 import type { DialOptions, FrameSink } from '../../transport/websocket.js';
 
 export type { DialOptions, FrameSink };
@@ -15,6 +16,8 @@ export interface EdgeLink {
   send(text: string): boolean;
   /** Ends the link without a call to the sink's onClose. */
   close(): void;
+  /** Lays a link condition on (the in-process link model), or lifts it. */
+  impair?(c: LinkCondition | undefined): void;
 }
 
 /** Makes the link of one node, whose frames and state changes go to `sink`. */

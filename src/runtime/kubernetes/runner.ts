@@ -17,6 +17,7 @@ import type { FleetSummary } from '../../fleet/summary.js';
 import { InProcessRuntime } from '../inprocess.js';
 import { parsePlan, planNodeCount, type FleetPlan } from '../plan.js';
 import type { GivenIdentity } from '../../kind/kind.js';
+import type { LinkFaultCommand, LinkFaultResult } from '../../link/model.js';
 import type { Credentials, FleetResult } from '../runtime.js';
 
 const MAX_MILESTONES = 200_000;
@@ -142,6 +143,7 @@ export async function runPodRunner(o: PodRunnerOptions): Promise<FleetResult> {
       milestones = [];
       return m;
     },
+    linkFault: (cmd) => fleet.linkFault(cmd),
     metrics: async () => {
       if (!fleet.metricsUrl) return '';
       const res = await fetch(fleet.metricsUrl);
@@ -159,7 +161,49 @@ interface Handlers {
   ready(): { ok: boolean; text: string };
   summary(): FleetSummary | undefined;
   takeMilestones(): Milestone[];
+  linkFault(cmd: LinkFaultCommand): Promise<LinkFaultResult>;
   metrics(): Promise<string>;
+}
+
+/** POST /link's body: a link fault, as the driver sends it. */
+const linkFaultSchema = z
+  .object({
+    id: z.string().min(1).max(100),
+    groups: z.array(z.string()).optional(),
+    first: z.number().int().min(0).optional(),
+    durationMs: z
+      .number()
+      .min(0)
+      .max(7 * 86_400_000),
+    condition: z
+      .object({
+        block: z.enum(['out', 'in', 'both']).optional(),
+        latencyMs: z.number().min(0).optional(),
+        jitterMs: z.number().min(0).optional(),
+        loss: z.number().min(0).max(1).optional(),
+        rateBps: z.number().positive().optional(),
+        flap: z.object({ downMs: z.number().positive(), everyMs: z.number().positive() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    drop: z.object({ backoff: z.boolean() }).strict().optional(),
+  })
+  .strict();
+
+function readBody(req: import('node:http').IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        reject(new Error(`body over ${max} bytes`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }
 
 async function serve(host: string, port: number, h: Handlers): Promise<Server> {
@@ -175,12 +219,23 @@ async function serve(host: string, port: number, h: Handlers): Promise<Server> {
       else res.writeHead(503, { 'content-type': 'text/plain' }).end('no summary yet\n');
     } else if (path === '/milestones') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(h.takeMilestones()));
+    } else if (path === '/link' && req.method === 'POST') {
+      readBody(req, 64 * 1024)
+        .then((text) => {
+          const cmd = linkFaultSchema.safeParse(JSON.parse(text));
+          if (!cmd.success) throw new Error(cmd.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+          return h.linkFault(cmd.data as LinkFaultCommand);
+        })
+        .then(
+          (r) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(r)),
+          (err: unknown) => res.writeHead(400, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`),
+        );
     } else if (path === '/metrics') {
       h.metrics().then(
         (body) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body),
         (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
       );
-    } else res.writeHead(404, { 'content-type': 'text/plain' }).end('see /healthz, /readyz, /summary, /milestones, /metrics\n');
+    } else res.writeHead(404, { 'content-type': 'text/plain' }).end('see /healthz, /readyz, /summary, /milestones, /metrics, POST /link\n');
   });
   await listen(server, host, port, 'runner', 'another runner pod of the same ordinal shares this network: check for two fleets with one name');
   return server;

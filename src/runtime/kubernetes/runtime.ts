@@ -30,6 +30,7 @@ import {
   explainWaiting,
   externalKubeConfig,
   podMilestones,
+  podLinkFault,
   podResources,
   podSummaries,
   runnerPods,
@@ -167,6 +168,7 @@ export class KubernetesRuntime implements Runtime {
       remoteResources: async () => podResources(ref, runner, await runnerPods(ref)),
       done,
       pull: () => stopping.abort(),
+      linkFault: async (cmd) => podLinkFault(ref, runner, await runnerPods(ref), cmd),
     });
   }
 }

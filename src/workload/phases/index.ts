@@ -75,6 +75,7 @@ export async function runPhases(ctx: RunContext): Promise<boolean> {
     ctx.log.info(`phase ${i + 1}/${all.length}: ${describe(p)}`);
     await runPhase(ctx, p);
     ctx.phaseLog.push({ kind: p.kind, description: describe(p), startMs: t0 - ctx.startedAt, endMs: ctx.time.now() - ctx.startedAt });
+    ctx.onPhaseEnd?.(p.kind);
     const failure = ctx.fleet.failure();
     if (failure) throw new EdgemarkError('EM_RUNNER_FAILED', `[run] ${failure}`);
   }
