@@ -100,7 +100,7 @@ export class Fleet implements RunnerEvents {
   constructor(private readonly o: FleetOptions) {
     const random = o.random ?? Math.random;
     for (const g of o.groups) {
-      const def = o.kinds[g.kind];
+      const def = Object.hasOwn(o.kinds, g.kind) ? o.kinds[g.kind] : undefined;
       if (!def) throw new EdgemarkError('EM_KIND_UNKNOWN', `[nodes] no node kind "${g.kind}" in this runner`, `use one of: ${Object.keys(o.kinds).join(', ')}`);
       def.validate(g.group);
       if (this.kinds.has(g.kind)) continue;

@@ -40,7 +40,10 @@ export function readNodeKubeconfig(file: string): GivenCredential {
       'set current-context to a context whose user is the node',
     );
   }
-  const read = (data: string | undefined, f: string | undefined, what: string): string | undefined => {
+  const read = (data: unknown, f: unknown, what: string): string | undefined => {
+    if ((data !== undefined && typeof data !== 'string') || (f !== undefined && typeof f !== 'string')) {
+      throw new EdgemarkError('EM_NODE_KUBECONFIG', `[kubelet] node kubeconfig ${path}: user ${user.name}'s ${what} is not a string`, fixText);
+    }
     if (data) return Buffer.from(data, 'base64').toString('utf8');
     if (!f) return undefined;
     try {
@@ -61,7 +64,11 @@ export function readNodeKubeconfig(file: string): GivenCredential {
   if (certPem && (!certPem.includes('-----BEGIN CERTIFICATE-----') || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(keyPem!))) {
     throw new EdgemarkError('EM_NODE_KUBECONFIG', `[kubelet] node kubeconfig ${path}: user ${user.name}'s client certificate or key is not PEM`, fixText);
   }
-  const token = user.token?.trim() || undefined;
+  const rawToken: unknown = user.token;
+  if (rawToken !== undefined && typeof rawToken !== 'string') {
+    throw new EdgemarkError('EM_NODE_KUBECONFIG', `[kubelet] node kubeconfig ${path}: user ${user.name}'s token is not a string`, fixText);
+  }
+  const token = rawToken?.trim() || undefined;
   if (!certPem && !token) {
     throw new EdgemarkError(
       'EM_NODE_KUBECONFIG',

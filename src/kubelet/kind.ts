@@ -216,6 +216,14 @@ class KubeletKind implements NodeKind, KubeletEvents {
         JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }),
       );
       const s = statusOf(r);
+      if (r.status === 0 && /certificate/i.test(s.message ?? '')) {
+        // The apiserver ends the TLS handshake on a client certificate it cannot verify.
+        throw new EdgemarkError(
+          'EM_NODE_KUBECONFIG',
+          `[kubelet] kube-apiserver refused the node kubeconfig ${source} in the TLS handshake (${s.message}): its certificate is not signed by the cluster's client CA, or has expired`,
+          "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity",
+        );
+      }
       if (r.status === 0) {
         throw new EdgemarkError(
           'EM_APISERVER_UNREACHABLE',
@@ -230,12 +238,27 @@ class KubeletKind implements NodeKind, KubeletEvents {
           "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity",
         );
       }
+      if (r.status === 403) {
+        // Only an anonymous user may not review itself: the credentials were not taken.
+        throw new EdgemarkError(
+          'EM_NODE_KUBECONFIG',
+          `[kubelet] kube-apiserver refused the node kubeconfig ${source} (403: it sees no user; its certificate is not signed by the cluster's client CA, or has expired)`,
+          "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity",
+        );
+      }
       if (r.status !== 201 && r.status !== 200) {
         // An apiserver without the API (before 1.28): the nodes find out for themselves.
         this.k.log.warn(`cannot ask who the node kubeconfig ${source} is (${r.status} ${s.reason ?? ''}): nodes start without that check`);
         return undefined;
       }
       const user = (JSON.parse(r.body) as { status?: { userInfo?: { username?: string } } }).status?.userInfo?.username ?? '';
+      if (user === 'system:anonymous' || user === '') {
+        throw new EdgemarkError(
+          'EM_NODE_KUBECONFIG',
+          `[kubelet] kube-apiserver refused the node kubeconfig ${source}: it sees the request as system:anonymous (the certificate is not signed by the cluster's client CA, or has expired)`,
+          "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity",
+        );
+      }
       this.k.log.info(`kubelet nodes authenticate as ${user} (node kubeconfig ${source})`);
       return user.startsWith(NODE_USER) ? user.slice(NODE_USER.length) : undefined;
     } finally {

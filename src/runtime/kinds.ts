@@ -16,7 +16,7 @@ export const nodeKinds: Record<string, NodeKindDefinition> = {
 /** Every group names a kind there is; EM_KIND_UNKNOWN otherwise. */
 export function checkKinds(plan: FleetPlan): void {
   for (const g of plan.groups) {
-    if (!nodeKinds[g.kind]) {
+    if (!Object.hasOwn(nodeKinds, g.kind)) {
       throw new EdgemarkError(
         'EM_KIND_UNKNOWN',
         `[plan] group ${g.name} has kind "${g.kind}", which this build does not have`,

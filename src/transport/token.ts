@@ -27,14 +27,14 @@ export function parseToken(text: string, now = Date.now()): JoinToken {
   let expiresAt: number | undefined;
   try {
     const payload = JSON.parse(Buffer.from(parts[2]!, 'base64url').toString('utf8')) as { exp?: unknown };
-    if (typeof payload.exp === 'number') expiresAt = payload.exp * 1000;
+    if (typeof payload.exp === 'number' && Number.isFinite(payload.exp)) expiresAt = payload.exp * 1000;
   } catch {
     throw new EdgemarkError('EM_TOKEN_MALFORMED', "[bootstrap] the join token's JWT payload is not JSON", 'copy the token again: it was cut or altered');
   }
   if (expiresAt !== undefined && expiresAt <= now) {
     throw new EdgemarkError(
       'EM_TOKEN_EXPIRED',
-      `[bootstrap] the join token expired at ${new Date(expiresAt).toISOString()}`,
+      `[bootstrap] the join token expired${Number.isNaN(new Date(expiresAt).getTime()) ? '' : ` at ${new Date(expiresAt).toISOString()}`}`,
       'CloudCore rotates its token every 12 h (each is valid 24 h): read a fresh one from secret kubeedge/tokensecret',
     );
   }

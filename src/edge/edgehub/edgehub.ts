@@ -154,7 +154,12 @@ export class EdgeHub implements FrameSink {
       return;
     }
     this.d.host.ctx.events.messageIn(m);
-    this.d.onMessage(m);
+    try {
+      this.d.onMessage(m);
+    } catch (err) {
+      // An object the node cannot take (a field of the wrong type, nested past the stack): refused and counted, the node goes on.
+      this.d.host.ctx.events.error(this.d.host, 'push', err);
+    }
   }
 
   onClose(reason: string): void {
