@@ -16,7 +16,8 @@ import { defaultNodeProfile, type NodeProfile } from '../edge/edged/objects.js';
 import { liveLine, stateList, type FleetSummary } from '../fleet/summary.js';
 import { createRuntime, oneGroupPlan, parsePlan, planNodeCount, runtimeNames, type FleetPlan, type Runtime } from '../runtime/index.js';
 import { stagesOf } from '../runtime/shard.js';
-import { FaultDriver } from '../faults/driver.js';
+import { FaultDriver, type ControlPlaneFaults } from '../faults/driver.js';
+import { localControlPlaneFaults } from '../run/controlplane.js';
 import { parseFaultFlag, planFaults, type FaultSpec, type PlannedFault } from '../faults/spec.js';
 import { checkNodeLimit, resolveTarget, type Target, type TargetFlags } from '../target/target.js';
 import { join } from 'node:path';
@@ -224,7 +225,7 @@ export function registerNodes(program: Command): void {
     .option('--plan <file>', 'run this FleetPlan (YAML or JSON, as --dry-run prints it) instead of building one from the flags')
     .option('--dry-run', 'print the plan and what would start; start nothing, read no token')
     .action(async (opts: NodesFlags, cmd: Command) => {
-      const { log, stateDir } = cliContext(cmd);
+      const { log, stateDir, cacheDir } = cliContext(cmd);
       const target = resolveTarget({ ...opts, needsCloudcore: opts.kind !== 'kubelet' }, stateDir);
       const plan = opts.plan ? planFromFile(opts.plan, cmd) : planFromFlags(opts, target, stateDir, cmd);
       checkNodeLimit(
@@ -247,7 +248,15 @@ export function registerNodes(program: Command): void {
           );
         return;
       }
-      const summary = await runPlan(runtime, plan, target, log, opts.summaryJson, faults);
+      if (faults.some((f) => f.kill) && !target.local) {
+        throw new EdgemarkError(
+          'EM_FAULT_INVALID',
+          '[nodes] a kill fault stops and starts a component of the local control plane; the target is not the local cluster',
+          'run against the local cluster, or drop the kill faults',
+        );
+      }
+      const controlPlane = target.local ? localControlPlaneFaults(stateDir, cacheDir, log) : undefined;
+      const summary = await runPlan(runtime, plan, target, log, opts.summaryJson, faults, controlPlane);
       printSummary(log, summary);
       if (opts.summaryJson) writeSummary(opts.summaryJson, summary);
       if (summary.fatal) throw errorFromJson(summary.fatal);
@@ -376,6 +385,7 @@ async function runPlan(
   log: Logger,
   summaryJson: string | undefined,
   faults: PlannedFault[] = [],
+  controlPlane?: ControlPlaneFaults,
 ): Promise<FleetSummary & { metricsUrl?: string }> {
   const count = planNodeCount(plan);
   const hasEdge = plan.groups.some((g) => g.kind === 'edge');
@@ -394,7 +404,7 @@ async function runPlan(
     const fleet = await runtime.start(plan, { token, ...kubelet }, { log, signal });
     if (fleet.metricsUrl) log.info(`metrics: ${fleet.metricsUrl}`);
     // The faults' clock starts when every node is Ready for the first time.
-    const driver = new FaultDriver(faults, fleet, log, Date.now());
+    const driver = new FaultDriver(faults, fleet, log, Date.now(), controlPlane);
     fleet.on((e) => {
       if (e.type === 'status') {
         if (faults.length && e.summary.joined >= count) driver.start();
@@ -403,6 +413,7 @@ async function runPlan(
       } else if (e.type === 'fatal') log.warn(`stopping: ${e.error.message}`);
     });
     const result = await fleet.done;
+    await driver.settle();
     driver.stop();
     for (const f of driver.records())
       log.info(

@@ -110,7 +110,7 @@ export function registerRun(program: Command): void {
       const s = (v: number | undefined) => (v === undefined ? 'not within the run' : `${(v / 1000).toFixed(1)} s`);
       for (const f of r.faults ?? [])
         log.info(
-          `  fault ${f.name} (${f.description}, ${f.nodes.length} nodes${f.error ? `; ${f.error}` : ''}): ${f.wentNotReady} went NotReady; Ready again p99 ${s(f.readyAgainP99Ms)}, all ${s(f.readyAgainAllMs)} after its end; ${f.notRecovered} not recovered; other nodes' flaps ${f.othersFlaps}`,
+          `  fault ${f.name} (${f.description}, ${f.nodes.length} nodes${f.error ? `; ${f.error}` : ''}): ${f.wentNotReady} went NotReady; Ready again p99 ${s(f.readyAgainP99Ms)}, all ${s(f.readyAgainAllMs)} after its end; ${f.notRecovered} not recovered; other nodes' flaps ${f.othersFlaps}${f.reconnect ? `; reconnected ${f.reconnect.back}/${f.reconnect.nodes}, 99 % within ${s(f.reconnect.p99Ms)}, all within ${s(f.reconnect.allMs)}` : ''}`,
         );
       for (const v of r.slos)
         log.info(

@@ -7,10 +7,18 @@
  */
 import type { Logger } from '../core/log.js';
 import type { LinkFaultCommand, LinkFaultResult } from '../link/model.js';
-import type { PlannedFault } from './spec.js';
+import type { Killable, PlannedFault } from './spec.js';
 
 export interface FaultTarget {
   linkFault(cmd: LinkFaultCommand): Promise<LinkFaultResult>;
+}
+
+/** What kill faults act on: the local control plane's components. */
+export interface ControlPlaneFaults {
+  /** Signals the component and waits until it is gone. */
+  kill(component: Killable, signal: 'SIGKILL' | 'SIGTERM'): Promise<void>;
+  /** Starts what is stopped again, and waits until it is healthy. */
+  restart(): Promise<void>;
 }
 
 /** One fault as it happened (times in ms since `origin`). */
@@ -33,6 +41,8 @@ export class FaultDriver {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly recs: FaultRecord[];
   private started = false;
+  private restarting: Promise<void> | undefined;
+  private pendingRestart: ControlPlaneFaults | undefined;
 
   constructor(
     private readonly faults: PlannedFault[],
@@ -40,6 +50,7 @@ export class FaultDriver {
     private readonly log: Logger,
     /** Records' times count from here (the run's start). */
     private readonly origin: number,
+    private readonly controlPlane?: ControlPlaneFaults,
     private readonly now: () => number = Date.now,
   ) {
     this.recs = faults.map((f) => ({ name: f.name, effect: f.effect, description: f.description, nodes: f.nodes }));
@@ -64,9 +75,10 @@ export class FaultDriver {
     const f = this.faults[i]!;
     const r = this.recs[i]!;
     r.startMs = this.now() - this.origin;
-    this.log.info(`fault ${f.name}: ${f.description} on ${f.nodes.length} node(s) for ${f.durationMs / 1000} s`);
+    this.log.info(`fault ${f.name}: ${f.description}${f.kill ? '' : ` on ${f.nodes.length} node(s) for ${f.durationMs / 1000} s`}`);
+    if (f.kill) return this.fireKill(f, r);
     try {
-      const res = await this.target.linkFault(f.command);
+      const res = await this.target.linkFault(f.command!);
       r.affected = res.affected;
       r.unsupported = res.unsupported;
       if (res.affected < f.nodes.length) {
@@ -85,6 +97,50 @@ export class FaultDriver {
     }, f.durationMs);
     end.unref();
     this.timers.push(end);
+  }
+
+  private async fireKill(f: PlannedFault, r: FaultRecord): Promise<void> {
+    const cp = this.controlPlane;
+    if (!cp) {
+      r.error = 'no local control plane to kill a component of';
+      return;
+    }
+    try {
+      await cp.kill(f.kill!.component, f.kill!.signal);
+      r.affected = f.nodes.length;
+    } catch (err) {
+      r.error = `the kill failed: ${(err as Error).message}`;
+      this.log.warn(`fault ${f.name}: ${r.error}`);
+      return;
+    }
+    const t = setTimeout(() => {
+      this.log.info(`fault ${f.name}: starting ${f.kill!.component} again`);
+      this.restarting = cp.restart().then(
+        () => {
+          r.endMs = this.now() - this.origin;
+          this.log.info(`fault ${f.name}: ${f.kill!.component} is up again`);
+        },
+        (err: unknown) => {
+          r.endMs = this.now() - this.origin;
+          r.error = `the restart failed: ${(err as Error).message}`;
+          this.log.warn(`fault ${f.name}: ${r.error}`);
+        },
+      );
+    }, f.durationMs);
+    t.unref();
+    this.timers.push(t);
+    this.pendingRestart = cp;
+  }
+
+  /** A component a kill fault stopped and did not start yet: started again now (the run must not leave it down). */
+  async settle(): Promise<void> {
+    await this.restarting;
+    const cp = this.pendingRestart;
+    const stillDown = this.recs.some((r, i) => this.faults[i]!.kill && r.startMs !== undefined && r.endMs === undefined && !r.error);
+    if (cp && stillDown) {
+      this.log.info('faults: starting the killed component(s) again before the run ends');
+      await cp.restart().catch((err: unknown) => this.log.warn(`faults: the restart failed: ${(err as Error).message}`));
+    }
   }
 
   /** Stops what has not begun; a fault in force ends now in the record (the runners lift it when they stop). */

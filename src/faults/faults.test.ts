@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EdgemarkError } from '../core/errors.js';
+import { FaultDriver } from './driver.js';
 import { faultSlis, type ReadyHistory } from './sli.js';
 import { faultSchema, parseFaultFlag, parseRate, planFaults } from './spec.js';
 
@@ -33,7 +34,7 @@ test('a fault resolves to the first N (or percent, rounded up) nodes of its grou
   assert.deepEqual(cut!.command, { id: 'fault-1', groups: ['edge'], durationMs: 60_000, first: 20, condition: { block: 'out' } });
   assert.equal(cut!.description, 'partition edge to cloud lost');
   assert.equal(cut!.atMs, 30_000);
-  assert.deepEqual(slow!.command.condition, { latencyMs: 200, jitterMs: 20, loss: 0.01, rateBps: 3e6 });
+  assert.deepEqual(slow!.command!.condition, { latencyMs: 200, jitterMs: 20, loss: 0.01, rateBps: 3e6 });
   assert.equal(slow!.description, 'link 200±20 ms, 1 % loss, 3 Mbit/s');
   assert.deepEqual(storm!.command, { id: 'fault-3', groups: ['edge'], durationMs: 60_000, drop: { backoff: false } });
   assert.equal(storm!.nodes.length, 100);
@@ -115,4 +116,46 @@ test("a fault's SLIs: its nodes that went NotReady, Ready again 99 % and all aft
   const never = faultSlis([{ ...rec, startMs: undefined, endMs: undefined, error: 'the run ended before it began' }], nodes);
   assert.equal(never[0]!.wentNotReady, 0);
   assert.equal(never[0]!.readyAgainAllMs, undefined);
+});
+
+test('a kill fault: the component, its signal, and a restart after the duration; the driver records both ends', async () => {
+  const spec = parseFaultFlag('kill=cloudcore/SIGTERM,at=0,duration=0.05');
+  assert.deepEqual(spec.kill, { component: 'cloudcore', signal: 'SIGTERM' });
+  assert.throws(() => parseFaultFlag('kill=kubelet,at=0'), /kill\.component/);
+  const [f] = planFaults([spec], groups);
+  assert.equal(f!.description, 'SIGTERM cloudcore, started again after 0.05 s');
+  assert.equal(f!.command, undefined);
+  assert.equal(f!.nodes.length, 150, 'every node of the run is what it hurts');
+  const calls: string[] = [];
+  const quiet = { info: () => undefined, warn: () => undefined } as unknown as import('../core/log.js').Logger;
+  const driver = new FaultDriver([f!], { linkFault: async () => ({ affected: 0, unsupported: 0 }) }, quiet, Date.now(), {
+    kill: async (c, s) => void calls.push(`kill ${c} ${s}`),
+    restart: async () => void calls.push('restart'),
+  });
+  driver.start();
+  await new Promise((r) => setTimeout(r, 200));
+  await driver.settle();
+  driver.stop();
+  assert.deepEqual(calls, ['kill cloudcore SIGTERM', 'restart']);
+  const [rec] = driver.records();
+  assert.ok(rec!.startMs !== undefined && rec!.endMs !== undefined && rec!.endMs >= rec!.startMs + 50, JSON.stringify(rec));
+  assert.equal(rec!.error, undefined);
+});
+
+test('a kill fault the run ends during: settle starts the component again, so no run leaves it down', async () => {
+  const [f] = planFaults([parseFaultFlag('kill=kube-apiserver,at=0,duration=600')], groups);
+  const calls: string[] = [];
+  const quiet = { info: () => undefined, warn: () => undefined } as unknown as import('../core/log.js').Logger;
+  const driver = new FaultDriver([f!], { linkFault: async () => ({ affected: 0, unsupported: 0 }) }, quiet, Date.now(), {
+    kill: async (c) => void calls.push(`kill ${c}`),
+    restart: async () => void calls.push('restart'),
+  });
+  driver.start();
+  await new Promise((r) => setTimeout(r, 50));
+  await driver.settle();
+  driver.stop();
+  assert.deepEqual(calls, ['kill kube-apiserver', 'restart']);
+  const never = new FaultDriver([f!], { linkFault: async () => ({ affected: 0, unsupported: 0 }) }, quiet, Date.now());
+  never.stop();
+  assert.equal(never.records()[0]!.error, 'the nodes were never all up');
 });

@@ -5,6 +5,7 @@
  * within the run, and whether the nodes it did not target flapped meanwhile.
  * Pure: records and timelines in, figures out (times in ms since the run began).
  */
+import type { StormFigures } from '../link/model.js';
 import type { FaultRecord } from './driver.js';
 
 /** A node's Ready history: first Ready, then each change as [ms since the run began, 1 Ready | 0 not]. */
@@ -25,6 +26,8 @@ export interface FaultSli extends FaultRecord {
   notRecovered: number;
   /** Ready flaps of the run's other nodes from the fault's start to `quietMs` after its end. */
   othersFlaps: number;
+  /** A disconnect: its nodes reconnected, as the runner saw them (ms after the drop). */
+  reconnect?: StormFigures;
 }
 
 /** How long after a fault's end the other nodes' flaps are still counted against it. */
@@ -49,7 +52,7 @@ function readyAgain(h: ReadyHistory, t: number): number | undefined {
   return undefined;
 }
 
-export function faultSlis(records: FaultRecord[], nodes: ReadyHistory[], quietMs = QUIET_AFTER_MS): FaultSli[] {
+export function faultSlis(records: FaultRecord[], nodes: ReadyHistory[], storms: Record<string, StormFigures> = {}, quietMs = QUIET_AFTER_MS): FaultSli[] {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   return records.map((r): FaultSli => {
     const mine = new Set(r.nodes);
@@ -73,8 +76,10 @@ export function faultSlis(records: FaultRecord[], nodes: ReadyHistory[], quietMs
     const n = r.nodes.length;
     // The nodes that never came back rank last: p99 exists while they are at most the top 1 %.
     const p99 = Math.max(0, Math.ceil(0.99 * n) - 1);
+    const storm = storms[r.name];
     return {
       ...r,
+      ...(storm ? { reconnect: storm } : {}),
       wentNotReady,
       ...(n && p99 < back.length ? { readyAgainP99Ms: back[p99]! } : {}),
       ...(n && missing === 0 ? { readyAgainAllMs: back.at(-1)! } : {}),

@@ -4,8 +4,9 @@
  * a start (seconds after every node of the run is up), a duration and a
  * target (node groups, the first N or a percentage of each), and one effect:
  * a partition (edge to cloud lost, cloud to edge lost, or both), an impaired
- * link (latency with jitter, loss, a rate cap, flapping), or a disconnect (a
- * reconnect storm, with the nodes' backoff or with none).
+ * link (latency with jitter, loss, a rate cap, flapping), a disconnect (a
+ * reconnect storm, with the nodes' backoff or with none), or a kill of a
+ * control-plane component, started again after the duration.
  */
 import { z } from 'zod';
 import { EdgemarkError } from '../core/errors.js';
@@ -19,6 +20,10 @@ export function parseRate(v: string | number): number {
   const unit = { k: 1e3, m: 1e6, g: 1e9 }[(m[2] ?? '').toLowerCase() as 'k' | 'm' | 'g'] ?? 1;
   return Number(m[1]) * unit;
 }
+
+/** Components of the local control plane a fault may kill and restart. */
+export const KILLABLE = ['cloudcore', 'kube-apiserver', 'etcd', 'kube-controller-manager', 'kube-scheduler'] as const;
+export type Killable = (typeof KILLABLE)[number];
 
 const seconds = z
   .number()
@@ -86,10 +91,15 @@ export const faultSchema = z
       .object({ backoff: z.boolean().default(true) })
       .strict()
       .optional(),
+    /** Kill a component of the local control plane (SIGKILL, or SIGTERM: a clean stop) and start it again after `duration`. */
+    kill: z
+      .object({ component: z.enum(KILLABLE), signal: z.enum(['SIGKILL', 'SIGTERM']).default('SIGKILL') })
+      .strict()
+      .optional(),
   })
   .strict()
-  .refine((f) => [f.partition, f.link, f.disconnect].filter((x) => x !== undefined).length === 1, {
-    message: 'a fault has exactly one effect: partition, link or disconnect',
+  .refine((f) => [f.partition, f.link, f.disconnect, f.kill].filter((x) => x !== undefined).length === 1, {
+    message: 'a fault has exactly one effect: partition, link, disconnect or kill',
   });
 
 export type FaultSpec = z.infer<typeof faultSchema>;
@@ -105,14 +115,16 @@ export interface FaultGroup {
 /** A fault resolved against the run's groups: when, what, and which nodes. */
 export interface PlannedFault {
   name: string;
-  effect: 'partition' | 'link' | 'disconnect';
+  effect: 'partition' | 'link' | 'disconnect' | 'kill';
   /** For the report: "partition out", "link 200±20 ms, 3 Mbit/s", "disconnect, no backoff". */
   description: string;
   atMs: number;
   durationMs: number;
-  /** The nodes it acts on, by name. */
+  /** The nodes it acts on (for a kill: the nodes it is meant to hurt), by name. */
   nodes: string[];
-  command: LinkFaultCommand;
+  /** A link fault for the runners, or a component to kill and restart. */
+  command?: LinkFaultCommand;
+  kill?: { component: Killable; signal: 'SIGKILL' | 'SIGTERM' };
 }
 
 export function describeLink(l: NonNullable<FaultSpec['link']>): string {
@@ -144,7 +156,18 @@ export function planFaults(faults: FaultSpec[], groups: FaultGroup[]): PlannedFa
     const nodes = targets.flatMap((g) => Array.from({ length: firstOf(g) }, (_, k) => `${g.prefix}${k}`));
     // One count for every targeted group: the runner takes the first n of each (groups of other sizes get their own rounding).
     const sizes = new Set(targets.map(firstOf));
-    const effect = f.partition ? 'partition' : f.link ? 'link' : 'disconnect';
+    const effect = f.partition ? 'partition' : f.link ? 'link' : f.disconnect ? 'disconnect' : 'kill';
+    if (f.kill) {
+      return {
+        name,
+        effect,
+        description: `${f.kill.signal} ${f.kill.component}, started again after ${f.duration} s`,
+        atMs: f.at * 1000,
+        durationMs: f.duration * 1000,
+        nodes,
+        kill: f.kill,
+      };
+    }
     const command: LinkFaultCommand = {
       id: name,
       ...(wanted ? { groups: wanted } : {}),
@@ -208,14 +231,18 @@ export function parseFaultFlag(v: string): FaultSpec {
     else if (k === 'count' || k === 'percent') nodes[k] = num(k, x);
     else if (k === 'partition') doc.partition = x;
     else if (k === 'disconnect') doc.disconnect = { backoff: x !== 'none' };
-    else if (k === 'latency') link.latencyMs = num(k, x);
+    else if (k === 'kill') {
+      const [component, signal] = x.split('/');
+      doc.kill = { component, ...(signal ? { signal } : {}) };
+    } else if (k === 'latency') link.latencyMs = num(k, x);
     else if (k === 'jitter') link.jitterMs = num(k, x);
     else if (k === 'loss') link.loss = num(k, x);
     else if (k === 'rate') link.rate = x;
     else if (k === 'flap') {
       const [down, every] = x.split('/').map((s) => num(k, s));
       link.flap = { down, every };
-    } else throw new Error(`unknown key "${k}" (keys: name, at, duration, group, count, percent, partition, disconnect, latency, jitter, loss, rate, flap)`);
+    } else
+      throw new Error(`unknown key "${k}" (keys: name, at, duration, group, count, percent, partition, disconnect, kill, latency, jitter, loss, rate, flap)`);
   }
   if (Object.keys(link).length) doc.link = link;
   if (Object.keys(nodes).length) doc.nodes = nodes;

@@ -8,11 +8,12 @@ import { test } from 'node:test';
 import { EdgemarkError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import type { HollowNode, KindContext, NodeKindDefinition, RunnerEvents } from '../kind/kind.js';
+import type { LinkCondition } from '../link/model.js';
 import { StageEngine } from '../lifecycle/engine.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../core/paths.js';
-import { Fleet } from './fleet.js';
+import { Fleet, mergeSummaries } from './fleet.js';
 import { fleetRegistry } from './metrics.js';
 
 /** A node that is Ready when the test says so. */
@@ -37,6 +38,14 @@ class StandIn implements HollowNode {
   ready() {
     this.state = 'ready';
     this.events.changed(this);
+  }
+  link: LinkCondition | undefined;
+  drops: boolean[] = [];
+  impairLink(c: LinkCondition | undefined) {
+    this.link = c;
+  }
+  dropLink(backoff: boolean) {
+    this.drops.push(backoff);
   }
 }
 
@@ -187,4 +196,55 @@ test('the Grafana dashboard (deploy/grafana) queries only metrics a runner serve
   );
   assert.ok(queried.size >= 8, [...queried].join(' '));
   for (const m of queried) assert.ok(served.has(m), `${m} is queried by the dashboard and not served`);
+});
+
+test('a link fault: the first N of the named groups get its condition, lifted after its duration; a newer fault on a node is not lifted by the older', {
+  timeout: 5000,
+}, async () => {
+  const { fleet, made } = fleetOf({ counts: [4, 3] });
+  await fleet.start(new AbortController().signal);
+  const r = fleet.linkFault({ id: 'cut', groups: ['g0'], first: 2, durationMs: 60_000, condition: { block: 'out' } });
+  assert.deepEqual(r, { affected: 2, unsupported: 0 });
+  assert.deepEqual(
+    made.map((n) => n.link?.block),
+    ['out', 'out', undefined, undefined, undefined, undefined, undefined],
+  );
+  assert.ok(made[0]!.link!.since > 0, 'the condition carries when it began');
+  fleet.linkFault({ id: 'slow', first: 1, durationMs: 60_000, condition: { latencyMs: 100 } });
+  assert.equal(made[0]!.link?.latencyMs, 100, 'the newer fault wins on node 0');
+  assert.equal(made[4]!.link?.latencyMs, 100, 'every group when none is named: g1-0 too');
+  fleet.liftLinkFault('cut');
+  assert.equal(made[0]!.link?.latencyMs, 100, 'lifting the older leaves the newer');
+  assert.equal(made[1]!.link, undefined, 'node 1 had only the cut');
+  fleet.linkFault({ id: 'short', first: 3, groups: ['g1'], durationMs: 20, condition: { loss: 0.1 } });
+  assert.equal(made[6]!.link?.loss, 0.1);
+  await new Promise((res) => setTimeout(res, 80));
+  assert.equal(made[6]!.link, undefined, 'lifted by the fleet itself after its duration');
+  assert.deepEqual(fleet.activeLinkFaults, ['slow']);
+  fleet.stop();
+  assert.equal(made[0]!.link, undefined, 'stopping lifts every fault');
+});
+
+test('a reconnect storm: the dropped nodes, who came back and when, in the summary and merged over processes', { timeout: 5000 }, async () => {
+  const { fleet, made } = fleetOf({ counts: [3] });
+  await fleet.start(new AbortController().signal);
+  fleet.linkFault({ id: 'storm', durationMs: 60_000, drop: { backoff: false } });
+  assert.deepEqual(
+    made.map((n) => n.drops),
+    [[false], [false], [false]],
+  );
+  fleet.reconnected(made[0]!);
+  fleet.reconnected(made[1]!);
+  const s = fleet.summary().storms!.storm!;
+  assert.equal(s.nodes, 3);
+  assert.equal(s.back, 2);
+  assert.equal(s.allMs, undefined, 'not all back');
+  fleet.reconnected(made[2]!);
+  fleet.reconnected(made[2]!);
+  const all = fleet.summary().storms!.storm!;
+  assert.equal(all.back, 3, 'a second reconnect of a node counts once');
+  assert.ok(all.allMs !== undefined && all.p99Ms !== undefined);
+  const merged = mergeSummaries([fleet.summary(), { ...fleet.summary(), storms: { storm: { nodes: 2, back: 2, p99Ms: 99_999, allMs: 99_999 } } }]);
+  assert.deepEqual(merged.storms!.storm, { nodes: 5, back: 5, p99Ms: 99_999, allMs: 99_999 });
+  fleet.stop();
 });

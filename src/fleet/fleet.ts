@@ -69,6 +69,8 @@ export class Fleet implements RunnerEvents {
   private readonly localIndex: number[] = [];
   /** Link faults in force: their lift timers, and the condition each laid on. */
   private readonly linkFaults = new Map<string, { timer: NodeJS.Timeout; nodes: HollowNode[] }>();
+  /** Reconnect storms (disconnect faults): when their nodes dropped, who is not back yet, and how long the others took. */
+  private readonly storms = new Map<string, { at: number; waiting: Set<HollowNode>; times: number[]; nodes: number }>();
   /** The link fault in force on a node (the last one laid on wins; lifting an older one leaves it). */
   private readonly linkOf = new Map<HollowNode, string>();
   private readonly startedAt = Date.now();
@@ -198,6 +200,7 @@ export class Fleet implements RunnerEvents {
         this.linkOf.set(n, cmd.id);
       }
     }
+    if (cmd.drop) this.storms.set(cmd.id, { at: Date.now(), waiting: new Set(nodes), times: [], nodes: nodes.length });
     if (unsupported)
       this.warnOnce(`link-fault-kind-${cmd.id}`, `link fault ${cmd.id}: ${unsupported} targeted node(s) have no link to impair (kubelet nodes): left alone`);
     const timer = setTimeout(() => this.liftLinkFault(cmd.id), cmd.durationMs);
@@ -263,6 +266,7 @@ export class Fleet implements RunnerEvents {
 
   reconnected(node: HollowNode): void {
     this.reconnects++;
+    for (const st of this.storms.values()) if (st.waiting.delete(node)) st.times.push(Date.now() - st.at);
     if (this.o.nodeLog) this.o.log.info(`node ${node.name}: reconnected`);
   }
 
@@ -346,7 +350,19 @@ export class Fleet implements RunnerEvents {
     const readyTimes = [...this.firstReadyAt.values()];
     const joinDurationMs = readyTimes.length ? Math.max(...readyTimes) - this.startedAt : 0;
     const f = this.fatalError;
+    const storms: NonNullable<FleetSummary['storms']> = {};
+    for (const [id, st] of this.storms) {
+      const t = [...st.times].sort((a, b) => a - b);
+      const p99 = Math.max(0, Math.ceil(0.99 * st.nodes) - 1);
+      storms[id] = {
+        nodes: st.nodes,
+        back: t.length,
+        ...(st.nodes && p99 < t.length ? { p99Ms: t[p99]! } : {}),
+        ...(st.nodes && t.length === st.nodes ? { allMs: t.at(-1)! } : {}),
+      };
+    }
     return {
+      ...(this.storms.size ? { storms } : {}),
       summaryVersion: 1,
       nodes: this.o.groups.reduce((a, g) => a + g.count, 0),
       states: this.counts(),

@@ -4,6 +4,7 @@
  * it crosses process boundaries as it is.
  */
 import { formatBytes, formatDuration } from '../core/log.js';
+import type { StormFigures } from '../link/model.js';
 export interface FleetSummary {
   /** Version of this shape: readers refuse a summary of another. */
   summaryVersion: 1;
@@ -54,6 +55,12 @@ export interface FleetSummary {
   workers: number;
   /** The error that stopped the run, with its fix (it survives the process boundary). */
   fatal?: { code: string; message: string; fix?: string };
+  /**
+   * Disconnect faults (reconnect storms) by fault id: the nodes dropped, how many
+   * reconnected, and when (ms after the drop) 99 % and all of them had; merged over
+   * runner processes, p99 is the largest of theirs (an upper bound).
+   */
+  storms?: Record<string, StormFigures>;
 }
 
 /** Nodes by state, the states that have any: "ready 48, joining 2". */
@@ -106,7 +113,26 @@ export function mergeSummaries(list: FleetSummary[]): FleetSummary {
   const connected = sum((s) => s.connected);
   const connectDurationMs = max((s) => s.connectDurationMs);
   const fatal = list.find((s) => s.fatal)?.fatal;
+  const storms: Record<string, StormFigures> = {};
+  for (const s of list) {
+    for (const [id, f] of Object.entries(s.storms ?? {})) {
+      const m = storms[id];
+      if (!m) {
+        storms[id] = { ...f };
+        continue;
+      }
+      m.nodes += f.nodes;
+      m.back += f.back;
+      const p99 = m.p99Ms === undefined || f.p99Ms === undefined ? undefined : Math.max(m.p99Ms, f.p99Ms);
+      const all = m.allMs === undefined || f.allMs === undefined ? undefined : Math.max(m.allMs, f.allMs);
+      delete m.p99Ms;
+      delete m.allMs;
+      if (p99 !== undefined) m.p99Ms = p99;
+      if (all !== undefined) m.allMs = all;
+    }
+  }
   return {
+    ...(Object.keys(storms).length ? { storms } : {}),
     summaryVersion: 1,
     nodes: sum((s) => s.nodes),
     states: Object.fromEntries(stateOrder(list).map((k) => [k, sum((s) => s.states[k] ?? 0)])),

@@ -339,3 +339,11 @@ export interface LinkFaultResult {
   /** Nodes it targeted whose kind has no link to impair (kubelet nodes). */
   unsupported: number;
 }
+
+/** A reconnect storm as a runner saw it: nodes dropped, how many came back, and when (ms after the drop) 99 % and all had. */
+export interface StormFigures {
+  nodes: number;
+  back: number;
+  p99Ms?: number;
+  allMs?: number;
+}

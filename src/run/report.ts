@@ -232,10 +232,10 @@ export function renderReport(r: RunRecord): string {
   const sources = resourceSourcesHtml(r);
   const sec = (v: number | undefined) => (v === undefined ? '–' : `${(v / 1000).toFixed(1)} s`);
   const faults = r.faults?.length
-    ? `<h2>Faults</h2><table><tr><th>fault</th><th>what</th><th>from</th><th>to</th><th>nodes</th><th>reached</th><th>went NotReady</th><th>Ready again: 99 %</th><th>all</th><th>not recovered</th><th>other nodes' flaps</th></tr>${r.faults
+    ? `<h2>Faults</h2><table><tr><th>fault</th><th>what</th><th>from</th><th>to</th><th>nodes</th><th>reached</th><th>went NotReady</th><th>Ready again: 99 %</th><th>all</th><th>not recovered</th><th>other nodes' flaps</th><th>reconnected (runner): 99 %</th><th>all</th></tr>${r.faults
         .map(
           (f) =>
-            `<tr><td>${esc(f.name)}</td><td>${esc(f.description)}${f.error ? ` (${esc(f.error)})` : ''}</td><td>${sec(f.startMs)}</td><td>${sec(f.endMs)}</td><td>${f.nodes.length}</td><td>${f.affected ?? '–'}</td><td>${f.wentNotReady}</td><td>${sec(f.readyAgainP99Ms)}</td><td>${sec(f.readyAgainAllMs)}</td><td>${f.notRecovered}</td><td>${f.othersFlaps}</td></tr>`,
+            `<tr><td>${esc(f.name)}</td><td>${esc(f.description)}${f.error ? ` (${esc(f.error)})` : ''}</td><td>${sec(f.startMs)}</td><td>${sec(f.endMs)}</td><td>${f.nodes.length}</td><td>${f.affected ?? '–'}</td><td>${f.wentNotReady}</td><td>${sec(f.readyAgainP99Ms)}</td><td>${sec(f.readyAgainAllMs)}</td><td>${f.notRecovered}</td><td>${f.othersFlaps}</td><td>${f.reconnect ? sec(f.reconnect.p99Ms) : ''}</td><td>${f.reconnect ? `${sec(f.reconnect.allMs)} (${f.reconnect.back}/${f.reconnect.nodes})` : ''}</td></tr>`,
         )
         .join('')}</table><p>Times from the run's start; Ready again counts from each fault's end, as kube-apiserver showed the nodes' Ready condition.</p>`
     : '';

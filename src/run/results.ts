@@ -275,7 +275,7 @@ export function analyse(o: Observations): RunRecord {
     series: { nodesReady, resources: o.resources },
     resourceSources: o.resourceSources ?? [],
     footprint: o.footprint,
-    faults: faultSlis(o.faults ?? [], readyHistories(o.nodes, Date.parse(o.startedAt))),
+    faults: faultSlis(o.faults ?? [], readyHistories(o.nodes, Date.parse(o.startedAt)), o.runnerSummary?.storms),
     slos,
     invalid,
   };

@@ -17,7 +17,9 @@ import { cleanUp } from '../workload/cleanup.js';
 import { RunContext } from '../workload/context.js';
 import { createKubeOps } from '../workload/kube.js';
 import { runPhases } from '../workload/phases/index.js';
+import { EdgemarkError } from '../core/errors.js';
 import { FaultDriver } from '../faults/driver.js';
+import { localControlPlaneFaults } from './controlplane.js';
 import { planFaults } from '../faults/spec.js';
 import { writeArtifacts } from './artifacts.js';
 import { faultGroups, nodeCount, nodeCountOf, type LoadTest } from './config.js';
@@ -65,6 +67,13 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     .replace(/^(\d{8})/, '$1-')}`;
   const dir = join(o.outDir, runId);
 
+  if (isExternal(o.target) && test.spec.faults.some((f) => f.kill)) {
+    throw new EdgemarkError(
+      'EM_FAULT_INVALID',
+      `[run] a kill fault stops and starts a component of the local control plane; this run's target is an existing cluster`,
+      'run the test on the local control plane, or drop the kill faults (partitions, links and disconnects work anywhere)',
+    );
+  }
   const where = await ensureTarget(targetOptions(o), nodeCountOf(test, 'edge'));
   const kc = where.kc;
   mkdirSync(dir, { recursive: true });
@@ -87,7 +96,8 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     started,
   );
   // Faults: resolved against the groups now (a wrong group is refused before anything starts), started once the nodes are up.
-  const faults = new FaultDriver(planFaults(test.spec.faults, faultGroups(test)), fleet, log, started);
+  const planned = planFaults(test.spec.faults, faultGroups(test));
+  const faults = new FaultDriver(planned, fleet, log, started, isExternal(o.target) ? undefined : localControlPlaneFaults(o.stateDir, o.cacheDir, log));
   const ctx = new RunContext({
     runId,
     test,
@@ -130,6 +140,7 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     // Measure the window before cleaning up, then clean up whatever happened.
     apiAfter = await apiserverGet(kc, '/metrics').then(parseRequestDurations, () => new Map());
     await resources.stop();
+    await faults.settle();
     faults.stop();
     log.info('cleaning up: runner, namespaces, nodes');
     warnings = await cleanUp(ctx);

@@ -4,7 +4,9 @@
  * cloud lost) of 20 of 100 nodes for 60 s sends exactly those NotReady and
  * back, the others never flap, and the run's fault SLIs say so; a 3 Mbit/s
  * cap with 200 ms latency on 50 nodes slows their pods' startup by what the
- * link adds, and not the other 50's; Ctrl-C during a partition leaves
+ * link adds, and not the other 50's; a storm of 500 nodes reconnecting at
+ * once, with backoff and without, all come back; CloudCore SIGKILLed and
+ * started again loses no pod; Ctrl-C during a partition leaves
  * nothing impaired (the next runner's nodes are Ready at once).
  */
 import assert from 'node:assert/strict';
@@ -143,6 +145,84 @@ spec:
   assert.ok(added >= 300, `the slow link adds ${added} ms to the p50`);
   assert.equal(fast.readyFlaps, 0);
   assert.equal(slow.readyFlaps, 0, 'a slow link is not a cut: no flap');
+});
+
+test('a reconnect storm of 500 nodes, with their backoff and with none: all come back, and the report has both recovery times', {
+  timeout: 900_000,
+}, async () => {
+  const { rec, text } = await runConfig(
+    'storm',
+    `apiVersion: edgemark.io/v1alpha1
+kind: LoadTest
+metadata: { name: it-storm }
+spec:
+  nodes: { count: 500, joinRate: 100, prefix: it-storm- }
+  cluster: { nodeLimit: 1000 }
+  phases:
+    - kind: nodesUp
+    - kind: wait
+      seconds: 130
+    - kind: nodesDown
+  faults:
+    - { name: storm-backoff, at: 5, duration: 60, disconnect: { backoff: true } }
+    - { name: storm-herd, at: 70, duration: 60, disconnect: { backoff: false } }
+  timeoutSeconds: 600
+`,
+  );
+  const [backoff, herd] = [rec.faults?.find((f) => f.name === 'storm-backoff'), rec.faults?.find((f) => f.name === 'storm-herd')];
+  assert.ok(backoff?.reconnect && herd?.reconnect, JSON.stringify(rec.faults));
+  console.log(
+    `# 500 nodes dropped at once: with backoff 99 % back in ${backoff.reconnect.p99Ms} ms, all in ${backoff.reconnect.allMs} ms; without: 99 % in ${herd.reconnect.p99Ms} ms, all in ${herd.reconnect.allMs} ms`,
+  );
+  for (const f of [backoff, herd]) {
+    assert.equal(f.reconnect!.nodes, 500);
+    assert.equal(f.reconnect!.back, 500, `${f.name}: every node reconnected`);
+    assert.ok(f.reconnect!.allMs !== undefined);
+    assert.equal(f.notRecovered, 0);
+  }
+  // edgecore's first wait is 2 s +/- 25 %: no node of the backoff storm is back sooner.
+  assert.ok(backoff.reconnect.allMs! >= 1500, `backoff: all back after ${backoff.reconnect.allMs} ms`);
+  assert.match(text, /fault storm-herd \(disconnect, no backoff, 500 nodes\): .*reconnected 500\/500/);
+});
+
+test('CloudCore SIGKILLed under 100 nodes with 2 pods each, started again 10 s later: all Ready again, no pod lost or duplicated', {
+  timeout: 900_000,
+}, async () => {
+  const { rec } = await runConfig(
+    'kill',
+    `apiVersion: edgemark.io/v1alpha1
+kind: LoadTest
+metadata: { name: it-kill }
+spec:
+  nodes: { count: 100, joinRate: 50, prefix: it-kill- }
+  phases:
+    - kind: nodesUp
+    - kind: namespaces
+      count: 1
+    - kind: deployments
+      perNamespace: 2
+      podsPerNode: 2
+      qps: 20
+    - kind: wait
+      seconds: 100
+    - kind: delete
+      what: deployments
+    - kind: nodesDown
+  faults:
+    - { name: kill-cc, at: 45, duration: 10, kill: { component: cloudcore, signal: SIGKILL } }
+  timeoutSeconds: 700
+`,
+  );
+  const f = rec.faults?.[0];
+  assert.ok(f && !f.error, JSON.stringify(f));
+  assert.equal(f.nodes.length, 100);
+  assert.equal(f.notRecovered, 0, 'every node Ready again');
+  assert.ok(f.readyAgainAllMs !== undefined && f.readyAgainAllMs < 60_000, `all Ready ${f.readyAgainAllMs} ms after CloudCore was up again`);
+  console.log(`# CloudCore SIGKILLed for 10 s: ${f.wentNotReady} nodes went NotReady; all Ready again ${f.readyAgainAllMs} ms after its restart`);
+  assert.equal(rec.sli.delivery.lost, 0, 'no pod delivery lost');
+  assert.equal(rec.sli.delivery.duplicated, 0, 'no pod delivered twice');
+  const st = await runCli([...cluster.args, 'cluster', 'status']);
+  assert.equal(st.code, 0, `every component healthy after the run:\n${st.stdout}${st.stderr}`);
 });
 
 test('Ctrl-C during a partition: the runner stops, and nothing stays impaired (the next runner is Ready at once)', { timeout: 300_000 }, async () => {

@@ -139,3 +139,35 @@ test('with several CloudCores, a failed dial goes to the next one, round the lis
   await h.advance(2000);
   assert.equal(h.cloud.dials[n]?.options.server, last);
 });
+
+test('a storm drop: with backoff the node waits its first reconnect delay; without, it redials at once and every second until connected', async () => {
+  const h = new EdgeHarness({ timings: backoff, random: () => 0.5 });
+  await h.start();
+  const t0 = h.now;
+  h.node.dropLink(true);
+  assert.equal(h.node.state, 'disconnected');
+  await h.advance(999);
+  assert.equal(h.cloud.dials.filter((d) => d.at > t0).length, 0, 'not before the backoff');
+  await h.advance(1);
+  assert.equal(h.node.state, 'ready');
+  assert.equal(h.events.reconnects, 1);
+
+  const herd = new EdgeHarness({ timings: backoff, random: () => 0.5 });
+  await herd.start();
+  herd.cloud.refuse = 'ECONNREFUSED';
+  const t1 = herd.now;
+  herd.node.dropLink(false);
+  await herd.advance(3600);
+  const at = herd.cloud.dials.filter((d) => d.at >= t1).map((d) => d.at - t1);
+  assert.equal(at[0], 0, 'at once');
+  const gaps = at.slice(2).map((t, i) => t - at[i + 1]!);
+  assert.deepEqual(gaps, [1000, 1000, 1000], `then every second, no growth, no jitter: ${at.join(', ')}`);
+  herd.cloud.refuse = undefined;
+  await herd.advance(1000);
+  assert.equal(herd.node.state, 'ready');
+  // Connected again: the next failure backs off as before.
+  const t2 = herd.now;
+  herd.cloud.close();
+  await herd.advance(1000);
+  assert.deepEqual(dialGaps(herd, t2), [1000]);
+});
