@@ -13,6 +13,7 @@ import type { ApiError, ObjectChange, PodHost, PodSnapshot, QueryResult } from '
 import { podRequests, podStatus, parseQuantity, rfc3339, type PodSpecLite, type PodStep } from './podstatus.js';
 import { jittered } from './timings.js';
 import { depResource, waitingFor, type PodDependency, type PodSpecDeps } from './deps.js';
+import { podShapeProblem } from './shape.js';
 import { sharedDependencies, sharedSpec } from './shared.js';
 
 /** The TokenRequest edged sends for a projected service-account token. */
@@ -164,6 +165,12 @@ export class PodManager {
     for (const o of stored.objects) {
       if (o.resource.split('/')[1] !== 'pod') continue;
       const pod = JSON.parse(o.content) as PodObject;
+      // A stored pod the node cannot take (written malformed, or by an older runner) is left out, counted.
+      const problem = podShapeProblem(pod);
+      if (problem) {
+        this.host.env.events.error(this.host, 'pod-message', new Error(`stored pod ${o.resource} is left out: ${problem}`));
+        continue;
+      }
       const uid = pod.metadata?.uid;
       const saved = uid ? stored.podStates.get(uid) : undefined;
       if (!uid || !saved || !pod.spec || pod.spec.nodeName !== this.host.name) continue;
@@ -216,8 +223,13 @@ export class PodManager {
       if (rec) this.forget(rec);
       return;
     }
-    if (!pod || !uid || !pod.metadata?.name || !pod.metadata.namespace || !pod.spec) {
-      this.host.env.events.error(this.host, 'pod-message', new Error(`pod message ${messageId ?? resource ?? ''} has no usable pod`));
+    const problem = podShapeProblem(pod);
+    if (!pod || !uid || !pod.metadata?.name || !pod.metadata.namespace || !pod.spec || problem) {
+      this.host.env.events.error(
+        this.host,
+        'pod-message',
+        new Error(`pod message ${messageId ?? resource ?? ''} has no usable pod${problem ? `: ${problem}` : ''}`),
+      );
       return;
     }
     if (pod.spec.nodeName !== this.host.name) return;

@@ -419,28 +419,7 @@ function corpus(folder: Folder): string[] {
  * fed the frame), `generated:<name>` or `node:generated:<name>`. `stack`
  * matches the bug's first product stack frame, for the mutation pass.
  */
-const knownBugs: { cases: string[]; why: string; stack: RegExp }[] = [
-  {
-    cases: ['node:frames/pod-containers-not-array.json', 'node:frames/pod-container-null.json', 'node:frames/pod-status-update-existing-bad.json'],
-    why: 'bug: sharedSpec/liteContainer (src/pods/shared.ts) trust a pushed pod: spec.containers that is not a list of objects is refused at the frame seam now, but a stored one still throws out of the restore when the node restarts',
-    stack: /^(sharedSpec|liteContainer) \(src\/pods\/shared\.js/,
-  },
-  {
-    cases: ['node:frames/pod-volumes-object.json'],
-    why: 'bug: podDependencies (src/pods/deps.ts) trusts a pushed pod: spec.volumes (or env, envFrom, projected sources) that is not a list of objects is refused at the frame seam now, but a stored one still throws when the node restarts',
-    stack: /^podDependencies \(src\/pods\/deps\.js/,
-  },
-  {
-    cases: ['node:frames/pod-image-number.json'],
-    why: "bug: podStatus (src/pods/podstatus.ts) calls image.split on a container image that is not a string: the pod's lifecycle timer throws a TypeError, and so does the resync when the link comes up",
-    stack: /^(podStatus \(|qosClass \(|)src\/pods\/podstatus\.js/,
-  },
-  {
-    cases: ['node:frames/content-missing.json'],
-    why: 'bug: PodManager.restore (src/pods/pods.ts) reads back every stored pod: a pod push with null content (stored by metamanager) throws a TypeError when the node restarts',
-    stack: /^PodManager\.restore \(src\/pods\/pods\.js/,
-  },
-];
+const knownBugs: { cases: string[]; why: string; stack: RegExp }[] = [];
 
 const todoOf = (name: string) => knownBugs.find((b) => b.cases.includes(name))?.why;
 const knownBugOf = (err: unknown) => knownBugs.find((b) => productFrames(err, 1).some((f) => b.stack.test(f)));
