@@ -32,8 +32,9 @@ export const TIMER_KINDS = Object.keys(Timer).length;
 export interface EdgeEvents {
   /** A raw frame as it arrived, before decoding (for recording fixtures). */
   frameIn?(text: string): void;
-  messageIn(m: BeehiveMessage): void;
-  messageOut(m: BeehiveMessage): void;
+  /** A message in or out, and its frame's size (bytes of its JSON). */
+  messageIn(m: BeehiveMessage, bytes: number): void;
+  messageOut(m: BeehiveMessage, bytes: number): void;
   reconnected(node: NodeHost): void;
   /** The node's first websocket is open: the runner's side of its join is done. */
   firstConnect?(node: NodeHost): void;

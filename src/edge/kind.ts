@@ -277,12 +277,12 @@ class EdgeKind implements NodeKind, EdgeEvents {
     appendFileSync(file, `${text.trimEnd()}\n`);
   }
 
-  messageIn(m: BeehiveMessage): void {
-    this.k.events.traffic('in', routeKey(m));
+  messageIn(m: BeehiveMessage, bytes: number): void {
+    this.k.events.traffic('in', routeKey(m), bytes);
   }
 
-  messageOut(m: BeehiveMessage): void {
-    this.k.events.traffic('out', routeKey(m));
+  messageOut(m: BeehiveMessage, bytes: number): void {
+    this.k.events.traffic('out', routeKey(m), bytes);
   }
 
   reconnected(node: NodeHost): void {

@@ -88,6 +88,10 @@ export class Fleet implements RunnerEvents {
   messagesIn = 0;
   messagesOut = 0;
   readonly byRoute = new Map<string, number>();
+  /** Frame bytes by the same keys, and in all (kinds that know a message's size: the edge kind). */
+  readonly bytesByRoute = new Map<string, number>();
+  bytesIn = 0;
+  bytesOut = 0;
   private readonly unservedNodes = new Set<string>();
   fatalError: EdgemarkError | undefined;
   private readonly onFatal: ((e: EdgemarkError) => void)[] = [];
@@ -243,11 +247,16 @@ export class Fleet implements RunnerEvents {
   }
 
   // RunnerEvents
-  traffic(direction: 'in' | 'out', key: string): void {
+  traffic(direction: 'in' | 'out', key: string, bytes?: number): void {
     if (direction === 'in') this.messagesIn++;
     else this.messagesOut++;
     const k = `${direction} ${key}`;
     this.byRoute.set(k, (this.byRoute.get(k) ?? 0) + 1);
+    if (bytes !== undefined) {
+      this.bytesByRoute.set(k, (this.bytesByRoute.get(k) ?? 0) + bytes);
+      if (direction === 'in') this.bytesIn += bytes;
+      else this.bytesOut += bytes;
+    }
   }
 
   podMilestone(uid: string, event: PodMilestone): void {
@@ -380,6 +389,9 @@ export class Fleet implements RunnerEvents {
       messagesIn: this.messagesIn,
       messagesOut: this.messagesOut,
       messagesByRoute: Object.fromEntries([...this.byRoute].sort()),
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      bytesByRoute: Object.fromEntries([...this.bytesByRoute].sort()),
       unserved: this.unservedNodes.size,
       unservedNodes: [...this.unservedNodes].sort().slice(0, 50),
       pods: this.podCounts(),

@@ -59,6 +59,19 @@ export function fleetRegistry(fleet: Fleet, labels: Record<string, string> = {})
     },
   });
   new Counter({
+    name: 'edgemark_message_bytes_total',
+    help: 'Frame bytes of the messages, by direction, operation and resource type (kinds that know them: edge)',
+    labelNames: ['direction', 'operation', 'resource'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const [key, n] of fleet.bytesByRoute) {
+        const [direction = '', operation = '', resource = ''] = key.split(' ');
+        this.inc({ direction, operation, resource }, n);
+      }
+    },
+  });
+  new Counter({
     name: 'edgemark_reconnects_total',
     help: 'Reconnects after a first connection',
     registers: [register],

@@ -36,6 +36,10 @@ export interface FleetSummary {
   messagesOut: number;
   /** Messages by `<direction> <operation> <resource type>`. */
   messagesByRoute: Record<string, number>;
+  /** Frame bytes (the beehive JSON each message is on the websocket) in each direction and by the same keys; absent in older summaries. */
+  bytesIn?: number;
+  bytesOut?: number;
+  bytesByRoute?: Record<string, number>;
   /** Nodes connected whose registration the control plane never answered (node limit?). */
   unserved: number;
   /** Their names (the first 50). */
@@ -150,6 +154,9 @@ export function mergeSummaries(list: FleetSummary[]): FleetSummary {
     messagesIn: sum((s) => s.messagesIn),
     messagesOut: sum((s) => s.messagesOut),
     messagesByRoute: addMaps((s) => s.messagesByRoute),
+    bytesIn: sum((s) => s.bytesIn ?? 0),
+    bytesOut: sum((s) => s.bytesOut ?? 0),
+    bytesByRoute: addMaps((s) => s.bytesByRoute ?? {}),
     unserved: sum((s) => s.unserved),
     unservedNodes: list
       .flatMap((s) => s.unservedNodes)

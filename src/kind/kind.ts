@@ -51,8 +51,8 @@ export interface HollowNode {
 
 /** What the runner hears from its nodes. Counting only: nothing here blocks. */
 export interface RunnerEvents {
-  /** One message in or out, by its route key (`<operation> <resource type>`). */
-  traffic(direction: 'in' | 'out', key: string): void;
+  /** One message in or out, by its route key (`<operation> <resource type>`), and its size on the link (frame bytes) when known. */
+  traffic(direction: 'in' | 'out', key: string, bytes?: number): void;
   /** The node's first connection is open: the runner's side of its join is done. */
   firstConnect(node: HollowNode): void;
   reconnected(node: HollowNode): void;

@@ -230,6 +230,13 @@ export function renderReport(r: RunRecord): string {
     })
     .join('')}</table>`;
   const sources = resourceSourcesHtml(r);
+  const t = s.traffic;
+  const traffic = t
+    ? `<h2>Traffic per edge node</h2><p>Over the whole run (${t.seconds.toFixed(0)} s, ${t.nodes} edge nodes): <b>${(t.inBytesPerNodePerSec / 1000).toFixed(3)} KB/s in</b> (cloud to edge) and <b>${(t.outBytesPerNodePerSec / 1000).toFixed(3)} KB/s out</b> per node, frame bytes (the messages' JSON, without websocket, TLS and TCP overhead). For scale: kubeedge#6179 measured 1.42 KB/s in and 0.28 KB/s out for one real edge node with 5 pods.</p><table><tr><th>direction, operation, resource</th><th>messages per node per minute</th><th>bytes per node per second</th></tr>${t.rows
+        .slice(0, 30)
+        .map((x) => `<tr><td>${esc(x.key)}</td><td>${x.messagesPerNodePerMin}</td><td>${x.bytesPerNodePerSec}</td></tr>`)
+        .join('')}</table>`
+    : '';
   const sec = (v: number | undefined) => (v === undefined ? '–' : `${(v / 1000).toFixed(1)} s`);
   const faults = r.faults?.length
     ? `<h2>Faults</h2><table><tr><th>fault</th><th>what</th><th>from</th><th>to</th><th>nodes</th><th>reached</th><th>went NotReady</th><th>Ready again: 99 %</th><th>all</th><th>not recovered</th><th>other nodes' flaps</th><th>reconnected (runner): 99 %</th><th>all</th></tr>${r.faults
@@ -249,7 +256,7 @@ export function renderReport(r: RunRecord): string {
   return page(
     `Edgemark ${r.runId}`,
     `<h1>Edgemark run ${esc(r.runId)}</h1><p>Test <b>${esc(r.testName)}</b> (${esc(r.configSource)}), started ${esc(r.startedAt)}, ${(r.durationMs / 1000).toFixed(0)} s. Versions: ${versions}.</p>${banner}
-<h2>SLOs</h2>${slos}<h2>Pod startup</h2>${startupChart}${startup}<h2>Nodes</h2>${nodesChart}${groups}${runner}${faults}
+<h2>SLOs</h2>${slos}<h2>Pod startup</h2>${startupChart}${startup}<h2>Nodes</h2>${nodesChart}${groups}${runner}${faults}${traffic}
 <h2>Resources</h2>${sources}${cpuChart}${rssChart}${res}${footprint}<h2>API call latency (kube-apiserver, test window)</h2>${api}<h2>Phases</h2>${phases}`,
   );
 }

@@ -6,6 +6,7 @@
 import type { FaultRecord } from '../faults/driver.js';
 import { faultSlis, type FaultSli, type ReadyHistory } from '../faults/sli.js';
 import type { FleetSummary } from '../fleet/fleet.js';
+import { trafficBetween, type Traffic } from '../fleet/traffic.js';
 import type { LoadTest } from './config.js';
 import {
   diffHistograms,
@@ -77,6 +78,8 @@ export interface RunRecord {
     api: ApiLatency[];
     resources: Record<string, { cpuCoresAvg: number; cpuCoresMax: number; rssBytesAvg: number; rssBytesMax: number }>;
     runner: { eventLoopLagP99Ms: number; eventLoopLagMaxMs: number; reconnects: number; messagesIn: number; messagesOut: number } | undefined;
+    /** Per edge node: messages and frame bytes per second by direction and type, over the whole run; absent without edge nodes. */
+    traffic?: Traffic;
   };
   series: {
     nodesReady: [number, number][];
@@ -244,6 +247,9 @@ export function analyse(o: Observations): RunRecord {
       }
     : undefined;
 
+  const edgeNodes = o.test.spec.nodes.filter((g) => g.kind === 'edge').reduce((a, g) => a + g.count, 0);
+  const traffic = rs ? trafficBetween(rs, undefined, edgeNodes, rs.durationMs / 1000) : undefined;
+
   const slo = o.test.spec.slo;
   const slos: SloVerdict[] = [];
   const startup = podStartup.createdToRunningSeen;
@@ -271,7 +277,18 @@ export function analyse(o: Observations): RunRecord {
     versions: o.versions,
     settings: o.test,
     phases: o.phases,
-    sli: { podStartup, delivery, schedulingThroughput, nodeJoin, readyFlaps: o.nodes.reduce((a, n) => a + n.flaps, 0), byGroup, api, resources, runner },
+    sli: {
+      podStartup,
+      delivery,
+      schedulingThroughput,
+      nodeJoin,
+      readyFlaps: o.nodes.reduce((a, n) => a + n.flaps, 0),
+      byGroup,
+      api,
+      resources,
+      runner,
+      ...(traffic ? { traffic } : {}),
+    },
     series: { nodesReady, resources: o.resources },
     resourceSources: o.resourceSources ?? [],
     footprint: o.footprint,

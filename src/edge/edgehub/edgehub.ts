@@ -91,8 +91,10 @@ export class EdgeHub implements FrameSink {
   /** Sends a message; false when not connected (callers treat it as failed). */
   send(m: BeehiveMessage): boolean {
     if (this.state !== 'connected') return false;
-    const ok = this.link.send(encode(m));
-    if (ok) this.d.host.ctx.events.messageOut(m);
+    const text = encode(m);
+    const ok = this.link.send(text);
+    // JSON of ASCII: its length is its bytes (a non-ASCII character counts once: close enough for traffic).
+    if (ok) this.d.host.ctx.events.messageOut(m, text.length);
     return ok;
   }
 
@@ -153,7 +155,7 @@ export class EdgeHub implements FrameSink {
       this.d.host.ctx.events.error(this.d.host, 'decode', err instanceof ProtocolError ? err : new ProtocolError(String(err)));
       return;
     }
-    this.d.host.ctx.events.messageIn(m);
+    this.d.host.ctx.events.messageIn(m, text.length);
     try {
       this.d.onMessage(m);
     } catch (err) {
