@@ -45,12 +45,19 @@ function segments(points: [number, number | undefined][]): [number, number][][] 
 }
 
 /** A line chart as inline SVG (class "chart", one <polyline> per series). */
-export function lineChart(title: string, series: Series[], xLabel: string, yLabel: string): string {
+/** A stretch of the x axis to shade behind the lines (a fault while it lasted). */
+export interface Band {
+  from: number;
+  to: number;
+  label: string;
+}
+
+export function lineChart(title: string, series: Series[], xLabel: string, yLabel: string, bands: Band[] = []): string {
   const W = 640;
   const H = 260;
   const m = { l: 60, r: 150, t: 28, b: 40 };
   const all = series.flatMap((s) => s.points.filter((p): p is [number, number] => p[1] !== undefined));
-  const xMax = niceMax(Math.max(0, ...all.map((p) => p[0])));
+  const xMax = niceMax(Math.max(0, ...all.map((p) => p[0]), ...bands.map((b) => b.to)));
   const yMax = niceMax(Math.max(0, ...all.map((p) => p[1])));
   const x = (v: number) => m.l + (v / xMax) * (W - m.l - m.r);
   const y = (v: number) => H - m.b - (v / yMax) * (H - m.t - m.b);
@@ -77,9 +84,15 @@ export function lineChart(title: string, series: Series[], xLabel: string, yLabe
     })
     .join('');
   const empty = all.length === 0 ? `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data</text>` : '';
+  const shaded = bands
+    .map(
+      (b) =>
+        `<rect x="${x(b.from).toFixed(1)}" y="${m.t}" width="${Math.max(1, x(b.to) - x(b.from)).toFixed(1)}" height="${H - m.t - m.b}" fill="#d62728" fill-opacity="0.12"><title>${esc(b.label)}</title></rect><text x="${(x(b.from) + 2).toFixed(1)}" y="${m.t + 10}" class="small">${esc(b.label)}</text>`,
+    )
+    .join('');
   return (
     `<figure><svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">` +
-    `<text x="${m.l}" y="16" class="title">${esc(title)}</text>${grid}${xt}` +
+    `<text x="${m.l}" y="16" class="title">${esc(title)}</text>${shaded}${grid}${xt}` +
     `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" class="axis"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" class="axis"/>` +
     `<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" text-anchor="middle">${esc(xLabel)}</text>` +
     `<text transform="translate(14 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>${lines}${empty}</svg></figure>`
@@ -184,24 +197,36 @@ export function renderReport(r: RunRecord): string {
     'ms',
   );
   const names = Object.keys(s.resources);
+  // Each fault's stretch, shaded on the charts over time.
+  const bands: Band[] = (r.faults ?? [])
+    .filter((f) => f.startMs !== undefined)
+    .map((f) => ({ from: f.startMs! / 1000, to: (f.endMs ?? f.startMs!) / 1000, label: f.name }));
   const at = (v: number | undefined, scale: number) => (v === undefined ? undefined : v * scale);
   const cpuChart = lineChart(
     'CPU by component',
     names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, at(p.cpu[n], 1000)] as [number, number | undefined]) })),
     'seconds since start',
     'millicores',
+    bands,
   );
   const rssChart = lineChart(
     'RSS by component',
     names.map((n) => ({ name: n, points: r.series.resources.map((p) => [p.t / 1000, at(p.rss[n], 2 ** -20)] as [number, number | undefined]) })),
     'seconds since start',
     'MiB',
+    bands,
   );
   const nodesChart = lineChart(
     'Nodes Ready over time',
-    [{ name: 'Ready (first time)', points: [[0, 0], ...r.series.nodesReady.map(([t, n]) => [t / 1000, n] as [number, number])] }],
+    [
+      { name: 'Ready (first time)', points: [[0, 0], ...r.series.nodesReady.map(([t, n]) => [t / 1000, n] as [number, number])] },
+      ...(r.series.nodesReadyNow?.length
+        ? [{ name: 'Ready now', points: [[0, 0], ...r.series.nodesReadyNow.map(([t, n]) => [t / 1000, n] as [number, number])] as [number, number][] }]
+        : []),
+    ],
     'seconds since start',
     'nodes',
+    bands,
   );
   const footprint = r.footprint.length
     ? `<h2>Footprint</h2>${lineChart(

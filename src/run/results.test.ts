@@ -291,3 +291,50 @@ test('resources: gaps are not averaged in as zeros; the record, the report and P
 test('one escape for the report and junit: markup characters and quotes', () => {
   assert.equal(escapeMarkup(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
 });
+
+test('faults in a run: their SLIs in the record, nodes Ready now falling and rising, each fault shaded on the charts and in a table', () => {
+  const t0 = Date.parse('2026-01-01T00:00:00Z');
+  const nodes = Array.from({ length: 4 }, (_, i) => ({
+    name: `n${i}`,
+    created: t0 + 100,
+    ready: t0 + 300,
+    flaps: i < 2 ? 1 : 0,
+    ...(i < 2
+      ? {
+          changes: [
+            [t0 + 20_000, 0],
+            [t0 + 40_000 + i * 1000, 1],
+          ] as [number, 0 | 1][],
+        }
+      : {}),
+  }));
+  const r = analyse(
+    observations(1000, {
+      nodes,
+      faults: [
+        {
+          name: 'cut',
+          effect: 'partition',
+          description: 'partition edge to cloud lost',
+          nodes: ['n0', 'n1'],
+          startMs: 10_000,
+          endMs: 30_000,
+          affected: 2,
+          unsupported: 0,
+        },
+      ],
+    }),
+  );
+  const f = r.faults![0]!;
+  assert.deepEqual([f.wentNotReady, f.readyAgainAllMs, f.notRecovered, f.othersFlaps], [2, 11_000, 0, 0]);
+  assert.deepEqual(r.series.nodesReadyNow, [
+    [300, 4],
+    [20_000, 2],
+    [40_000, 3],
+    [41_000, 4],
+  ]);
+  const html = renderReport(r);
+  assert.match(html, /<h2>Faults<\/h2>/);
+  assert.match(html, /<rect [^>]*fill="#d62728"[^>]*><title>cut<\/title><\/rect>/, 'the fault shaded on a chart');
+  assert.match(html, /Ready now/);
+});

@@ -83,6 +83,8 @@ export interface RunRecord {
   };
   series: {
     nodesReady: [number, number][];
+    /** The run's nodes Ready at each change, [ms since the start, nodes]: it falls when nodes go NotReady (faults); absent in older records. */
+    nodesReadyNow?: [number, number][];
     resources: ResourcePoint[];
   };
   /**
@@ -289,13 +291,34 @@ export function analyse(o: Observations): RunRecord {
       runner,
       ...(traffic ? { traffic } : {}),
     },
-    series: { nodesReady, resources: o.resources },
+    series: { nodesReady, nodesReadyNow: readyNow(o.nodes, started), resources: o.resources },
     resourceSources: o.resourceSources ?? [],
     footprint: o.footprint,
     faults: faultSlis(o.faults ?? [], readyHistories(o.nodes, Date.parse(o.startedAt)), o.runnerSummary?.storms),
     slos,
     invalid,
   };
+}
+
+/** How many nodes were Ready after each change of any of them (one point per change, at most 2,000: later ones thinned). */
+function readyNow(nodes: NodeTimes[], t0: number): [number, number][] {
+  const events: [number, number][] = [];
+  for (const n of nodes) {
+    if (n.ready === undefined) continue;
+    events.push([n.ready - t0, 1]);
+    for (const [t, r] of n.changes ?? []) events.push([t - t0, r === 1 ? 1 : -1]);
+  }
+  events.sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  let now = 0;
+  for (const [t, d] of events) {
+    now += d;
+    if (out.length && out[out.length - 1]![0] === t) out[out.length - 1]![1] = now;
+    else out.push([t, now]);
+  }
+  if (out.length <= 2000) return out;
+  const step = Math.ceil(out.length / 2000);
+  return out.filter((_, i) => i % step === 0 || i === out.length - 1);
 }
 
 /** The nodes' Ready histories in ms since the run began, as the faults' SLIs read them. */
