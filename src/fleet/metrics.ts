@@ -45,32 +45,27 @@ export function fleetRegistry(fleet: Fleet, labels: Record<string, string> = {})
       this.set(fleet.joinedCount());
     },
   });
-  new Counter({
-    name: 'edgemark_messages_total',
-    help: 'Messages by direction, operation and resource type',
-    labelNames: ['direction', 'operation', 'resource'],
-    registers: [register],
-    collect() {
-      this.reset();
-      for (const [key, n] of fleet.byRoute) {
-        const [direction = '', operation = '', resource = ''] = key.split(' ');
-        this.inc({ direction, operation, resource }, n);
-      }
-    },
-  });
-  new Counter({
-    name: 'edgemark_message_bytes_total',
-    help: 'Frame bytes of the messages, by direction, operation and resource type (kinds that know them: edge)',
-    labelNames: ['direction', 'operation', 'resource'],
-    registers: [register],
-    collect() {
-      this.reset();
-      for (const [key, n] of fleet.bytesByRoute) {
-        const [direction = '', operation = '', resource = ''] = key.split(' ');
-        this.inc({ direction, operation, resource }, n);
-      }
-    },
-  });
+  /** A counter by route (`<direction> <operation> <resource>` keys of the fleet's maps). */
+  const byRoute = (name: string, help: string, map: Map<string, number>) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['direction', 'operation', 'resource'],
+      registers: [register],
+      collect() {
+        this.reset();
+        for (const [key, n] of map) {
+          const [direction = '', operation = '', resource = ''] = key.split(' ');
+          this.inc({ direction, operation, resource }, n);
+        }
+      },
+    });
+  byRoute('edgemark_messages_total', 'Messages by direction, operation and resource type', fleet.byRoute);
+  byRoute(
+    'edgemark_message_bytes_total',
+    'Frame bytes of the messages, by direction, operation and resource type (kinds that know them: edge)',
+    fleet.bytesByRoute,
+  );
   new Counter({
     name: 'edgemark_reconnects_total',
     help: 'Reconnects after a first connection',
