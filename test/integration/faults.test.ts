@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -96,6 +96,17 @@ spec:
     /fault cut \(partition edge to cloud lost, 20 nodes\): 20 went NotReady; Ready again p99 [\d.]+ s, all [\d.]+ s after its end; 0 not recovered; other nodes' flaps 0/,
   );
   assert.match(readFileSync(join(dir, 'report.html'), 'utf8'), /<h2>Faults<\/h2>.*partition edge to cloud lost/s);
+  // No secret in anything the run wrote or printed: not the join token (nor its JWT), not a private key.
+  const token = Buffer.from((await core.readNamespacedSecret({ name: 'tokensecret', namespace: 'kubeedge' })).data!.tokendata!, 'base64').toString();
+  const jwt = token.split('.').slice(1).join('.');
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  assert.ok(files.length >= 5, files.map((f) => f.name).join(', '));
+  for (const f of files) {
+    const body = readFileSync(join(f.parentPath, f.name), 'utf8');
+    assert.ok(!body.includes(jwt), `${f.name} holds the join token`);
+    assert.doesNotMatch(body, /PRIVATE KEY/, `${f.name} holds a private key`);
+  }
+  assert.ok(!text.includes(jwt), 'the output holds no token');
 });
 
 test('a 3 Mbit/s cap with 200 ms latency on 50 of 100 nodes delays their pods, not the others', { timeout: 900_000 }, async () => {
@@ -236,10 +247,17 @@ test('Ctrl-C during a partition: the runner stops, and nothing stays impaired (t
     timeoutMs: 120_000,
     intervalMs: 500,
   });
+  // The runner's /metrics while a fault is on: counters of the link model, and no secret.
+  const url = /metrics: (http:\/\/\S+)/.exec(text)?.[1];
+  assert.ok(url, text);
+  const metrics = await (await fetch(url)).text();
+  assert.match(metrics, /edgemark_message_bytes_total\{direction="out",operation="keepalive"/);
+  const metricsSecrets = [/PRIVATE KEY/, /eyJ[\w-]{10,}\.[\w-]{10,}/].filter((re) => re.test(metrics)).map(String);
   const code = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   child.kill('SIGINT');
   assert.equal(await code, 0, text);
   assert.match(text, /fault fault-1 \(partition both ways\): [\d.]+ s to [\d.]+ s after the start, on 10 of 10 node\(s\)/);
+  assert.deepEqual(metricsSecrets, [], "no token or key in the runner's /metrics");
   // A new runner on the same store: every node connects and is Ready within seconds.
   const r = await runCli([...args, '--duration', '25'], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
