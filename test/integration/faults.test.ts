@@ -67,7 +67,7 @@ spec:
   phases:
     - kind: nodesUp
     - kind: wait
-      seconds: 170
+      seconds: 150
     - kind: nodesDown
   faults:
     - name: cut

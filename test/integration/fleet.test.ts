@@ -266,7 +266,7 @@ test('kubelet nodes on the kubernetes runtime: 20 hollow kubelets in a runner po
       '--external-kubeconfig',
       c.state().kubeconfig,
       '--duration',
-      '150',
+      '120',
     ],
     { timeoutMs: 400_000 },
   );
