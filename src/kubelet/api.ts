@@ -110,7 +110,9 @@ export class ApiConnection {
       maxSessionMemory: 4,
     });
     s.on('error', (err) => this.broken(s, err.message));
-    s.on('goaway', () => this.broken(s, 'GOAWAY from the apiserver'));
+    // A GOAWAY ends the session gracefully: streams in flight still get their answers (an
+    // apiserver answers 401 and then says GOAWAY), new ones go to a new session.
+    s.on('goaway', () => this.broken(s, 'GOAWAY from the apiserver', true));
     s.on('close', () => this.broken(s, 'connection closed'));
     // No watch or request: the session must not keep the process alive.
     s.unref();
@@ -118,10 +120,12 @@ export class ApiConnection {
     return s;
   }
 
-  private broken(s: http2.ClientHttp2Session, why: string): void {
+  private broken(s: http2.ClientHttp2Session, why: string, graceful = false): void {
     if (this.session !== s) return;
     this.session = undefined;
-    if (!s.destroyed) s.destroy();
+    if (graceful) {
+      if (!s.closed) s.close();
+    } else if (!s.destroyed) s.destroy();
     if (!this.closed) this.o.onBroken?.(why);
   }
 
