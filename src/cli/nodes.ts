@@ -236,10 +236,7 @@ export function registerNodes(program: Command): void {
       // Bad stage files are refused before anything starts (each runner process compiles them again).
       stagesOf(plan.stagePaths);
       const runtime = runtimeFor(opts);
-      const faults = planFaults(
-        opts.fault ?? [],
-        plan.groups.map((g) => ({ name: g.name, prefix: g.prefix, count: g.count })),
-      );
+      const faults = planFaults(opts.fault ?? [], plan.groups);
       if (opts.dryRun) {
         printDryRun(runtime, plan, target);
         for (const f of faults)

@@ -42,7 +42,6 @@ export class FaultDriver {
   private readonly recs: FaultRecord[];
   private started = false;
   private restarting: Promise<void> | undefined;
-  private pendingRestart: ControlPlaneFaults | undefined;
 
   constructor(
     private readonly faults: PlannedFault[],
@@ -129,13 +128,12 @@ export class FaultDriver {
     }, f.durationMs);
     t.unref();
     this.timers.push(t);
-    this.pendingRestart = cp;
   }
 
   /** A component a kill fault stopped and did not start yet: started again now (the run must not leave it down). */
   async settle(): Promise<void> {
     await this.restarting;
-    const cp = this.pendingRestart;
+    const cp = this.controlPlane;
     const stillDown = this.recs.some((r, i) => this.faults[i]!.kill && r.startMs !== undefined && r.endMs === undefined && !r.error);
     if (cp && stillDown) {
       this.log.info('faults: starting the killed component(s) again before the run ends');

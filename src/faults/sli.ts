@@ -5,7 +5,7 @@
  * within the run, and whether the nodes it did not target flapped meanwhile.
  * Pure: records and timelines in, figures out (times in ms since the run began).
  */
-import type { StormFigures } from '../link/model.js';
+import { backWithin, type StormFigures } from '../link/model.js';
 import type { FaultRecord } from './driver.js';
 
 /** A node's Ready history: first Ready, then each change as [ms since the run began, 1 Ready | 0 not]. */
@@ -66,23 +66,20 @@ export function faultSlis(records: FaultRecord[], nodes: ReadyHistory[], storms:
       .filter((t): t is number => t !== undefined)
       .map((t) => t - end)
       .sort((a, b) => a - b);
-    const missing = r.nodes.length - back.length;
     const notRecovered = hist.filter((h) => !readyAt(h, Number.POSITIVE_INFINITY)).length + (r.nodes.length - hist.length);
     let othersFlaps = 0;
     for (const h of nodes) {
       if (mine.has(h.name)) continue;
       for (const [t, x] of h.changes) if (x === 0 && t >= start && t <= end + quietMs) othersFlaps++;
     }
-    const n = r.nodes.length;
-    // The nodes that never came back rank last: p99 exists while they are at most the top 1 %.
-    const p99 = Math.max(0, Math.ceil(0.99 * n) - 1);
+    const within = backWithin(back, r.nodes.length);
     const storm = storms[r.name];
     return {
       ...r,
       ...(storm ? { reconnect: storm } : {}),
       wentNotReady,
-      ...(n && p99 < back.length ? { readyAgainP99Ms: back[p99]! } : {}),
-      ...(n && missing === 0 ? { readyAgainAllMs: back.at(-1)! } : {}),
+      ...(within.p99Ms !== undefined ? { readyAgainP99Ms: within.p99Ms } : {}),
+      ...(within.allMs !== undefined ? { readyAgainAllMs: within.allMs } : {}),
       notRecovered,
       othersFlaps,
     };

@@ -11,7 +11,7 @@ import type { Logger } from '../core/log.js';
 import { Scheduler } from '../core/scheduler.js';
 import type { HollowNode, KindContext, KindGroup, NodeErrorKind, NodeKind, NodeKindDefinition, PodMilestone, RunnerEvents } from '../kind/kind.js';
 import type { StageEngine } from '../lifecycle/engine.js';
-import type { LinkCondition, LinkFaultCommand, LinkFaultResult } from '../link/model.js';
+import { backWithin, type LinkCondition, type LinkFaultCommand, type LinkFaultResult } from '../link/model.js';
 import { JoinWindow } from './joinwindow.js';
 import { rate, type FleetSummary } from './summary.js';
 
@@ -361,13 +361,13 @@ export class Fleet implements RunnerEvents {
     const f = this.fatalError;
     const storms: NonNullable<FleetSummary['storms']> = {};
     for (const [id, st] of this.storms) {
-      const t = [...st.times].sort((a, b) => a - b);
-      const p99 = Math.max(0, Math.ceil(0.99 * st.nodes) - 1);
       storms[id] = {
         nodes: st.nodes,
-        back: t.length,
-        ...(st.nodes && p99 < t.length ? { p99Ms: t[p99]! } : {}),
-        ...(st.nodes && t.length === st.nodes ? { allMs: t.at(-1)! } : {}),
+        back: st.times.length,
+        ...backWithin(
+          [...st.times].sort((a, b) => a - b),
+          st.nodes,
+        ),
       };
     }
     return {

@@ -28,6 +28,8 @@ export const KUBELET_KIND = 'kubelet';
 const fatalCodes = new Set(['EM_BOOTSTRAP_TOKEN_REJECTED', 'EM_BOOTSTRAP_TOKEN_MALFORMED', 'EM_BOOTSTRAP_FORBIDDEN', 'EM_CSR_DENIED', 'EM_NODE_KUBECONFIG']);
 
 const NODE_USER = 'system:node:';
+/** The fix for a shared node kubeconfig that kube-apiserver does not take. */
+const REFUSED_FIX = "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity";
 
 /** The user a client certificate authenticates as (its CN), when it is a node's: system:node:<name>. */
 function certNodeName(certPem: string): string | undefined {
@@ -221,7 +223,7 @@ class KubeletKind implements NodeKind, KubeletEvents {
         throw new EdgemarkError(
           'EM_NODE_KUBECONFIG',
           `[kubelet] kube-apiserver refused the node kubeconfig ${source} in the TLS handshake (${s.message}): its certificate is not signed by the cluster's client CA, or has expired`,
-          "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity",
+          REFUSED_FIX,
         );
       }
       if (r.status === 0) {
@@ -235,7 +237,7 @@ class KubeletKind implements NodeKind, KubeletEvents {
         throw new EdgemarkError(
           'EM_NODE_KUBECONFIG',
           `[kubelet] kube-apiserver refused the node kubeconfig ${source} (401 Unauthorized): its certificate is not signed by the cluster's client CA, has expired, or its token is unknown`,
-          "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity",
+          REFUSED_FIX,
         );
       }
       if (r.status === 403) {
@@ -243,7 +245,7 @@ class KubeletKind implements NodeKind, KubeletEvents {
         throw new EdgemarkError(
           'EM_NODE_KUBECONFIG',
           `[kubelet] kube-apiserver refused the node kubeconfig ${source} (403: it sees no user; its certificate is not signed by the cluster's client CA, or has expired)`,
-          "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity",
+          REFUSED_FIX,
         );
       }
       if (r.status !== 201 && r.status !== 200) {
@@ -256,7 +258,7 @@ class KubeletKind implements NodeKind, KubeletEvents {
         throw new EdgemarkError(
           'EM_NODE_KUBECONFIG',
           `[kubelet] kube-apiserver refused the node kubeconfig ${source}: it sees the request as system:anonymous (the certificate is not signed by the cluster's client CA, or has expired)`,
-          "give a kubeconfig of this cluster's users, or leave --node-kubeconfig out to have each node bootstrap its own identity",
+          REFUSED_FIX,
         );
       }
       this.k.log.info(`kubelet nodes authenticate as ${user} (node kubeconfig ${source})`);

@@ -340,6 +340,24 @@ export interface LinkFaultResult {
   unsupported: number;
 }
 
+/** What several runner processes did with one link fault, added up (none: nothing reached). */
+export function addLinkResults(list: LinkFaultResult[]): LinkFaultResult {
+  return list.reduce((a, r) => ({ affected: a.affected + r.affected, unsupported: a.unsupported + r.unsupported }), { affected: 0, unsupported: 0 });
+}
+
+/**
+ * When 99 % and all of `n` nodes were back, from the sorted times of those that
+ * came back (nearest rank; the ones that never came back rank last, so p99
+ * exists while they are at most the top 1 %).
+ */
+export function backWithin(sorted: number[], n: number): { p99Ms?: number; allMs?: number } {
+  const p99 = Math.max(0, Math.ceil(0.99 * n) - 1);
+  return {
+    ...(n && p99 < sorted.length ? { p99Ms: sorted[p99]! } : {}),
+    ...(n && sorted.length >= n ? { allMs: sorted.at(-1)! } : {}),
+  };
+}
+
 /** A reconnect storm as a runner saw it: nodes dropped, how many came back, and when (ms after the drop) 99 % and all had. */
 export interface StormFigures {
   nodes: number;

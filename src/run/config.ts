@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { EdgemarkError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import { API_VERSION, fixForField, parseYamlDocument } from '../core/versioned.js';
-import { faultsSchema, planFaults, type FaultGroup } from '../faults/spec.js';
+import { faultsSchema, planFaults } from '../faults/spec.js';
 
 const positive = z.number().int().min(1);
 const rate = z.number().positive().max(10_000);
@@ -283,7 +283,7 @@ function validate(input: unknown, source: string): LoadTest {
   if (r.data.spec.faults.length) {
     // A fault's groups are checked now, before anything starts.
     try {
-      planFaults(r.data.spec.faults, faultGroups(r.data));
+      planFaults(r.data.spec.faults, r.data.spec.nodes);
     } catch (err) {
       const e = err as EdgemarkError;
       throw new EdgemarkError('EM_CONFIG_INVALID', `[run] ${source}: spec.faults: ${e.message.replace(/^\[faults\] /, '')}`, e.fix);
@@ -297,11 +297,6 @@ function validate(input: unknown, source: string): LoadTest {
     }
   }
   return r.data;
-}
-
-/** The test's node groups as faults target them. */
-export function faultGroups(t: LoadTest): FaultGroup[] {
-  return t.spec.nodes.map((g) => ({ name: g.name, prefix: g.prefix, count: g.count }));
 }
 
 /** The field names a config allows at a path (for "unknown field" errors). */

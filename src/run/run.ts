@@ -22,7 +22,7 @@ import { FaultDriver } from '../faults/driver.js';
 import { localControlPlaneFaults } from './controlplane.js';
 import { planFaults } from '../faults/spec.js';
 import { writeArtifacts } from './artifacts.js';
-import { faultGroups, nodeCount, nodeCountOf, type LoadTest } from './config.js';
+import { nodeCount, nodeCountOf, type LoadTest } from './config.js';
 import { apiserverGet, NodeTimeline, parseRequestDurations, PodTimeline, ResourceSeries, type ApiHistograms } from './measure.js';
 import { analyse, type RunRecord } from './results.js';
 import { fleetFor, RuntimeFleet } from './runtime-fleet.js';
@@ -96,7 +96,7 @@ export async function runTest(o: RunOptions): Promise<RunOutcome> {
     started,
   );
   // Faults: resolved against the groups now (a wrong group is refused before anything starts), started once the nodes are up.
-  const planned = planFaults(test.spec.faults, faultGroups(test));
+  const planned = planFaults(test.spec.faults, test.spec.nodes);
   const faults = new FaultDriver(planned, fleet, log, started, isExternal(o.target) ? undefined : localControlPlaneFaults(o.stateDir, o.cacheDir, log));
   const ctx = new RunContext({
     runId,
@@ -217,7 +217,7 @@ export function dryRunTest(o: Omit<RunOptions, 'signal' | 'log' | 'cacheDir'>): 
     );
   }
   for (const [i, p] of test.spec.phases.entries()) lines.push(`phase ${i + 1}: ${describe(p)}`);
-  for (const f of planFaults(test.spec.faults, faultGroups(test)))
+  for (const f of planFaults(test.spec.faults, test.spec.nodes))
     lines.push(`fault ${f.name}: ${f.description} on ${f.nodes.length} node(s), ${f.atMs / 1000} s after the nodes are up, for ${f.durationMs / 1000} s`);
   const { plan, runtime } = fleetFor(
     { test, runId: `${test.metadata.name}-<time>` },

@@ -27,7 +27,7 @@ import {
   type StartOptions,
 } from './runtime.js';
 import type { Milestone } from '../fleet/fleet.js';
-import type { LinkFaultCommand, LinkFaultResult } from '../link/model.js';
+import { addLinkResults, type LinkFaultCommand, type LinkFaultResult } from '../link/model.js';
 
 export type ToWorker = { type: 'shard'; shard: Shard; credentials: Credentials } | { type: 'stop' } | { type: 'link'; cmd: LinkFaultCommand };
 export type FromWorker =
@@ -152,12 +152,7 @@ export class WorkersRuntime implements Runtime {
         const sum = () => {
           linkReplies.delete(cmd.id);
           clearTimeout(timer);
-          resolve(
-            [...got.values()].reduce((a, r) => ({ affected: a.affected + r.affected, unsupported: a.unsupported + r.unsupported }), {
-              affected: 0,
-              unsupported: 0,
-            }),
-          );
+          resolve(addLinkResults([...got.values()]));
         };
         // A worker that does not answer (stopping, stalled) is left out of the count, not waited for.
         const timer = setTimeout(sum, 10_000);

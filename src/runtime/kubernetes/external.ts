@@ -9,7 +9,7 @@ import { pollUntil } from '../../core/poll.js';
 import { apiStatus, isNotFound, k8s } from '../../kube/client.js';
 import type { FleetSummary } from '../../fleet/summary.js';
 import type { Milestone } from '../../fleet/fleet.js';
-import type { LinkFaultCommand, LinkFaultResult } from '../../link/model.js';
+import { addLinkResults, type LinkFaultCommand, type LinkFaultResult } from '../../link/model.js';
 import { getText, kubeconfigGetOptions, parseProcessMetrics, type ResourceReading } from '../../measure/sources.js';
 import { parsePlan, type FleetPlan } from '../plan.js';
 import { labelsOf, objectNames, type KubeObject, type RunnerSettings } from './manifests.js';
@@ -208,25 +208,27 @@ export function podPort(runner: RunnerSettings, ordinal: number): number {
   return runner.port + (runner.portPerOrdinal ? ordinal : 0);
 }
 
+/** A path of a runner pod through the apiserver's pod proxy. */
+function podProxyUrl(ref: FleetRef, pod: string, port: number, path: string): string {
+  const server = ref.kc.getCurrentCluster()!.server;
+  return `${server.replace(/\/$/, '')}/api/v1/namespaces/${ref.namespace}/pods/${pod}:${port}/proxy/${path}`;
+}
+
 /** GET a path of a runner pod through the apiserver's pod proxy. */
 export async function podGet(ref: FleetRef, pod: string, port: number, path: string): Promise<string> {
-  const server = ref.kc.getCurrentCluster()!.server;
-  const url = `${server.replace(/\/$/, '')}/api/v1/namespaces/${ref.namespace}/pods/${pod}:${port}/proxy/${path}`;
-  return getText(url, { ...(await kubeconfigGetOptions(ref.kc)), timeoutMs: 10_000 });
+  return getText(podProxyUrl(ref, pod, port, path), { ...(await kubeconfigGetOptions(ref.kc)), timeoutMs: 10_000 });
 }
 
 /** Hands a link fault to every Running runner pod (POST /link through the pod proxy); sums what they did. */
 export async function podLinkFault(ref: FleetRef, runner: RunnerSettings, pods: RunnerPod[], cmd: LinkFaultCommand): Promise<LinkFaultResult> {
-  const server = ref.kc.getCurrentCluster()!.server;
   const opts = await kubeconfigGetOptions(ref.kc);
   const results = await Promise.all(
     pods
       .filter((p) => p.phase === 'Running')
       .map(async (p): Promise<LinkFaultResult> => {
-        const url = `${server.replace(/\/$/, '')}/api/v1/namespaces/${ref.namespace}/pods/${p.name}:${podPort(runner, p.ordinal)}/proxy/link`;
         try {
           return JSON.parse(
-            await getText(url, {
+            await getText(podProxyUrl(ref, p.name, podPort(runner, p.ordinal), 'link'), {
               ...opts,
               method: 'POST',
               headers: { ...(opts.headers ?? {}), 'content-type': 'application/json' },
@@ -240,7 +242,7 @@ export async function podLinkFault(ref: FleetRef, runner: RunnerSettings, pods: 
         }
       }),
   );
-  return results.reduce((a, r) => ({ affected: a.affected + r.affected, unsupported: a.unsupported + r.unsupported }), { affected: 0, unsupported: 0 });
+  return addLinkResults(results);
 }
 
 /** GET `path` of every Running pod and parse it; a pod that does not answer (or parses to undefined) is left out. */
