@@ -219,7 +219,7 @@ export function registerNodes(program: Command): void {
     .option('--no-metrics', 'do not serve /metrics')
     .option(
       '--fault <spec>',
-      'a fault, at=<s> after all nodes are Ready: partition=out|in|both, latency=<ms>,jitter=<ms>,loss=<0..1>,rate=<3Mbit>,flap=<down>/<every>, or disconnect=backoff|none; with duration=<s> and group=, count= or percent= (repeatable)',
+      'a fault, at=<s> after all nodes are Ready: partition=out|in|both, latency=<ms>,jitter=<ms>,loss=<0..1>,rate=<3Mbit>,flap=<down>/<every>, disconnect=backoff|none, or kill=<component>[/SIGTERM]; with duration=<s> and group=, count= or percent= (repeatable)',
       collectFault,
     )
     .option('--plan <file>', 'run this FleetPlan (YAML or JSON, as --dry-run prints it) instead of building one from the flags')
